@@ -1,0 +1,138 @@
+"""The `mlgate` command: parse options, hand off to the stages, map errors to exit codes.
+
+Only the standard library is imported at module level so that `mlgate --help`
+starts as fast as Python itself; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+# Which stages each stage command runs in a fresh process. `train` starts a run;
+# the others continue the latest run (or --run-dir).
+STAGE_COMMANDS = {
+    "train": (["data", "train"], "new"),
+    "evaluate": (["evaluate"], "existing"),
+    "register": (["register"], "existing"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 with no usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"mlgate: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mlgate import __version__
+
+    parser = _Parser(
+        prog="mlgate",
+        description="CI/CD for machine-learning models: train, evaluate, gate and register "
+        "a model from mlgate.yaml.",
+        epilog="Exit codes: 0 every gate passed, 1 a gate failed, 2 bad config/input/usage, "
+        "3 an outside service failed.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlgate {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def stage_command(name: str, summary: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=summary, description=summary)
+        sub.add_argument(
+            "config",
+            nargs="?",
+            metavar="CONFIG",
+            help="path to mlgate.yaml, or its folder (default: ./mlgate.yaml)",
+        )
+        sub.add_argument(
+            "--run-dir",
+            type=Path,
+            metavar="DIR",
+            help="run directory shared by the stages (default: .mlgate/runs/<run-id>/ beside "
+            "the config; later stages use the latest run)",
+        )
+        sub.add_argument("--json", action="store_true", help="print the machine-readable result")
+        return sub
+
+    stage_command("run", "every stage in order: data, train, evaluate, register")
+    stage_command("train", "read and check the data, then train the model")
+    stage_command("evaluate", "score the trained model and judge the evaluation gates")
+    stage_command("register", "log the run to MLflow and register the model if every gate passed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    with _handle_errors() as outcome:
+        outcome.code = _run_stages(args)
+    return outcome.code
+
+
+def entrypoint() -> None:
+    sys.exit(main())
+
+
+class _Outcome:
+    code = 0
+
+
+@contextmanager
+def _handle_errors() -> Iterator[_Outcome]:
+    """The one place where exceptions become exit codes and one-line messages."""
+    from mlgate import console
+    from mlgate.errors import EXIT_SERVICE, MlgateError
+
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except MlgateError as error:
+        console.error(str(error), file=error.file, line=error.line)
+        outcome.code = error.exit_code
+    except KeyboardInterrupt:
+        console.error("interrupted; the run directory keeps the stages that finished")
+        outcome.code = 130
+    except Exception as error:  # a bug in mlgate, not the user's input: say so, keep it short
+        log = console.save_traceback()
+        console.error(
+            f"unexpected {type(error).__name__}: {error}".splitlines()[0]
+            + f" (a bug in mlgate; traceback in {log})"
+        )
+        outcome.code = EXIT_SERVICE
+
+
+def _run_stages(args: argparse.Namespace) -> int:
+    from mlgate import console
+    from mlgate.project import find_config, load_project
+    from mlgate.rundir import RunDir
+    from mlgate.stages import STAGES, Session, run_stages
+
+    project = load_project(find_config(args.config))
+    if args.command == "run":
+        names, which = list(STAGES), "new"
+    else:
+        names, which = STAGE_COMMANDS[args.command]
+    run_dir = (
+        RunDir.create(project.state_dir, args.run_dir)
+        if which == "new"
+        else RunDir.existing(project.state_dir, args.run_dir)
+    )
+    session = Session(project=project, run_dir=run_dir)
+    printer = console.StagePrinter(project, run_dir, quiet=args.json)
+    printer.header(args.command)
+    results = run_stages(session, names, on_result=printer.stage)
+    code = console.exit_code(results)
+    printer.footer(results, code)
+    if args.json:
+        console.print_json(project, run_dir, results, code)
+    return code

@@ -1,0 +1,244 @@
+"""mlgate.yaml: the typed model of every section, validated with file and line in errors.
+
+Every section of PRODUCT.md is modelled here, also those whose stage lands later,
+so that a complete config is valid today and a typo anywhere is caught at once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlgate.catalogue import ALL_METRICS, fairness_threshold_names
+
+SUPPORTED_MAJOR_VERSION = 1
+
+# MLflow names travel inside `models:/NAME@ALIAS` URIs, so they cannot hold the
+# separators of that syntax.
+_REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,254}$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
+
+
+MetricName = Annotated[str, AfterValidator(lambda name: _check_metric_name(name))]
+FairnessMetricName = Annotated[str, AfterValidator(lambda name: _check_fairness_metric_name(name))]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DataSection(Section):
+    training_data_path: str = Field(min_length=1)
+    validation_data_path: str = Field(min_length=1)
+    feature_spec: str = Field(min_length=1)
+
+
+class ModelSection(Section):
+    type: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    # Used as `random_state` when the estimator takes one and params do not set it,
+    # so the same inputs give the same model.
+    seed: int = 42
+
+
+class DriftSection(Section):
+    enabled: bool = True
+    reference: str = "champion"
+    psi_threshold: float = Field(default=0.2, gt=0)
+    pvalue_threshold: float = Field(default=0.01, gt=0, lt=1)
+    min_rows: int = Field(default=200, ge=1)
+    bins: int = Field(default=10, ge=2, le=100)
+    features: list[str] | None = None
+
+
+class ValidationSection(Section):
+    suite: str | None = None
+    engine: Literal["pandas", "spark"] = "pandas"
+    strict_columns: bool = False
+    max_sample_values: int = Field(default=5, ge=0, le=50)
+    show_sensitive_values: bool = False
+    drift: DriftSection = Field(default_factory=DriftSection)
+
+
+class Gate(Section):
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = Field(default=None, ge=0)
+    min_gain: float | None = None
+    relative: bool = False
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> Gate:
+        if all(v is None for v in (self.min, self.max, self.max_drop, self.min_gain)):
+            raise ValueError("a gate needs at least one of min, max, max_drop, min_gain")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    @property
+    def is_comparative(self) -> bool:
+        return self.max_drop is not None or self.min_gain is not None
+
+
+class BootstrapSection(Section):
+    n: int = Field(default=1000, ge=50, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    seed: int = 0
+
+
+class EvaluationSection(Section):
+    metrics: list[MetricName] = Field(default_factory=list)
+    gates: dict[MetricName, Gate] = Field(default_factory=dict)
+    champion_alias: str = "production"
+    noise_aware: bool = True
+    bootstrap: BootstrapSection = Field(default_factory=BootstrapSection)
+
+    @field_validator("metrics")
+    @classmethod
+    def _once_each(cls, names: list[str]) -> list[str]:
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return names
+
+    @field_validator("champion_alias")
+    @classmethod
+    def _alias(cls, alias: str) -> str:
+        return _check_alias(alias)
+
+
+class FairnessSection(Section):
+    # Each entry is a sensitive feature, or a list of them judged as one intersection.
+    sensitive_features: list[str | list[str]] | None = None
+    thresholds: dict[FairnessMetricName, float] = Field(default_factory=dict)
+    policy: Literal["point", "confident"] = "point"
+    mode: Literal["block", "warn"] = "block"
+    min_group_size: int = Field(default=30, ge=1)
+    n_boot: int = Field(default=500, ge=0, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    seed: int = 0
+
+
+class CardSection(Section):
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+    intended_use: str = ""
+    out_of_scope_uses: str = ""
+    limitations: str = ""
+    ethical_considerations: str = ""
+    caveats_and_recommendations: str = ""
+    license: str | None = None
+    template: str | None = None
+
+
+class ComputeSection(Section):
+    cluster: str | None = None
+    docker_image: str | None = None
+
+
+class TrackingSection(Section):
+    experiment_name: str | None = Field(default=None, min_length=1)
+    registry_name: str | None = None
+    tracking_uri: str | None = None
+    # auto: register on a push to the default branch in GitHub Actions, always elsewhere.
+    registration: Literal["auto", "always", "never"] = "auto"
+    candidate_alias: str = "candidate"
+
+    @field_validator("registry_name")
+    @classmethod
+    def _registry_name(cls, name: str | None) -> str | None:
+        if name is not None and not _REGISTRY_NAME.match(name):
+            raise ValueError(
+                f"'{name}' is not a usable registered model name: use letters, digits, "
+                "'.', '_', '-' or spaces (no '/', ':' or '@')"
+            )
+        return name
+
+    @field_validator("candidate_alias")
+    @classmethod
+    def _alias(cls, alias: str) -> str:
+        return _check_alias(alias)
+
+
+class PromotionSection(Section):
+    aliases: list[str] = Field(default_factory=lambda: ["staging", "canary", "production"])
+    require_gates: bool = True
+    canary_percent: float = Field(default=10, gt=0, lt=100)
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, aliases: list[str]) -> list[str]:
+        return [_check_alias(alias) for alias in aliases]
+
+
+class Config(Section):
+    version: str = "1.0"
+    data: DataSection
+    model: ModelSection
+    validation: ValidationSection = Field(default_factory=ValidationSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    fairness: FairnessSection = Field(default_factory=FairnessSection)
+    card: CardSection = Field(default_factory=CardSection)
+    compute: ComputeSection = Field(default_factory=ComputeSection)
+    tracking: TrackingSection = Field(default_factory=TrackingSection)
+    promotion: PromotionSection = Field(default_factory=PromotionSection)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> str:
+        # The seed writes `version: 1.0`, which YAML reads as a float.
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"expected a version like 1.0, got {value!r}")
+        text = str(value)
+        major = text.split(".", 1)[0]
+        if not major.isdigit() or int(major) != SUPPORTED_MAJOR_VERSION:
+            raise ValueError(
+                f"config version {text} is not supported; this mlgate reads version "
+                f"{SUPPORTED_MAJOR_VERSION}.x"
+            )
+        return text
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _check_metric_name(name: str) -> str:
+    if name not in ALL_METRICS:
+        raise ValueError(
+            f"unknown metric '{name}'{did_you_mean(name, ALL_METRICS)}; "
+            f"known metrics: {', '.join(ALL_METRICS)}"
+        )
+    return name
+
+
+def _check_fairness_metric_name(name: str) -> str:
+    known = fairness_threshold_names()
+    if name not in known:
+        raise ValueError(
+            f"unknown fairness metric '{name}'{did_you_mean(name, known)}; "
+            f"known: {', '.join(known[:5])}, or <group metric>_difference / _ratio"
+        )
+    return name
+
+
+def _check_alias(alias: str) -> str:
+    if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"v\d+", alias):
+        raise ValueError(
+            f"'{alias}' is not a valid alias: start with a letter, then letters, digits, "
+            "'_' or '-' ('latest' and 'v<number>' are reserved by MLflow)"
+        )
+    return alias
+
+
+def resolve_location(base: Path, value: str) -> str | Path:
+    """A data location as written: URIs stay strings, paths resolve against `base`."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+        return value
+    return (base / Path(value).expanduser()).resolve()

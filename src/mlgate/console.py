@@ -1,0 +1,94 @@
+"""What the command prints: one verdict line per stage, errors, and `--json`.
+
+In GitHub Actions an error is also a workflow annotation; its text is escaped so
+that a value from the data or the config can never issue a workflow command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK
+
+MARKS = {"passed": "✓", "failed": "✗", "skipped": "–"}
+
+
+def error(message: str, *, file: Path | None = None, line: int | None = None) -> None:
+    one_line = " ".join(message.split("\n"))
+    print(f"mlgate: error: {one_line}", file=sys.stderr)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        properties = []
+        if file is not None:
+            properties.append(f"file={escape_property(str(file))}")
+            if line:
+                properties.append(f"line={line}")
+        joined = " " + ",".join(properties) if properties else ""
+        print(f"::error{joined}::{escape_data(message)}", file=sys.stderr)
+
+
+def escape_data(text: str) -> str:
+    """Escape a workflow command's message (GitHub's toolkit rules)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def save_traceback() -> str:
+    handle, path = tempfile.mkstemp(prefix="mlgate-traceback-", suffix=".txt")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        traceback.print_exc(file=stream)
+    return path
+
+
+def exit_code(results: list[Any]) -> int:
+    failed = any(result.verdict.value == "failed" for result in results)
+    return EXIT_GATE_FAILED if failed else EXIT_OK
+
+
+class StagePrinter:
+    def __init__(self, project: Any, run_dir: Any, *, quiet: bool) -> None:
+        self.project = project
+        self.run_dir = run_dir
+        self.quiet = quiet
+
+    def _print(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def header(self, command: str) -> None:
+        self._print(f"mlgate {command} · {self.project.registry_name} · run {self.run_dir.run_id}")
+
+    def stage(self, result: Any) -> None:
+        mark = MARKS.get(result.verdict.value, "?")
+        self._print(f"  {mark} {result.stage:<9} {result.summary}")
+
+    def footer(self, results: list[Any], code: int) -> None:
+        failed = [r.stage for r in results if r.verdict.value == "failed"]
+        verdict = f"failed: {', '.join(failed)}" if failed else "passed"
+        self._print(f"{verdict} · results in {_relative(self.run_dir.path)}")
+
+
+def print_json(project: Any, run_dir: Any, results: list[Any], code: int) -> None:
+    document = {
+        "model": project.registry_name,
+        "run_id": run_dir.run_id,
+        "run_dir": str(run_dir.path),
+        "exit_code": code,
+        "stages": [result.to_dict() for result in results],
+    }
+    print(json.dumps(document, indent=2, default=str))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

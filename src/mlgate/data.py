@@ -1,0 +1,216 @@
+"""Reading the training and validation tables, with their hashes, into typed frames."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlgate.errors import InputError
+from mlgate.project import Project
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+COMPRESSIONS = (".gz", ".bz2", ".zst", ".xz")
+ROLES = {"training": "training_data_path", "validation": "validation_data_path"}
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """What lineage records of one data file."""
+
+    role: str
+    uri: str
+    sha256: str
+    size_bytes: int
+    rows: int
+    columns: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_table(project: Project, role: str) -> tuple[pd.DataFrame, DataFile]:
+    """Read the `role` table named in the config and check it against the feature spec."""
+    key = ROLES[role]
+    written = getattr(project.config.data, key)
+    location = project.location(written)
+    key_path = ("data", key)
+    if not isinstance(location, Path):
+        scheme = written.split("://", 1)[0]
+        raise project.config_error(
+            key_path,
+            f"cannot read {written}: {scheme}:// data sources are not supported by this "
+            "version of mlgate; copy the file into the model repo and give its path",
+        )
+    file_format = _format_of(location)
+    if file_format is None:
+        raise project.config_error(
+            key_path,
+            f"{written}: unknown file type; use one of {', '.join(sorted(FORMATS))} "
+            "(optionally compressed: .gz, .bz2, .zst, .xz)",
+        )
+    if not location.exists():
+        raise project.config_error(key_path, f"{written} does not exist (looked in {location})")
+    if not location.is_file():
+        raise project.config_error(key_path, f"{written} is not a regular file")
+    size = location.stat().st_size
+    if size == 0:
+        raise InputError(f"{role} data file is empty (0 bytes)", file=location)
+    digest = sha256_of(location)
+    frame = _read(location, file_format, role)
+    if len(frame.index) == 0:
+        raise InputError(f"{role} data has a header but no rows", file=location)
+    _check_columns(project, frame, location)
+    frame = _coerce_types(project, frame, location)
+    info = DataFile(
+        role=role,
+        uri=written if "://" in written else str(location),
+        sha256=digest,
+        size_bytes=size,
+        rows=len(frame.index),
+        columns=len(frame.columns),
+    )
+    return frame, info
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _format_of(path: Path) -> str | None:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes = suffixes[:-1]
+    return FORMATS.get(suffixes[-1]) if suffixes else None
+
+
+def _read(path: Path, file_format: str, role: str) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        if file_format in ("csv", "tsv"):
+            separator = "," if file_format == "csv" else "\t"
+            _check_header(path, separator)
+            return pd.read_csv(path, sep=separator, encoding="utf-8", low_memory=False)
+        if file_format == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_json(path, lines=True)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{role} data is not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8",
+            file=path,
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{role} data has no columns", file=path) from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{role} data cannot be read as {file_format}: {first_line}", file=path
+        ) from None
+    except ImportError as exc:
+        raise InputError(
+            f"reading {file_format} needs an extra package: {exc}", file=path
+        ) from None
+
+
+def _check_header(path: Path, separator: str) -> None:
+    """pandas silently renames a repeated column to `name.1`; refuse it instead."""
+    import pandas as pd
+
+    first = pd.read_csv(path, sep=separator, nrows=1, header=None, encoding="utf-8", dtype=str)
+    names = [str(name).strip() for name in first.iloc[0].tolist()] if len(first.index) else []
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"column '{name}' appears twice in the header; rename one", file=path)
+        seen.add(name)
+
+
+def _check_columns(project: Project, frame: pd.DataFrame, path: Path) -> None:
+    spec = project.spec
+    present = {str(column) for column in frame.columns}
+    if spec.target not in present:
+        raise InputError(
+            f"target column '{spec.target}' is missing (feature spec target); "
+            f"columns present: {_some(present)}",
+            file=path,
+        )
+    for group, names in (
+        ("features", spec.features),
+        ("sensitive_features", spec.sensitive_features),
+        ("id_columns", spec.id_columns),
+    ):
+        for name in names:
+            if name not in present:
+                from mlgate.config import did_you_mean
+
+                raise InputError(
+                    f"column '{name}' (feature spec {group}) is missing"
+                    f"{did_you_mean(name, present)}; columns present: {_some(present)}",
+                    file=path,
+                )
+
+
+def _coerce_types(project: Project, frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Numeric columns become numbers and categoricals strings, or the file is refused."""
+    import numpy as np
+    import pandas as pd
+
+    frame = frame.copy()
+    columns = {**project.spec.features, **project.spec.sensitive_features}
+    for name, column in columns.items():
+        values = frame[name]
+        if column.is_numeric:
+            if values.dtype == bool:
+                raise InputError(
+                    f"column '{name}' is declared {column.type} but holds true/false values",
+                    file=path,
+                )
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = values.notna() & numbers.isna()
+            if bad.any():
+                sample = values[bad].astype(str).unique()[:3].tolist()
+                raise InputError(
+                    f"column '{name}' is declared {column.type} but has {int(bad.sum())} "
+                    f"non-numeric value(s), e.g. {sample}; fix the data or declare it categorical",
+                    file=path,
+                )
+            # Keep integers as integers: the model's signature is inferred from these
+            # columns, and a serving request carries the file's own types.
+            if not pd.api.types.is_numeric_dtype(values):
+                frame[name] = numbers
+        else:
+            # One representation for categories whatever the file format: strings,
+            # with missing values as NaN, so one-hot encoding sees the same labels.
+            text = values.astype(object).map(_category_text, na_action="ignore")
+            frame[name] = text.where(text.notna(), np.nan).astype(object)
+    return frame
+
+
+def _category_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _some(names: set[str], limit: int = 12) -> str:
+    ordered = sorted(names)
+    shown = ", ".join(ordered[:limit])
+    return shown + (f", … (+{len(ordered) - limit})" if len(ordered) > limit else "")

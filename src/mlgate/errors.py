@@ -1,0 +1,75 @@
+"""Typed exceptions. The library raises these; only the CLI maps them to exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Exit codes, the same for every command and every action (PRODUCT.md).
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_SERVICE = 3
+
+
+class MlgateError(Exception):
+    """Base class: a failure the user can act on, shown as one line."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = Path(file) if file is not None else None
+        self.line = line
+        self.key = key
+
+    def location(self) -> str:
+        """`file:line: key` as far as known, for the one-line message."""
+        parts = []
+        if self.file is not None:
+            where = _display_path(self.file)
+            parts.append(f"{where}:{self.line}" if self.line else where)
+        if self.key:
+            parts.append(self.key)
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        return f"{where}: {self.message}" if where else self.message
+
+
+class UsageError(MlgateError):
+    """The command line itself is wrong (unknown option, missing argument)."""
+
+
+class ConfigError(MlgateError):
+    """mlgate.yaml or the feature spec is malformed or inconsistent."""
+
+
+class InputError(MlgateError):
+    """A data file is missing, unreadable or does not match the feature spec."""
+
+
+class RunDirError(MlgateError):
+    """A stage needs the result of an earlier stage that is not in the run directory."""
+
+
+class ServiceError(MlgateError):
+    """An outside service (MLflow, GitHub, S3, Docker) failed after retries."""
+
+    exit_code = EXIT_SERVICE
+
+
+def _display_path(path: Path) -> str:
+    """Show paths relative to the working directory when they are below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

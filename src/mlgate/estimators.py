@@ -1,0 +1,263 @@
+"""From `model.type` and `model.params` to a configured scikit-learn estimator.
+
+`model.type` is a short name (picked per task), a full class path, or
+`package.module:factory` for a team's own code. Parameters are checked against
+the estimator's own before anything is trained.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlgate.config import did_you_mean
+from mlgate.project import Project
+
+# short name -> (classifier, regressor); None where the family has no such model.
+SHORT_NAMES: dict[str, tuple[str | None, str | None]] = {
+    "GradientBoosting": (
+        "sklearn.ensemble.GradientBoostingClassifier",
+        "sklearn.ensemble.GradientBoostingRegressor",
+    ),
+    "HistGradientBoosting": (
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        "sklearn.ensemble.HistGradientBoostingRegressor",
+    ),
+    "RandomForest": (
+        "sklearn.ensemble.RandomForestClassifier",
+        "sklearn.ensemble.RandomForestRegressor",
+    ),
+    "ExtraTrees": ("sklearn.ensemble.ExtraTreesClassifier", "sklearn.ensemble.ExtraTreesRegressor"),
+    "AdaBoost": ("sklearn.ensemble.AdaBoostClassifier", "sklearn.ensemble.AdaBoostRegressor"),
+    "DecisionTree": ("sklearn.tree.DecisionTreeClassifier", "sklearn.tree.DecisionTreeRegressor"),
+    "LogisticRegression": ("sklearn.linear_model.LogisticRegression", None),
+    "LinearRegression": (None, "sklearn.linear_model.LinearRegression"),
+    "Ridge": ("sklearn.linear_model.RidgeClassifier", "sklearn.linear_model.Ridge"),
+    "Lasso": (None, "sklearn.linear_model.Lasso"),
+    "ElasticNet": (None, "sklearn.linear_model.ElasticNet"),
+    "SVM": ("sklearn.svm.SVC", "sklearn.svm.SVR"),
+    "KNeighbors": (
+        "sklearn.neighbors.KNeighborsClassifier",
+        "sklearn.neighbors.KNeighborsRegressor",
+    ),
+    "MLP": ("sklearn.neural_network.MLPClassifier", "sklearn.neural_network.MLPRegressor"),
+    "NaiveBayes": ("sklearn.naive_bayes.GaussianNB", None),
+}
+
+# Models that compare features by distance or by weight need scaled inputs.
+_SCALE_SENSITIVE_MODULES = (
+    "sklearn.linear_model",
+    "sklearn.svm",
+    "sklearn.neighbors",
+    "sklearn.neural_network",
+)
+
+_CLASS_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+_FACTORY = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
+
+
+@dataclass(frozen=True)
+class EstimatorChoice:
+    """The estimator to train, as resolved from the config (not yet fitted)."""
+
+    estimator: Any
+    name: str
+    needs_scaling: bool
+    params: dict[str, Any]
+
+
+def choose_estimator(project: Project, task: str) -> EstimatorChoice:
+    model = project.config.model
+    written = model.type
+    if ":" in written:
+        return _from_factory(project, written, task)
+    if written in SHORT_NAMES:
+        classifier, regressor = SHORT_NAMES[written]
+        class_path = classifier if task == "classification" else regressor
+        if class_path is None:
+            other = "regression" if task == "classification" else "classification"
+            raise project.config_error(
+                ("model", "type"),
+                f"{written} is a {other} model but the target makes this a {task} task; "
+                f"pick a {task} model or set task in the feature spec",
+            )
+    elif _CLASS_PATH.match(written):
+        class_path = written
+    else:
+        raise project.config_error(
+            ("model", "type"),
+            f"unknown model type '{written}'{did_you_mean(written, SHORT_NAMES)}; use a short "
+            f"name ({', '.join(SHORT_NAMES)}), a class path like "
+            "sklearn.ensemble.RandomForestClassifier, or package.module:factory",
+        )
+    estimator_class = _import_class(project, class_path)
+    _check_task(project, estimator_class, task)
+    params = _params_with_seed(project, estimator_class)
+    _check_params(project, estimator_class, params)
+    return EstimatorChoice(
+        estimator=estimator_class(**params),
+        name=estimator_class.__name__,
+        needs_scaling=estimator_class.__module__.startswith(_SCALE_SENSITIVE_MODULES),
+        params=params,
+    )
+
+
+def _import_class(project: Project, class_path: str) -> type:
+    module_name, _, class_name = class_path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+        estimator_class = getattr(module, class_name)
+    except (ImportError, AttributeError) as exc:
+        raise project.config_error(
+            ("model", "type"), f"cannot import {class_path}: {exc}"
+        ) from None
+    if not isinstance(estimator_class, type) or not hasattr(estimator_class, "fit"):
+        raise project.config_error(
+            ("model", "type"), f"{class_path} is not a scikit-learn estimator class (no fit method)"
+        )
+    return estimator_class
+
+
+def _check_task(project: Project, estimator_class: type, task: str) -> None:
+    from sklearn.base import is_classifier, is_regressor
+
+    probe = estimator_class.__new__(estimator_class)
+    if task == "classification" and is_regressor(probe):
+        raise project.config_error(
+            ("model", "type"),
+            f"{estimator_class.__name__} is a regressor but this is a classification task",
+        )
+    if task == "regression" and is_classifier(probe):
+        raise project.config_error(
+            ("model", "type"),
+            f"{estimator_class.__name__} is a classifier but this is a regression task",
+        )
+
+
+def _params_with_seed(project: Project, estimator_class: type) -> dict[str, Any]:
+    params = dict(project.config.model.params)
+    names = _param_names(estimator_class)
+    if "random_state" in names and "random_state" not in params:
+        params["random_state"] = project.config.model.seed
+    return params
+
+
+def _param_names(estimator_class: type) -> list[str]:
+    getter = getattr(estimator_class, "_get_param_names", None)
+    if getter is not None:
+        return list(getter())
+    signature = inspect.signature(estimator_class.__init__)
+    return [p for p in signature.parameters if p != "self"]
+
+
+def _check_params(project: Project, estimator_class: type, params: dict[str, Any]) -> None:
+    valid = _param_names(estimator_class)
+    for name in params:
+        if name not in valid:
+            raise project.config_error(
+                ("model", "params", name),
+                f"{estimator_class.__name__} has no parameter '{name}'"
+                f"{did_you_mean(name, valid)}; valid: {', '.join(valid)}",
+            )
+    constraints = getattr(estimator_class, "_parameter_constraints", None)
+    if not constraints:
+        return
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        validate_parameter_constraints,
+    )
+
+    for name, value in params.items():
+        try:
+            validate_parameter_constraints(
+                {name: constraints.get(name, "no_validation")},
+                {name: value},
+                caller_name=estimator_class.__name__,
+            )
+        except InvalidParameterError as exc:
+            raise project.config_error(
+                ("model", "params", name), _constraint_message(exc)
+            ) from None
+
+
+def _constraint_message(exc: Exception) -> str:
+    """sklearn says "The 'x' parameter of Y must be an int ... Got 'five' instead."."""
+    text = str(exc)
+    match = re.search(r"must be (.*)\. Got (.*) instead\.?$", text, re.S)
+    if match:
+        return f"must be {match.group(1)}, got {match.group(2)}"
+    return text
+
+
+def _from_factory(project: Project, written: str, task: str) -> EstimatorChoice:
+    if not _FACTORY.match(written):
+        raise project.config_error(
+            ("model", "type"), f"'{written}' is not of the form package.module:factory"
+        )
+    module_name, factory_name = written.split(":")
+    factory = _import_from_repo(project, module_name, factory_name, written)
+    params = dict(project.config.model.params)
+    _check_factory_params(project, factory, params, written)
+    try:
+        estimator = factory(**params)
+    except Exception as exc:  # the team's own code: any failure is theirs to fix
+        raise project.config_error(
+            ("model", "type"), f"{written}(...) raised {type(exc).__name__}: {exc}"
+        ) from None
+    if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
+        raise project.config_error(
+            ("model", "type"),
+            f"{written} returned {type(estimator).__name__}, not an estimator with fit/predict",
+        )
+    _check_task(project, type(estimator), task)
+    return EstimatorChoice(
+        estimator=estimator,
+        name=type(estimator).__name__,
+        # A team's factory builds its own pipeline; we add no scaler on top.
+        needs_scaling=False,
+        params=params,
+    )
+
+
+def _import_from_repo(project: Project, module_name: str, attribute: str, written: str) -> Any:
+    root = str(project.root)
+    added = root not in sys.path
+    if added:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise project.config_error(
+            ("model", "type"),
+            f"cannot load {written}: {exc} (modules are looked up from {Path(root).name}/)",
+        ) from None
+    except Exception as exc:
+        raise project.config_error(
+            ("model", "type"), f"importing {module_name} raised {type(exc).__name__}: {exc}"
+        ) from None
+    finally:
+        if added:
+            sys.path.remove(root)
+
+
+def _check_factory_params(project: Project, factory: Any, params: dict, written: str) -> None:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return
+    valid = list(signature.parameters)
+    for name in params:
+        if name not in valid:
+            raise project.config_error(
+                ("model", "params", name),
+                f"{written} takes no parameter '{name}'{did_you_mean(name, valid)}; "
+                f"valid: {', '.join(valid) or 'none'}",
+            )

@@ -1,0 +1,172 @@
+"""The register stage: log the run to MLflow, and register the model when allowed.
+
+Order matters for "nothing half-registered": the version is created with all its
+lineage tags in one call, and found again by its fingerprint on a re-run, so a
+crash between "version created" and "alias set" is repaired by running again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from mlgate import lineage
+from mlgate.gates import Verdict
+from mlgate.registry import Registry, display_uri
+from mlgate.stages import StageResult
+
+TAG_PREFIX = "mlgate."
+RESULT_FILES = ("data.json", "train.json", "evaluate.json")
+
+
+def registration_decision(policy: str, ci: lineage.CiContext) -> tuple[bool, str]:
+    """Whether this run may register, and why not when it may not."""
+    if policy == "never":
+        return False, "tracking.registration is 'never'"
+    if policy == "always" or not ci.in_github:
+        return True, ""
+    if ci.is_default_branch_push:
+        return True, ""
+    if ci.event_name in ("pull_request", "pull_request_target", "merge_group"):
+        return False, "pull request runs are logged, not registered"
+    return False, f"only a push to the default branch registers (this run: {ci.event_name})"
+
+
+def publish(session: Any, pipeline: Any) -> StageResult:
+    project = session.project
+    data = session.result("data", "register")
+    train = session.result("train", "register")
+    evaluation = session.result("evaluate", "register")
+    gates_passed = evaluation["verdict"] == Verdict.PASSED.value
+    allowed, why_not = registration_decision(project.config.tracking.registration, session.ci)
+
+    code = lineage.code_version(project.root, session.ci)
+    fingerprint = lineage.fingerprint(
+        {
+            "data": {role: info["sha256"] for role, info in data["files"].items()},
+            "config": project.config_sha256,
+            "feature_spec": project.spec_sha256,
+            "commit": code.commit,
+            "mlgate": lineage.environment()["mlgate"],
+        }
+    )
+    tags = lineage_tags(session, data, train, evaluation, code, fingerprint)
+
+    registry = Registry.connect(project)
+    existing = registry.find_version(fingerprint) if gates_passed and allowed else None
+    features = session.frames["validation"][train["feature_columns"]]
+    logged = registry.log_run(
+        run_name=f"mlgate-{session.run_dir.run_id}",
+        params=_params(train, data),
+        metrics=evaluation["metrics"],
+        tags={**tags, **({f"{TAG_PREFIX}reused_version": existing.version} if existing else {})},
+        artifacts=[session.run_dir.file(name) for name in RESULT_FILES],
+        # A version with this fingerprint already holds this very model: do not log it twice.
+        model=None if existing else pipeline,
+        input_example=features.head(5),
+        pip_requirements=pip_requirements(),
+    )
+    details: dict[str, Any] = {
+        "tracking_uri": display_uri(registry.uri),
+        "experiment": project.experiment_name,
+        "mlflow_run_id": logged.run_id,
+        "mlflow_run_url": logged.url,
+        "fingerprint": fingerprint,
+        "registered_model": project.registry_name,
+        "version": None,
+        "reused": False,
+        "alias": None,
+    }
+    where = f"run {logged.run_id[:8]} in {details['tracking_uri']}"
+    if not gates_passed:
+        details["reason"] = "a gate failed"
+        return StageResult(
+            "register", Verdict.SKIPPED, f"not registered: a gate failed · {where}", details
+        )
+    if not allowed:
+        details["reason"] = why_not
+        return StageResult(
+            "register", Verdict.SKIPPED, f"not registered: {why_not} · {where}", details
+        )
+
+    alias = project.config.tracking.candidate_alias
+    if existing is not None:
+        version, reused = str(existing.version), True
+    else:
+        version, reused = (
+            registry.register(logged, {**tags, "mlgate.mlflow_run_id": logged.run_id}),
+            False,
+        )
+    registry.set_alias(alias, version)
+    details.update(version=version, reused=reused, alias=alias)
+    said = "already registered for these inputs" if reused else "registered"
+    summary = f"{project.registry_name} v{version} {said} · alias {alias} · {where}"
+    return StageResult("register", Verdict.PASSED, summary, details)
+
+
+def lineage_tags(
+    session: Any,
+    data: dict[str, Any],
+    train: dict[str, Any],
+    evaluation: dict[str, Any],
+    code: lineage.CodeVersion,
+    fingerprint: str,
+) -> dict[str, str]:
+    project, ci = session.project, session.ci
+    tags: dict[str, Any] = {
+        "fingerprint": fingerprint,
+        "run_id": session.run_dir.run_id,
+        "git.commit": code.commit,
+        "git.repository": code.repository,
+        "git.dirty": code.dirty,
+        "ci.run_url": ci.run_url,
+        "ci.event": ci.event_name,
+        "ci.ref": ci.ref,
+        "actor": ci.actor,
+        "config.sha256": project.config_sha256,
+        "feature_spec.sha256": project.spec_sha256,
+        "model.type": project.config.model.type,
+        "model.estimator": train["estimator_class"],
+        "task": data["task"]["kind"],
+    }
+    for role, info in data["files"].items():
+        tags[f"data.{role}.uri"] = info["uri"]
+        tags[f"data.{role}.sha256"] = info["sha256"]
+        tags[f"data.{role}.rows"] = info["rows"]
+    for name, version in lineage.environment().items():
+        tags[f"env.{name}"] = version
+    tags["gate.evaluation"] = evaluation["verdict"]
+    for name, value in evaluation["metrics"].items():
+        tags[f"metric.{name}"] = f"{value:.6g}"
+    tags["gates"] = json.dumps(
+        [
+            {k: gate[k] for k in ("metric", "bound", "limit", "value", "verdict")}
+            for gate in evaluation["gates"]
+        ],
+        separators=(",", ":"),
+    )
+    return {f"{TAG_PREFIX}{key}": str(value) for key, value in tags.items() if value is not None}
+
+
+def pip_requirements() -> list[str]:
+    """The model's own runtime, pinned to what trained it (no slow inference by MLflow)."""
+    env = lineage.environment()
+    pins = [
+        f"{package}=={env[package]}"
+        for package in ("scikit-learn", "pandas", "numpy")
+        if package in env
+    ]
+    from importlib import metadata
+
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        pins.append(f"cloudpickle=={metadata.version('cloudpickle')}")
+    return pins
+
+
+def _params(train: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    params = {f"model.{key}": value for key, value in train["params"].items()}
+    params["model.estimator"] = train["estimator"]
+    params["task"] = data["task"]["kind"]
+    params["features"] = len(train["feature_columns"])
+    return params

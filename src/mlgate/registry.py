@@ -1,0 +1,270 @@
+"""The MLflow edge: tracking runs, registered versions and aliases.
+
+With no `tracking.tracking_uri` and no MLFLOW_TRACKING_URI, MLflow runs on a
+local SQLite file under `.mlgate/`, so everything works without a server.
+Every call to MLflow goes through `_calls`, which turns MLflow's and the
+network's exceptions into ServiceError (exit 3).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlgate.errors import ServiceError
+from mlgate.project import Project
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DB = "mlflow.db"
+EMBEDDED_ARTIFACTS = "mlartifacts"
+MODEL_NAME_IN_RUN = "model"
+
+# MLflow's own settings, as mlgate's defaults; a value already in the environment wins.
+MLFLOW_DEFAULTS = {
+    # Bounded retries against a tracking server: about 15 s before giving up, not minutes.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    # mlgate prints its own one-line summary per stage; MLflow's progress lines are noise.
+    "MLFLOW_LOGGING_LEVEL": "ERROR",
+    # A CI step should not phone home.
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    run_id: str | None
+    model: Any
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    experiment_id: str
+    url: str | None
+    model_uri: str | None
+    model_id: str | None
+
+
+def tracking_uri_for(project: Project) -> str:
+    configured = project.config.tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if configured:
+        return configured
+    return f"sqlite:///{project.state_dir / EMBEDDED_DB}"
+
+
+def display_uri(uri: str) -> str:
+    """The tracking URI without credentials, fit for logs and reports."""
+    return re.sub(r"^(\w+://)[^@/]+@", r"\1", uri)
+
+
+class Registry:
+    def __init__(self, project: Project, uri: str, client: Any) -> None:
+        self.project = project
+        self.uri = uri
+        self.client = client
+        self.name = project.registry_name
+
+    @classmethod
+    def connect(cls, project: Project) -> Registry:
+        for key, value in MLFLOW_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        uri = tracking_uri_for(project)
+        if uri.startswith("sqlite:///"):
+            project.state_dir.mkdir(parents=True, exist_ok=True)
+        with _calls(uri, "connect"):
+            import mlflow
+            from mlflow import MlflowClient
+
+            mlflow.set_tracking_uri(uri)
+            client = MlflowClient(tracking_uri=uri)
+        return cls(project, uri, client)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.uri.startswith("sqlite:///") and self.uri.endswith(
+            str(self.project.state_dir / EMBEDDED_DB)
+        )
+
+    # --- reading --------------------------------------------------------------------
+
+    def champion(self, alias: str) -> Champion | None:
+        """The version behind `alias`, loaded, or None when there is none yet."""
+        with _calls(self.uri, f"read alias {alias} of {self.name}"):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                version = self.client.get_model_version_by_alias(self.name, alias)
+            except MlflowException as exc:
+                if _not_found(exc):
+                    return None
+                raise
+            import mlflow.sklearn
+
+            model = mlflow.sklearn.load_model(f"models:/{self.name}@{alias}")
+        return Champion(version=str(version.version), run_id=version.run_id, model=model)
+
+    def find_version(self, fingerprint: str) -> Any | None:
+        """The version registered earlier from exactly these inputs, if any."""
+        with _calls(self.uri, f"search versions of {self.name}"):
+            query = f"name = '{_quote(self.name)}' and tags.`mlgate.fingerprint` = '{fingerprint}'"
+            versions = self.client.search_model_versions(query)
+        ready = [v for v in versions if getattr(v, "status", "READY") != "FAILED_REGISTRATION"]
+        return min(ready, key=lambda v: int(v.version)) if ready else None
+
+    # --- writing --------------------------------------------------------------------
+
+    def experiment_id(self) -> str:
+        name = self.project.experiment_name
+        with _calls(self.uri, f"open experiment {name}"):
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is not None:
+                if experiment.lifecycle_stage == "deleted":
+                    self.client.restore_experiment(experiment.experiment_id)
+                return experiment.experiment_id
+            location = None
+            if self.is_embedded:
+                location = (self.project.state_dir / EMBEDDED_ARTIFACTS).resolve().as_uri()
+            try:
+                return self.client.create_experiment(name, artifact_location=location)
+            except Exception as exc:  # created meanwhile by a parallel run
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise exc from None
+                return experiment.experiment_id
+
+    def log_run(
+        self,
+        *,
+        run_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        artifacts: list[Path],
+        model: Any | None,
+        input_example: Any,
+        pip_requirements: list[str],
+    ) -> LoggedRun:
+        experiment_id = self.experiment_id()
+        with _calls(self.uri, f"log the run to experiment {self.project.experiment_name}"):
+            import mlflow
+
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+                mlflow.log_params({k: _param_text(v) for k, v in params.items()})
+                if metrics:
+                    mlflow.log_metrics(metrics)
+                mlflow.set_tags(tags)
+                for path in artifacts:
+                    if path.is_file():
+                        mlflow.log_artifact(str(path), artifact_path="mlgate")
+                model_uri = model_id = None
+                if model is not None:
+                    info = _log_sklearn_model(model, input_example, pip_requirements)
+                    model_uri, model_id = info.model_uri, info.model_id
+        run_id = run.info.run_id
+        return LoggedRun(
+            run_id=run_id,
+            experiment_id=experiment_id,
+            url=self.run_url(experiment_id, run_id),
+            model_uri=model_uri,
+            model_id=model_id,
+        )
+
+    def register(self, run: LoggedRun, tags: dict[str, str]) -> str:
+        """Create a version with its lineage tags in the same call, so none is half-tagged."""
+        with _calls(self.uri, f"register a version of {self.name}"):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                self.client.create_registered_model(self.name)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            version = self.client.create_model_version(
+                self.name,
+                source=run.model_uri,
+                run_id=run.run_id,
+                tags=tags,
+                model_id=run.model_id,
+            )
+        return str(version.version)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        with _calls(self.uri, f"set alias {alias} of {self.name}"):
+            self.client.set_registered_model_alias(self.name, alias, version)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str | None:
+        if self.uri.startswith(("http://", "https://")):
+            base = display_uri(self.uri).rstrip("/")
+            return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+        return None
+
+
+def _log_sklearn_model(model: Any, input_example: Any, pip_requirements: list[str]) -> Any:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(input_example, model.predict(input_example))
+    return mlflow.sklearn.log_model(
+        model,
+        name=MODEL_NAME_IN_RUN,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        serialization_format="cloudpickle",
+    )
+
+
+def _param_text(value: Any) -> str:
+    text = str(value)
+    # MLflow caps a parameter value at 6,000 characters; a longer one is not a parameter.
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "\\'")
+
+
+def _not_found(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
+
+
+@contextmanager
+def _calls(uri: str, action: str) -> Iterator[None]:
+    """MLflow and network failures as one ServiceError line that names the server.
+
+    MLflow's own warnings (its use of pandas and SQLAlchemy, its type hints) are
+    nothing our users can act on, so they are not shown.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    except ServiceError:
+        raise
+    except Exception as exc:
+        if not _is_service_failure(exc):
+            raise
+        text = " ".join(str(exc).split())
+        if len(text) > 300:
+            text = text[:297] + "..."
+        raise ServiceError(f"MLflow at {display_uri(uri)} failed to {action}: {text}") from exc
+
+
+def _is_service_failure(exc: Exception) -> bool:
+    module = type(exc).__module__
+    return module.startswith(
+        ("mlflow", "requests", "urllib3", "sqlalchemy", "botocore")
+    ) or isinstance(exc, (ConnectionError, TimeoutError, OSError))

@@ -1,0 +1,106 @@
+"""The run directory: where each stage leaves its JSON result for the next one.
+
+Separate workflow steps (or jobs, via an artifact) chain stages through it, and a
+failure midway leaves every finished stage's result in place. Files are written
+to a temporary name and renamed, so a reader never sees half a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mlgate.errors import RunDirError
+
+RUNS = "runs"
+LATEST = "LATEST"
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(cls, state_dir: Path, chosen: Path | None = None) -> RunDir:
+        if chosen is not None:
+            chosen.mkdir(parents=True, exist_ok=True)
+            return cls(chosen.resolve())
+        runs = state_dir / RUNS
+        runs.mkdir(parents=True, exist_ok=True)
+        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+        path = runs / run_id
+        path.mkdir()
+        atomic_write_text(runs / LATEST, run_id + "\n")
+        return cls(path)
+
+    @classmethod
+    def existing(cls, state_dir: Path, chosen: Path | None = None) -> RunDir:
+        """The run directory given, or the latest one under the state directory."""
+        if chosen is not None:
+            if not chosen.is_dir():
+                raise RunDirError(
+                    f"run directory {chosen} does not exist; run `mlgate train` first"
+                )
+            return cls(chosen.resolve())
+        pointer = state_dir / RUNS / LATEST
+        try:
+            run_id = pointer.read_text(encoding="utf-8").strip()
+        except OSError:
+            raise RunDirError(
+                f"no earlier run under {state_dir / RUNS}; run `mlgate train` first or pass "
+                "--run-dir"
+            ) from None
+        path = state_dir / RUNS / run_id
+        if not run_id or "/" in run_id or not path.is_dir():
+            raise RunDirError(f"{pointer} names a run that does not exist; pass --run-dir")
+        return cls(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_result(self, stage: str, result: dict[str, Any]) -> Path:
+        target = self.file(f"{stage}.json")
+        atomic_write_text(target, json.dumps(result, indent=2, sort_keys=False, default=str))
+        return target
+
+    def read_result(self, stage: str, *, needed_by: str) -> dict[str, Any]:
+        target = self.file(f"{stage}.json")
+        try:
+            return json.loads(target.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunDirError(
+                f"`mlgate {needed_by}` needs the {stage} stage's result, which is not in "
+                f"{self.path}; run `mlgate {stage}` first (or `mlgate run`)"
+            ) from None
+        except ValueError:
+            raise RunDirError(f"{target} is not valid JSON; rerun the {stage} stage") from None
+
+    def has_result(self, stage: str) -> bool:
+        return self.file(f"{stage}.json").is_file()
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

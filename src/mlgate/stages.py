@@ -1,0 +1,298 @@
+"""The stages of `mlgate run`, in order, each leaving a JSON result in the run directory.
+
+A stage reads what earlier stages left (in memory within one process, or from
+the run directory when stages run as separate commands) and returns a
+`StageResult`. Later issues add stages to `STAGES` in the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlgate.errors import InputError, RunDirError
+from mlgate.gates import GateResult, Verdict, judge, overall
+from mlgate.lineage import CiContext, ci_context
+from mlgate.project import Project
+from mlgate.rundir import RunDir
+
+MODEL_FILE = "model.joblib"
+PREDICTIONS_FILE = "predictions.csv"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    verdict: Verdict
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "verdict": self.verdict.value,
+            "summary": self.summary,
+            "seconds": round(self.seconds, 3),
+            **self.details,
+        }
+
+
+@dataclass
+class Session:
+    """What the stages of one command share in memory."""
+
+    project: Project
+    run_dir: RunDir
+    ci: CiContext = field(default_factory=ci_context)
+    frames: dict[str, Any] = field(default_factory=dict)
+    data_files: dict[str, Any] = field(default_factory=dict)
+    task: Any = None
+    trained: Any = None
+    results: dict[str, StageResult] = field(default_factory=dict)
+
+    def result(self, stage: str, needed_by: str) -> dict[str, Any]:
+        if stage in self.results:
+            return self.results[stage].to_dict()
+        return self.run_dir.read_result(stage, needed_by=needed_by)
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def stage_data(session: Session) -> StageResult:
+    from mlgate.data import load_table
+    from mlgate.training import infer_task
+
+    project = session.project
+    frames, files = {}, {}
+    for role in ("training", "validation"):
+        frames[role], files[role] = load_table(project, role)
+    training_path = project.location(project.config.data.training_data_path)
+    task = infer_task(project, frames["training"], training_path)
+    project.check_task_metrics(task.kind)
+    if task.kind == "classification":
+        _check_validation_labels(project, frames["validation"], task)
+    session.frames, session.data_files, session.task = frames, files, task
+    rows = " · ".join(f"{role} {info.rows:,} rows" for role, info in files.items())
+    return StageResult(
+        "data",
+        Verdict.PASSED,
+        f"{rows} · {task.kind}" + (" (inferred)" if task.inferred else ""),
+        {"files": {role: info.to_dict() for role, info in files.items()}, "task": task.to_dict()},
+    )
+
+
+def _check_validation_labels(project: Project, validation: Any, task: Any) -> None:
+    seen = set(validation[project.spec.target].dropna().unique().tolist())
+    unknown = sorted(seen - set(task.classes), key=str)
+    if unknown:
+        raise InputError(
+            f"target column '{project.spec.target}' has label(s) {unknown[:5]} that the "
+            "training data never shows; the model cannot predict them",
+            file=project.location(project.config.data.validation_data_path),
+        )
+    if validation[project.spec.target].isna().any():
+        raise InputError(
+            f"target column '{project.spec.target}' has missing values; drop or label those rows",
+            file=project.location(project.config.data.validation_data_path),
+        )
+
+
+def _ensure_data(session: Session, needed_by: str) -> None:
+    """Reload the data in a later command, and refuse if it changed since the data stage."""
+    if session.frames:
+        return
+    recorded = session.result("data", needed_by)
+    fresh = stage_data(session)
+    for role, info in fresh.details["files"].items():
+        before = recorded["files"].get(role, {}).get("sha256")
+        if before != info["sha256"]:
+            raise RunDirError(
+                f"the {role} data changed since this run's data stage ({info['uri']}); "
+                "start a new run with `mlgate run`"
+            )
+
+
+# --- train ------------------------------------------------------------------------------
+
+
+def stage_train(session: Session) -> StageResult:
+    import joblib
+
+    from mlgate.training import train_model
+
+    _ensure_data(session, "train")
+    trained = train_model(session.project, session.frames["training"], session.task)
+    joblib.dump(trained.pipeline, session.run_dir.file(MODEL_FILE))
+    session.trained = trained
+    choice = trained.estimator
+    return StageResult(
+        "train",
+        Verdict.PASSED,
+        f"{choice.name} on {len(trained.feature_columns)} features in {trained.seconds:.1f}s",
+        {
+            "estimator": choice.name,
+            "estimator_class": f"{type(choice.estimator).__module__}."
+            f"{type(choice.estimator).__qualname__}",
+            "params": {k: _jsonable(v) for k, v in choice.params.items()},
+            "feature_columns": trained.feature_columns,
+            "training_seconds": round(trained.seconds, 3),
+        },
+    )
+
+
+def _ensure_model(session: Session, needed_by: str) -> Any:
+    if session.trained is not None:
+        return session.trained.pipeline
+    session.result("train", needed_by)
+    import joblib
+
+    path = session.run_dir.file(MODEL_FILE)
+    try:
+        return joblib.load(path)
+    except FileNotFoundError:
+        raise RunDirError(f"{path} is missing; rerun `mlgate train`") from None
+
+
+# --- evaluate ---------------------------------------------------------------------------
+
+
+def stage_evaluate(session: Session) -> StageResult:
+    from mlgate.metrics import Predictions, compute_metrics, metric_names, predict
+
+    _ensure_data(session, "evaluate")
+    project, task = session.project, session.task
+    pipeline = _ensure_model(session, "evaluate")
+    validation = session.frames["validation"]
+    features = validation[list(project.spec.model_inputs)]
+    y_true = validation[project.spec.target].to_numpy()
+    y_pred, scores = predict(pipeline, features, task)
+    classes = tuple(getattr(pipeline, "classes_", ()))
+    predictions = Predictions(y_true=y_true, y_pred=y_pred, scores=scores, classes=classes)
+    evaluation = project.config.evaluation
+    names = metric_names(evaluation.metrics, list(evaluation.gates), task)
+    metrics = compute_metrics(names, predictions, task)
+    champion = (
+        _champion_metrics(session, names, features, y_true)
+        if any(gate.is_comparative for gate in evaluation.gates.values())
+        else None
+    )
+    gate_results = judge(metrics, evaluation.gates, champion["metrics"] if champion else None)
+    _save_predictions(session, validation, predictions)
+    verdict = overall(gate_results)
+    return StageResult(
+        "evaluate",
+        verdict,
+        _evaluation_summary(metrics, gate_results),
+        {
+            "metrics": metrics,
+            "gates": [result.to_dict() for result in gate_results],
+            "champion": champion,
+            "rows": len(validation.index),
+        },
+    )
+
+
+def _champion_metrics(session: Session, names: list[str], features: Any, y_true: Any) -> Any:
+    from mlgate.metrics import Predictions, compute_metrics, predict
+    from mlgate.registry import Registry
+
+    alias = session.project.config.evaluation.champion_alias
+    champion = Registry.connect(session.project).champion(alias)
+    if champion is None:
+        return None
+    y_pred, scores = predict(champion.model, features, session.task)
+    classes = tuple(getattr(champion.model, "classes_", ()))
+    predictions = Predictions(y_true=y_true, y_pred=y_pred, scores=scores, classes=classes)
+    return {
+        "alias": alias,
+        "version": champion.version,
+        "metrics": compute_metrics(names, predictions, session.task),
+    }
+
+
+def _save_predictions(session: Session, validation: Any, predictions: Any) -> None:
+    import pandas as pd
+
+    spec = session.project.spec
+    keep = [*spec.id_columns, *spec.sensitive_features]
+    table = validation[keep].copy() if keep else pd.DataFrame(index=validation.index)
+    table["y_true"] = predictions.y_true
+    table["y_pred"] = predictions.y_pred
+    if predictions.scores is not None:
+        for index, label in enumerate(predictions.classes):
+            table[f"score_{label}"] = predictions.scores[:, index]
+    path = session.run_dir.file(PREDICTIONS_FILE)
+    table.to_csv(path, index=False)
+
+
+def _evaluation_summary(metrics: dict[str, float], gates: list[GateResult]) -> str:
+    failed = [g for g in gates if g.verdict is Verdict.FAILED]
+    if failed:
+        return " · ".join(g.message for g in failed)
+    gated = {g.metric for g in gates}
+    parts = [g.message for g in gates if g.bound in ("min", "max")]
+    parts += [f"{name} {value:.4g}" for name, value in metrics.items() if name not in gated]
+    parts += [g.message for g in gates if g.bound not in ("min", "max")]
+    return " · ".join(parts)
+
+
+# --- register ---------------------------------------------------------------------------
+
+
+def stage_register(session: Session) -> StageResult:
+    from mlgate.publish import publish
+
+    _ensure_data(session, "register")
+    pipeline = _ensure_model(session, "register")
+    return publish(session, pipeline)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
+Stage = Callable[[Session], StageResult]
+
+# The order of `mlgate run`. A stage whose verdict is FAILED does not stop the
+# ones after it unless it is listed in STOPS_THE_RUN (bad data must never reach training).
+STAGES: dict[str, Stage] = {
+    "data": stage_data,
+    "train": stage_train,
+    "evaluate": stage_evaluate,
+    "register": stage_register,
+}
+STOPS_THE_RUN = frozenset({"data"})
+
+
+def run_stages(
+    session: Session, names: list[str], on_result: Callable[[StageResult], None] | None = None
+) -> list[StageResult]:
+    results = []
+    for name in names:
+        started = time.perf_counter()
+        result = STAGES[name](session)
+        result = StageResult(
+            result.stage,
+            result.verdict,
+            result.summary,
+            result.details,
+            time.perf_counter() - started,
+        )
+        session.results[name] = result
+        session.run_dir.write_result(name, result.to_dict())
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+        if result.verdict is Verdict.FAILED and name in STOPS_THE_RUN:
+            break
+    return results
