@@ -24,10 +24,12 @@ _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 
 MetricName = Annotated[str, AfterValidator(lambda name: _check_metric_name(name))]
 FairnessMetricName = Annotated[str, AfterValidator(lambda name: _check_fairness_metric_name(name))]
+AliasName = Annotated[str, AfterValidator(lambda alias: _check_alias(alias))]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # strict: YAML already gives real types, so `seed: yes` must not become 1.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
 
 class DataSection(Section):
@@ -92,7 +94,7 @@ class BootstrapSection(Section):
 class EvaluationSection(Section):
     metrics: list[MetricName] = Field(default_factory=list)
     gates: dict[MetricName, Gate] = Field(default_factory=dict)
-    champion_alias: str = "production"
+    champion_alias: AliasName = "production"
     noise_aware: bool = True
     bootstrap: BootstrapSection = Field(default_factory=BootstrapSection)
 
@@ -103,11 +105,6 @@ class EvaluationSection(Section):
         if twice:
             raise ValueError(f"listed more than once: {', '.join(twice)}")
         return names
-
-    @field_validator("champion_alias")
-    @classmethod
-    def _alias(cls, alias: str) -> str:
-        return _check_alias(alias)
 
 
 class FairnessSection(Section):
@@ -145,7 +142,7 @@ class TrackingSection(Section):
     tracking_uri: str | None = None
     # auto: register on a push to the default branch in GitHub Actions, always elsewhere.
     registration: Literal["auto", "always", "never"] = "auto"
-    candidate_alias: str = "candidate"
+    candidate_alias: AliasName = "candidate"
 
     @field_validator("registry_name")
     @classmethod
@@ -157,21 +154,11 @@ class TrackingSection(Section):
             )
         return name
 
-    @field_validator("candidate_alias")
-    @classmethod
-    def _alias(cls, alias: str) -> str:
-        return _check_alias(alias)
-
 
 class PromotionSection(Section):
-    aliases: list[str] = Field(default_factory=lambda: ["staging", "canary", "production"])
+    aliases: list[AliasName] = Field(default_factory=lambda: ["staging", "canary", "production"])
     require_gates: bool = True
     canary_percent: float = Field(default=10, gt=0, lt=100)
-
-    @field_validator("aliases")
-    @classmethod
-    def _aliases(cls, aliases: list[str]) -> list[str]:
-        return [_check_alias(alias) for alias in aliases]
 
 
 class Config(Section):
@@ -194,7 +181,9 @@ class Config(Section):
             raise ValueError(f"expected a version like 1.0, got {value!r}")
         text = str(value)
         major = text.split(".", 1)[0]
-        if not major.isdigit() or int(major) != SUPPORTED_MAJOR_VERSION:
+        if not major.isdigit():
+            raise ValueError(f"expected a version like 1.0, got {text!r}")
+        if int(major) != SUPPORTED_MAJOR_VERSION:
             raise ValueError(
                 f"config version {text} is not supported; this mlgate reads version "
                 f"{SUPPORTED_MAJOR_VERSION}.x"

@@ -110,9 +110,9 @@ def _read(path: Path, file_format: str, role: str) -> pd.DataFrame:
         if file_format == "parquet":
             return pd.read_parquet(path)
         return pd.read_json(path, lines=True)
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
         raise InputError(
-            f"{role} data is not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8",
+            f"{role} data is not UTF-8 text{_where_not_utf8(path)}; re-save it as UTF-8",
             file=path,
         ) from None
     except pd.errors.EmptyDataError:
@@ -126,6 +126,19 @@ def _read(path: Path, file_format: str, role: str) -> pd.DataFrame:
         raise InputError(
             f"reading {file_format} needs an extra package: {exc}", file=path
         ) from None
+
+
+def _where_not_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is, for an uncompressed file of sane size."""
+    if path.suffix.lower() in COMPRESSIONS or path.stat().st_size > 256 * 2**20:
+        return ""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return f" (line {line}, byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"
+    return ""
 
 
 def _check_header(path: Path, separator: str) -> None:

@@ -124,18 +124,27 @@ def _import_class(project: Project, class_path: str) -> type:
 
 
 def _check_task(project: Project, estimator_class: type, task: str) -> None:
-    from sklearn.base import is_classifier, is_regressor
+    from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
 
-    probe = estimator_class.__new__(estimator_class)
-    if task == "classification" and is_regressor(probe):
+    try:
+        # scikit-learn reads an estimator's kind from its tags, which need an instance.
+        probe = estimator_class()
+        classifier, regressor = is_classifier(probe), is_regressor(probe)
+    except Exception:  # a class without defaults for every parameter: judge by its mixins
+        classifier = issubclass(estimator_class, ClassifierMixin)
+        regressor = issubclass(estimator_class, RegressorMixin)
+    name = estimator_class.__name__
+    if task == "classification" and regressor:
         raise project.config_error(
             ("model", "type"),
-            f"{estimator_class.__name__} is a regressor but this is a classification task",
+            f"{name} is a regressor but the target makes this a classification task; pick a "
+            "classifier, or set task: regression in the feature spec",
         )
-    if task == "regression" and is_classifier(probe):
+    if task == "regression" and classifier:
         raise project.config_error(
             ("model", "type"),
-            f"{estimator_class.__name__} is a classifier but this is a regression task",
+            f"{name} is a classifier but the target makes this a regression task; pick a "
+            "regressor, or set task: classification in the feature spec",
         )
 
 

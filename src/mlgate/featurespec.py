@@ -90,25 +90,6 @@ class FeatureSpec(Section):
         lambda cls, value: _expand_shorthand(value)
     )
 
-    @model_validator(mode="after")
-    def _disjoint(self) -> FeatureSpec:
-        roles: dict[str, str] = {self.target: "target"}
-        for role, names in (
-            ("id column", self.id_columns),
-            ("feature", list(self.features)),
-            ("sensitive feature", list(self.sensitive_features)),
-        ):
-            for name in names:
-                if name in roles:
-                    raise ValueError(
-                        f"column '{name}' is declared both as {roles[name]} and as {role}; "
-                        "give each column one role"
-                    )
-                roles[name] = role
-        if self.task == "regression" and self.positive_label is not None:
-            raise ValueError("positive_label applies to classification, not regression")
-        return self
-
     @property
     def model_inputs(self) -> dict[str, Column]:
         """The columns the model sees, in a stable order."""

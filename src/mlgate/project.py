@@ -113,6 +113,7 @@ def load_project(config_path: Path) -> Project:
 
 
 def _cross_check(project: Project) -> None:
+    _check_roles(project)
     config, spec = project.config, project.spec
     sensitive = list(spec.sensitive_features)
     for index, entry in enumerate(config.fairness.sensitive_features or []):
@@ -133,6 +134,34 @@ def _cross_check(project: Project) -> None:
             )
     if spec.task is not None:
         project.check_task_metrics(spec.task)
+
+
+def _check_roles(project: Project) -> None:
+    """Each column has one role: target, id column, feature or sensitive feature."""
+    spec = project.spec
+    roles: dict[str, str] = {spec.target: "the target"}
+    declared = (
+        (
+            "id_columns",
+            "an id column",
+            [(name, (index,)) for index, name in enumerate(spec.id_columns)],
+        ),
+        ("features", "a feature", [(name, (name,)) for name in spec.features]),
+        ("sensitive_features", "a sensitive feature", [(n, (n,)) for n in spec.sensitive_features]),
+    )
+    for group, role, names in declared:
+        for name, where in names:
+            if name in roles:
+                raise project.spec_error(
+                    (group, *where),
+                    f"column '{name}' is declared both as {roles[name]} and as {role}; "
+                    "give each column one role",
+                )
+            roles[name] = role
+    if spec.task == "regression" and spec.positive_label is not None:
+        raise project.spec_error(
+            ("positive_label",), "positive_label applies to classification, not regression"
+        )
 
 
 def _canonical_sha256(data: Any) -> str:

@@ -8,7 +8,6 @@ network's exceptions into ServiceError (exit 3).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import warnings
@@ -20,8 +19,6 @@ from typing import Any
 
 from mlgate.errors import ServiceError
 from mlgate.project import Project
-
-log = logging.getLogger(__name__)
 
 EMBEDDED_DB = "mlflow.db"
 EMBEDDED_ARTIFACTS = "mlartifacts"
@@ -36,6 +33,8 @@ MLFLOW_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
     # mlgate prints its own one-line summary per stage; MLflow's progress lines are noise.
     "MLFLOW_LOGGING_LEVEL": "ERROR",
+    # MLflow prints run links to stdout for HTTP servers, which would corrupt `--json`.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     # A CI step should not phone home.
     "MLFLOW_DISABLE_TELEMETRY": "true",
 }
@@ -81,14 +80,15 @@ class Registry:
         for key, value in MLFLOW_DEFAULTS.items():
             os.environ.setdefault(key, value)
         uri = tracking_uri_for(project)
-        if uri.startswith("sqlite:///"):
-            project.state_dir.mkdir(parents=True, exist_ok=True)
         with _calls(uri, "connect"):
             import mlflow
             from mlflow import MlflowClient
 
+            # The sqlite store resolves `models:/m-...` sources through the global URI.
             mlflow.set_tracking_uri(uri)
             client = MlflowClient(tracking_uri=uri)
+            if uri.startswith("sqlite:///"):
+                _initialise_sqlite(client, project.state_dir)
         return cls(project, uri, client)
 
     @property
@@ -105,20 +105,24 @@ class Registry:
             from mlflow.exceptions import MlflowException
 
             try:
-                version = self.client.get_model_version_by_alias(self.name, alias)
+                aliases = self.client.get_registered_model(self.name).aliases
             except MlflowException as exc:
-                if _not_found(exc):
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                     return None
                 raise
+            if alias not in aliases:
+                return None
+            version = self.client.get_model_version(self.name, str(aliases[alias]))
             import mlflow.sklearn
 
-            model = mlflow.sklearn.load_model(f"models:/{self.name}@{alias}")
+            model = mlflow.sklearn.load_model(f"models:/{self.name}/{version.version}")
         return Champion(version=str(version.version), run_id=version.run_id, model=model)
 
     def find_version(self, fingerprint: str) -> Any | None:
         """The version registered earlier from exactly these inputs, if any."""
         with _calls(self.uri, f"search versions of {self.name}"):
-            query = f"name = '{_quote(self.name)}' and tags.`mlgate.fingerprint` = '{fingerprint}'"
+            # Registry names cannot hold quotes (config validation), fingerprints are hex.
+            query = f"name = '{self.name}' and tags.`mlgate.fingerprint` = '{fingerprint}'"
             versions = self.client.search_model_versions(query)
         ready = [v for v in versions if getattr(v, "status", "READY") != "FAILED_REGISTRATION"]
         return min(ready, key=lambda v: int(v.version)) if ready else None
@@ -215,6 +219,9 @@ def _log_sklearn_model(model: Any, input_example: Any, pip_requirements: list[st
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
+    # A pandas-3 `str` column index trips a deprecation inside MLflow's example writer.
+    input_example = input_example.copy()
+    input_example.columns = input_example.columns.astype(object)
     signature = infer_signature(input_example, model.predict(input_example))
     return mlflow.sklearn.log_model(
         model,
@@ -232,13 +239,26 @@ def _param_text(value: Any) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "\\'")
+def _initialise_sqlite(client: Any, state_dir: Path) -> None:
+    """Create and migrate the embedded store under a lock.
 
-
-def _not_found(exc: Exception) -> bool:
-    code = getattr(exc, "error_code", "")
-    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
+    Two processes migrating a fresh SQLite store at once can leave it broken for
+    good, so the first queries (which run the migrations) are serialised.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; first use is not serialised
+        fcntl = None
+    with (state_dir / "mlflow.db.lock").open("w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -257,10 +277,20 @@ def _calls(uri: str, action: str) -> Iterator[None]:
     except Exception as exc:
         if not _is_service_failure(exc):
             raise
-        text = " ".join(str(exc).split())
-        if len(text) > 300:
-            text = text[:297] + "..."
-        raise ServiceError(f"MLflow at {display_uri(uri)} failed to {action}: {text}") from exc
+        raise ServiceError(
+            f"MLflow at {display_uri(uri)} failed to {action}: {_reason(exc)}"
+        ) from exc
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    if "Max retries exceeded" in text or "Connection refused" in text:
+        retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "?")
+        return (
+            f"no connection after {retries} retries; check that the server is up and "
+            "MLFLOW_TRACKING_URI (or tracking.tracking_uri) points at it"
+        )
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _is_service_failure(exc: Exception) -> bool:

@@ -126,6 +126,14 @@ def _collect_lines(
                 )
             key = key_node.value
             line = key_node.start_mark.line + 1
+            if key_node.tag != "tag:yaml.org,2002:str" and key != "<<":
+                raise ConfigError(
+                    f"key {key} is read as a {key_node.tag.rsplit(':', 1)[-1]}, not a name; "
+                    f'quote it: "{key}"',
+                    file=path,
+                    line=line,
+                    key=format_key_path(key_path) or None,
+                )
             if key in seen and key != "<<":
                 raise ConfigError(
                     f"key '{key}' appears twice (lines {seen[key]} and {line}); keep one",
