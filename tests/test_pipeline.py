@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -209,3 +210,46 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_team_factory_model_loads_without_the_repo_on_the_path(churn_repo, cli, tmp_path) -> None:
+    (churn_repo / "team_models.py").write_text(
+        "from sklearn.linear_model import LogisticRegression\n\n\n"
+        "class TeamClassifier(LogisticRegression):\n    pass\n\n\n"
+        "def build(C=1.0):\n    return TeamClassifier(C=C, max_iter=500)\n"
+    )
+    _edit(
+        churn_repo / "mlgate.yaml",
+        lambda c: c.update(model={"type": "team_models:build", "params": {"C": 0.5}}),
+    )
+    assert cli("run", cwd=churn_repo).code == 0
+    probe = (
+        "import sys, mlflow, pandas as pd\n"
+        f"mlflow.set_tracking_uri('sqlite:///{churn_repo / '.mlgate' / 'mlflow.db'}')\n"
+        f"model = mlflow.pyfunc.load_model('models:/{MODEL}@candidate')\n"
+        f"rows = pd.read_csv('{churn_repo / 'data' / 'validation.csv'}').head(3)\n"
+        "features = rows.drop(columns=['customer_id', 'gender', 'age', 'churned'])\n"
+        "print(list(model.predict(features)))\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=elsewhere, capture_output=True, text=True, check=False
+    )
+
+    # The model's class lives in the team's module, shipped with the model (code_paths).
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().startswith("[")
+
+
+def test_a_new_run_in_a_reused_directory_starts_clean(churn_repo: Path, cli) -> None:
+    run_dir = churn_repo / "ci-run"
+    assert cli("run", "--run-dir", str(run_dir), cwd=churn_repo).code == 0
+    _edit(churn_repo / "mlgate.yaml", lambda c: c["model"]["params"].update({"max_depth": "five"}))
+
+    result = cli("run", "--run-dir", str(run_dir), "--json", cwd=churn_repo)
+
+    assert result.code == 2
+    assert json.loads(result.out)["error"].endswith('got "five"')
+    assert sorted(p.name for p in run_dir.glob("*.json")) == ["data.json"]

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    with _handle_errors() as outcome:
+    with _handle_errors(as_json=args.json) as outcome:
         outcome.code = _run_stages(args)
     return outcome.code
 
@@ -88,7 +88,7 @@ class _Outcome:
 
 
 @contextmanager
-def _handle_errors() -> Iterator[_Outcome]:
+def _handle_errors(*, as_json: bool) -> Iterator[_Outcome]:
     """The one place where exceptions become exit codes and one-line messages."""
     from mlgate import console
     from mlgate.errors import EXIT_SERVICE, MlgateError
@@ -99,6 +99,8 @@ def _handle_errors() -> Iterator[_Outcome]:
     except MlgateError as error:
         console.error(str(error), file=error.file, line=error.line)
         outcome.code = error.exit_code
+        if as_json:
+            console.print_error_json(str(error), error.exit_code)
     except KeyboardInterrupt:
         console.error("interrupted; the run directory keeps the stages that finished")
         outcome.code = 130
@@ -115,18 +117,18 @@ def _run_stages(args: argparse.Namespace) -> int:
     from mlgate import console
     from mlgate.project import find_config, load_project
     from mlgate.rundir import RunDir
-    from mlgate.stages import STAGES, Session, run_stages
+    from mlgate.stages import STAGES, Session, clear_outputs, run_stages
 
     project = load_project(find_config(args.config))
     if args.command == "run":
         names, which = list(STAGES), "new"
     else:
         names, which = STAGE_COMMANDS[args.command]
-    run_dir = (
-        RunDir.create(project.state_dir, args.run_dir)
-        if which == "new"
-        else RunDir.existing(project.state_dir, args.run_dir)
-    )
+    if which == "new":
+        run_dir = RunDir.create(project.state_dir, args.run_dir)
+        clear_outputs(run_dir)
+    else:
+        run_dir = RunDir.existing(project.state_dir, args.run_dir)
     session = Session(project=project, run_dir=run_dir)
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)

@@ -87,6 +87,10 @@ def print_json(project: Any, run_dir: Any, results: list[Any], code: int) -> Non
     print(json.dumps(document, indent=2, default=str))
 
 
+def print_error_json(message: str, code: int) -> None:
+    print(json.dumps({"exit_code": code, "error": message}, indent=2))
+
+
 def _relative(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ class EstimatorChoice:
     name: str
     needs_scaling: bool
     params: dict[str, Any]
+    # The team's own modules (relative to the model repo) that the model needs to load.
+    code_paths: tuple[str, ...] = ()
 
 
 def choose_estimator(project: Project, task: str) -> EstimatorChoice:
@@ -190,17 +193,17 @@ def _check_params(project: Project, estimator_class: type, params: dict[str, Any
             )
         except InvalidParameterError as exc:
             raise project.config_error(
-                ("model", "params", name), _constraint_message(exc)
+                ("model", "params", name), _constraint_message(exc, value)
             ) from None
 
 
-def _constraint_message(exc: Exception) -> str:
+def _constraint_message(exc: Exception, value: Any) -> str:
     """sklearn says "The 'x' parameter of Y must be an int ... Got 'five' instead."."""
-    text = str(exc)
-    match = re.search(r"must be (.*)\. Got (.*) instead\.?$", text, re.S)
-    if match:
-        return f"must be {match.group(1)}, got {match.group(2)}"
-    return text
+    match = re.search(r"must be (.*)\. Got .* instead\.?$", str(exc), re.S)
+    if match is None:
+        return str(exc)
+    shown = json.dumps(value) if isinstance(value, str) else repr(value)
+    return f"expected {match.group(1)}, got {shown}"
 
 
 def _from_factory(project: Project, written: str, task: str) -> EstimatorChoice:
@@ -209,7 +212,7 @@ def _from_factory(project: Project, written: str, task: str) -> EstimatorChoice:
             ("model", "type"), f"'{written}' is not of the form package.module:factory"
         )
     module_name, factory_name = written.split(":")
-    factory = _import_from_repo(project, module_name, factory_name, written)
+    factory, code_path = _import_from_repo(project, module_name, factory_name, written)
     params = dict(project.config.model.params)
     _check_factory_params(project, factory, params, written)
     try:
@@ -227,20 +230,30 @@ def _from_factory(project: Project, written: str, task: str) -> EstimatorChoice:
     return EstimatorChoice(
         estimator=estimator,
         name=type(estimator).__name__,
-        # A team's factory builds its own pipeline; we add no scaler on top.
-        needs_scaling=False,
+        # Same rule as for a class; a factory that returns its own Pipeline gets no scaler.
+        needs_scaling=type(estimator).__module__.startswith(_SCALE_SENSITIVE_MODULES),
         params=params,
+        code_paths=(code_path,) if code_path else (),
     )
 
 
-def _import_from_repo(project: Project, module_name: str, attribute: str, written: str) -> Any:
+def _import_from_repo(
+    project: Project, module_name: str, attribute: str, written: str
+) -> tuple[Any, str | None]:
+    """The factory, and the repo's top-level module or package it lives in (for MLflow)."""
     root = str(project.root)
     added = root not in sys.path
     if added:
         sys.path.insert(0, root)
     try:
         module = importlib.import_module(module_name)
-        return getattr(module, attribute)
+        factory = getattr(module, attribute)
+        top = project.root / module_name.split(".")[0]
+        code_path = next(
+            (str(p.relative_to(project.root)) for p in (top, top.with_suffix(".py")) if p.exists()),
+            None,
+        )
+        return factory, code_path
     except (ImportError, AttributeError) as exc:
         raise project.config_error(
             ("model", "type"),

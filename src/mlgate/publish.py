@@ -66,6 +66,7 @@ def publish(session: Any, pipeline: Any) -> StageResult:
         model=None if existing else pipeline,
         input_example=features.head(5),
         pip_requirements=pip_requirements(),
+        code_paths=[project.root / path for path in train.get("code_paths", [])],
     )
     details: dict[str, Any] = {
         "tracking_uri": display_uri(registry.uri),
@@ -78,7 +79,7 @@ def publish(session: Any, pipeline: Any) -> StageResult:
         "reused": False,
         "alias": None,
     }
-    where = f"run {logged.run_id[:8]} in {details['tracking_uri']}"
+    where = f"run {logged.run_id[:8]} in {registry.location}"
     if not gates_passed:
         details["reason"] = "a gate failed"
         return StageResult(

@@ -92,6 +92,17 @@ class Registry:
         return cls(project, uri, client)
 
     @property
+    def location(self) -> str:
+        """Where the runs go, as a reader wants to see it."""
+        if self.is_embedded:
+            db = self.project.state_dir / EMBEDDED_DB
+            try:
+                return f"local store {db.relative_to(Path.cwd())}"
+            except ValueError:
+                return f"local store {db}"
+        return display_uri(self.uri)
+
+    @property
     def is_embedded(self) -> bool:
         return self.uri.startswith("sqlite:///") and self.uri.endswith(
             str(self.project.state_dir / EMBEDDED_DB)
@@ -159,6 +170,7 @@ class Registry:
         model: Any | None,
         input_example: Any,
         pip_requirements: list[str],
+        code_paths: list[Path],
     ) -> LoggedRun:
         experiment_id = self.experiment_id()
         with _calls(self.uri, f"log the run to experiment {self.project.experiment_name}"):
@@ -174,7 +186,7 @@ class Registry:
                         mlflow.log_artifact(str(path), artifact_path="mlgate")
                 model_uri = model_id = None
                 if model is not None:
-                    info = _log_sklearn_model(model, input_example, pip_requirements)
+                    info = _log_sklearn_model(model, input_example, pip_requirements, code_paths)
                     model_uri, model_id = info.model_uri, info.model_id
         run_id = run.info.run_id
         return LoggedRun(
@@ -215,7 +227,9 @@ class Registry:
         return None
 
 
-def _log_sklearn_model(model: Any, input_example: Any, pip_requirements: list[str]) -> Any:
+def _log_sklearn_model(
+    model: Any, input_example: Any, pip_requirements: list[str], code_paths: list[Path]
+) -> Any:
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
@@ -229,7 +243,11 @@ def _log_sklearn_model(model: Any, input_example: Any, pip_requirements: list[st
         signature=signature,
         input_example=input_example,
         pip_requirements=pip_requirements,
+        # cloudpickle: skops would need an allow-list per estimator (numpy.dtype for the
+        # imputer, Tree for tree ensembles, ...) and cannot load a team's own classes.
         serialization_format="cloudpickle",
+        # A team's factory module travels with the model, so it loads anywhere.
+        code_paths=[str(path) for path in code_paths] or None,
     )
 
 

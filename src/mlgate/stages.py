@@ -129,17 +129,24 @@ def stage_train(session: Session) -> StageResult:
     joblib.dump(trained.pipeline, session.run_dir.file(MODEL_FILE))
     session.trained = trained
     choice = trained.estimator
+    summary = f"{choice.name} on {len(trained.feature_columns)} features in {trained.seconds:.1f}s"
+    if trained.warnings:
+        summary += f" · warning: {trained.warnings[0]}"
+        if len(trained.warnings) > 1:
+            summary += f" (+{len(trained.warnings) - 1} more in train.json)"
     return StageResult(
         "train",
         Verdict.PASSED,
-        f"{choice.name} on {len(trained.feature_columns)} features in {trained.seconds:.1f}s",
+        summary,
         {
             "estimator": choice.name,
             "estimator_class": f"{type(choice.estimator).__module__}."
             f"{type(choice.estimator).__qualname__}",
             "params": {k: _jsonable(v) for k, v in choice.params.items()},
             "feature_columns": trained.feature_columns,
+            "code_paths": list(choice.code_paths),
             "training_seconds": round(trained.seconds, 3),
+            "warnings": trained.warnings,
         },
     )
 
@@ -272,6 +279,12 @@ STAGES: dict[str, Stage] = {
     "register": stage_register,
 }
 STOPS_THE_RUN = frozenset({"data"})
+
+
+def clear_outputs(run_dir: RunDir) -> None:
+    """A new run in a reused directory must not show an earlier run's results."""
+    for name in [*(f"{stage}.json" for stage in STAGES), MODEL_FILE, PREDICTIONS_FILE]:
+        run_dir.file(name).unlink(missing_ok=True)
 
 
 def run_stages(

@@ -7,6 +7,7 @@ transformers only, so the registered model loads wherever scikit-learn does.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,7 @@ class TrainedModel:
     estimator: EstimatorChoice
     feature_columns: list[str]
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def infer_task(project: Project, train: pd.DataFrame, path: Path) -> Task:
@@ -123,15 +124,25 @@ def train_model(project: Project, train: pd.DataFrame, task: Task) -> TrainedMod
         labels = labels.astype(object) if labels.dtype != object else labels
     started = time.perf_counter()
     try:
-        pipeline.fit(features, labels)
+        # Warnings while fitting (a solver that did not converge, ...) are findings about
+        # this model: keep them in the result instead of letting them scroll past.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pipeline.fit(features, labels)
     except ValueError as exc:
         raise InputError(
             f"training {choice.name} failed on this data: {_first_line(exc)}",
             file=project.location(project.config.data.training_data_path),
         ) from None
     seconds = time.perf_counter() - started
+    notes = sorted({f"{w.category.__name__}: {_first_line(w.message)}" for w in caught})
     return TrainedModel(
-        pipeline=pipeline, task=task, estimator=choice, feature_columns=columns, seconds=seconds
+        pipeline=pipeline,
+        task=task,
+        estimator=choice,
+        feature_columns=columns,
+        seconds=seconds,
+        warnings=notes,
     )
 
 
