@@ -2,10 +2,37 @@
 
 The package is organised as a pure core (config models, gate verdicts, fingerprints)
 with the outside world (files, scikit-learn, MLflow, git) behind small modules.
-Heavy libraries are imported inside the stage that needs them, so importing
-`mlgate` and running `mlgate --help` stay fast.
+Heavy libraries are imported inside the stage that needs them, and the public
+names below are imported on first use, so `import mlgate` and `mlgate --help`
+stay fast.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# public name -> module that defines it
+_PUBLIC = {
+    "load_project": "mlgate.project",
+    "find_config": "mlgate.project",
+    "Project": "mlgate.project",
+    "Config": "mlgate.config",
+    "FeatureSpec": "mlgate.featurespec",
+    "MlgateError": "mlgate.errors",
+    "ConfigError": "mlgate.errors",
+    "InputError": "mlgate.errors",
+    "ServiceError": "mlgate.errors",
+    "main": "mlgate.cli",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'mlgate' has no attribute {name!r}")

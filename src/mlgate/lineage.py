@@ -14,7 +14,7 @@ import os
 import platform
 import re
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,3 @@ def fingerprint(parts: dict[str, Any]) -> str:
     """A stable hash of what makes a model what it is; equal inputs, equal fingerprint."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return asdict(value)

@@ -86,6 +86,12 @@ def _compute(name: str, p: Predictions, task: Task) -> float:
         raise InputError(
             f"{name} needs at least two classes in the validation data, found {len(present)}"
         )
+    absent = [label for label in labels if label not in present]
+    if absent and not binary:
+        raise InputError(
+            f"{name} is undefined when the validation data lacks a class; missing: "
+            f"{', '.join(map(str, absent))}; add rows of every class or drop {name}"
+        )
     onehot = np.asarray([[label == c for c in labels] for label in p.y_true], dtype=float)
     if name == "roc_auc":
         if binary:

@@ -84,9 +84,6 @@ class RunDir:
         except ValueError:
             raise RunDirError(f"{target} is not valid JSON; rerun the {stage} stage") from None
 
-    def has_result(self, stage: str) -> bool:
-        return self.file(f"{stage}.json").is_file()
-
 
 def atomic_write_text(target: Path, text: str) -> None:
     atomic_write_bytes(target, text.encode("utf-8"))

@@ -48,7 +48,6 @@ class Session:
     run_dir: RunDir
     ci: CiContext = field(default_factory=ci_context)
     frames: dict[str, Any] = field(default_factory=dict)
-    data_files: dict[str, Any] = field(default_factory=dict)
     task: Any = None
     trained: Any = None
     results: dict[str, StageResult] = field(default_factory=dict)
@@ -75,7 +74,7 @@ def stage_data(session: Session) -> StageResult:
     project.check_task_metrics(task.kind)
     if task.kind == "classification":
         _check_validation_labels(project, frames["validation"], task)
-    session.frames, session.data_files, session.task = frames, files, task
+    session.frames, session.task = frames, task
     rows = " · ".join(f"{role} {info.rows:,} rows" for role, info in files.items())
     return StageResult(
         "data",

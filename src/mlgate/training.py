@@ -120,8 +120,6 @@ def train_model(project: Project, train: pd.DataFrame, task: Task) -> TrainedMod
     pipeline = build_pipeline(project, choice, columns)
     features = train[columns]
     labels = train[project.spec.target]
-    if task.kind == "classification":
-        labels = labels.astype(object) if labels.dtype != object else labels
     started = time.perf_counter()
     try:
         # Warnings while fitting (a solver that did not converge, ...) are findings about
