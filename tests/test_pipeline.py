@@ -254,3 +254,13 @@ def test_a_new_run_in_a_reused_directory_starts_clean(churn_repo: Path, cli) -> 
     assert result.code == 2
     assert json.loads(result.out)["error"].endswith('got "five"')
     assert sorted(p.name for p in run_dir.glob("*.json")) == ["data.json"]
+
+
+def test_a_later_stage_refuses_a_changed_config(churn_repo: Path, cli) -> None:
+    assert cli("train", cwd=churn_repo).code == 0
+    _edit(churn_repo / "mlgate.yaml", lambda c: c["evaluation"]["gates"].pop("accuracy"))
+
+    result = cli("evaluate", cwd=churn_repo)
+
+    assert result.code == 2
+    assert "changed since this run's model was trained" in result.err

@@ -399,7 +399,7 @@ def test_factory_from_the_model_repo_gets_its_params(write_repo: WriteRepo) -> N
         pytest.param(
             {"type": f"{TEAM_MODULE}:build", "params": {"penalty": 2}},
             "model.params.penalty",
-            r"team_models:build takes no parameter 'penalty'",
+            r"team_models:build has no parameter 'penalty'",
             id="unknown-parameter",
         ),
         pytest.param(

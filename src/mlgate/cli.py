@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-EXIT_USAGE = 2
+from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE
 
 # Which stages each stage command runs in a fresh process. `train` starts a run;
 # the others continue the latest run (or --run-dir).
@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2 with no usage dump."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"mlgate: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(EXIT_BAD_INPUT, f"mlgate: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return EXIT_BAD_INPUT
     with _handle_errors(as_json=args.json) as outcome:
         outcome.code = _run_stages(args)
     return outcome.code
@@ -91,7 +91,7 @@ class _Outcome:
 def _handle_errors(*, as_json: bool) -> Iterator[_Outcome]:
     """The one place where exceptions become exit codes and one-line messages."""
     from mlgate import console
-    from mlgate.errors import EXIT_SERVICE, MlgateError
+    from mlgate.errors import MlgateError
 
     outcome = _Outcome()
     try:
@@ -103,7 +103,7 @@ def _handle_errors(*, as_json: bool) -> Iterator[_Outcome]:
             console.print_error_json(str(error), error.exit_code)
     except KeyboardInterrupt:
         console.error("interrupted; the run directory keeps the stages that finished")
-        outcome.code = 130
+        outcome.code = EXIT_INTERRUPTED
     except Exception as error:  # a bug in mlgate, not the user's input: say so, keep it short
         log = console.save_traceback()
         console.error(

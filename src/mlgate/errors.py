@@ -9,6 +9,8 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_SERVICE = 3
+# Interrupted (Ctrl-C, or a cancelled CI job): the shell's 128 + SIGINT.
+EXIT_INTERRUPTED = 130
 
 
 class MlgateError(Exception):

@@ -168,14 +168,7 @@ def _param_names(estimator_class: type) -> list[str]:
 
 
 def _check_params(project: Project, estimator_class: type, params: dict[str, Any]) -> None:
-    valid = _param_names(estimator_class)
-    for name in params:
-        if name not in valid:
-            raise project.config_error(
-                ("model", "params", name),
-                f"{estimator_class.__name__} has no parameter '{name}'"
-                f"{did_you_mean(name, valid)}; valid: {', '.join(valid)}",
-            )
+    _check_param_names(project, estimator_class.__name__, _param_names(estimator_class), params)
     constraints = getattr(estimator_class, "_parameter_constraints", None)
     if not constraints:
         return
@@ -275,11 +268,14 @@ def _check_factory_params(project: Project, factory: Any, params: dict, written:
         return
     if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
         return
-    valid = list(signature.parameters)
+    _check_param_names(project, written, list(signature.parameters), params)
+
+
+def _check_param_names(project: Project, owner: str, valid: list[str], params: dict) -> None:
     for name in params:
         if name not in valid:
             raise project.config_error(
                 ("model", "params", name),
-                f"{written} takes no parameter '{name}'{did_you_mean(name, valid)}; "
+                f"{owner} has no parameter '{name}'{did_you_mean(name, valid)}; "
                 f"valid: {', '.join(valid) or 'none'}",
             )

@@ -60,7 +60,10 @@ def publish(session: Any, pipeline: Any) -> StageResult:
         run_name=f"mlgate-{session.run_dir.run_id}",
         params=_params(train, data),
         metrics=evaluation["metrics"],
-        tags={**tags, **({f"{TAG_PREFIX}reused_version": existing.version} if existing else {})},
+        tags={
+            **tags,
+            **({f"{TAG_PREFIX}reused_version": str(existing.version)} if existing else {}),
+        },
         artifacts=[session.run_dir.file(name) for name in RESULT_FILES],
         # A version with this fingerprint already holds this very model: do not log it twice.
         model=None if existing else pipeline,
@@ -92,13 +95,11 @@ def publish(session: Any, pipeline: Any) -> StageResult:
         )
 
     alias = project.config.tracking.candidate_alias
-    if existing is not None:
-        version, reused = str(existing.version), True
+    reused = existing is not None
+    if reused:
+        version = str(existing.version)
     else:
-        version, reused = (
-            registry.register(logged, {**tags, "mlgate.mlflow_run_id": logged.run_id}),
-            False,
-        )
+        version = registry.register(logged, {**tags, f"{TAG_PREFIX}mlflow_run_id": logged.run_id})
     registry.set_alias(alias, version)
     details.update(version=version, reused=reused, alias=alias)
     said = "already registered for these inputs" if reused else "registered"

@@ -144,6 +144,8 @@ def stage_train(session: Session) -> StageResult:
             "params": {k: _jsonable(v) for k, v in choice.params.items()},
             "feature_columns": trained.feature_columns,
             "code_paths": list(choice.code_paths),
+            "config_sha256": session.project.config_sha256,
+            "feature_spec_sha256": session.project.spec_sha256,
             "training_seconds": round(trained.seconds, 3),
             "warnings": trained.warnings,
         },
@@ -153,7 +155,16 @@ def stage_train(session: Session) -> StageResult:
 def _ensure_model(session: Session, needed_by: str) -> Any:
     if session.trained is not None:
         return session.trained.pipeline
-    session.result("train", needed_by)
+    trained = session.result("train", needed_by)
+    project = session.project
+    if (trained.get("config_sha256"), trained.get("feature_spec_sha256")) != (
+        project.config_sha256,
+        project.spec_sha256,
+    ):
+        raise RunDirError(
+            f"{project.config_path.name} or the feature spec changed since this run's model "
+            "was trained; start a new run with `mlgate run` (or `mlgate train`)"
+        )
     import joblib
 
     path = session.run_dir.file(MODEL_FILE)
