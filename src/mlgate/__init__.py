@@ -9,8 +9,6 @@ stay fast.
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 # public name -> module that defines it
@@ -30,7 +28,7 @@ _PUBLIC = {
 __all__ = ["__version__", *_PUBLIC]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _PUBLIC:
         import importlib
 

@@ -10,7 +10,6 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE
 
@@ -53,7 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--run-dir",
-            type=Path,
             metavar="DIR",
             help="run directory shared by the stages (default: .mlgate/runs/<run-id>/ beside "
             "the config; later stages use the latest run)",
@@ -114,6 +112,8 @@ def _handle_errors(*, as_json: bool) -> Iterator[_Outcome]:
 
 
 def _run_stages(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from mlgate import console
     from mlgate.project import find_config, load_project
     from mlgate.rundir import RunDir
@@ -124,11 +124,12 @@ def _run_stages(args: argparse.Namespace) -> int:
         names, which = list(STAGES), "new"
     else:
         names, which = STAGE_COMMANDS[args.command]
+    chosen = Path(args.run_dir) if args.run_dir else None
     if which == "new":
-        run_dir = RunDir.create(project.state_dir, args.run_dir)
+        run_dir = RunDir.create(project.state_dir, chosen)
         clear_outputs(run_dir)
     else:
-        run_dir = RunDir.existing(project.state_dir, args.run_dir)
+        run_dir = RunDir.existing(project.state_dir, chosen)
     session = Session(project=project, run_dir=run_dir)
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+
+# pathlib is imported only when a message is shown: `mlgate --help` loads this module.
 
 # Exit codes, the same for every command and every action (PRODUCT.md).
 EXIT_OK = 0
@@ -22,21 +24,28 @@ class MlgateError(Exception):
         self,
         message: str,
         *,
-        file: Path | str | None = None,
+        file: os.PathLike[str] | str | None = None,
         line: int | None = None,
         key: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.file = Path(file) if file is not None else None
+        self._file = os.fspath(file) if file is not None else None
         self.line = line
         self.key = key
+
+    @property
+    def file(self) -> os.PathLike[str] | None:
+        """The file the error is about (a pathlib.Path), if any."""
+        from pathlib import Path
+
+        return Path(self._file) if self._file is not None else None
 
     def location(self) -> str:
         """`file:line: key` as far as known, for the one-line message."""
         parts = []
-        if self.file is not None:
-            where = _display_path(self.file)
+        if self._file is not None:
+            where = _display_path(self._file)
             parts.append(f"{where}:{self.line}" if self.line else where)
         if self.key:
             parts.append(self.key)
@@ -69,8 +78,11 @@ class ServiceError(MlgateError):
     exit_code = EXIT_SERVICE
 
 
-def _display_path(path: Path) -> str:
+def _display_path(file: str) -> str:
     """Show paths relative to the working directory when they are below it."""
+    from pathlib import Path
+
+    path = Path(file)
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
