@@ -60,6 +60,15 @@ def broken(C=1.0):
 
 def not_an_estimator():
     return "LogisticRegression"
+
+
+class Exploding(LogisticRegression):
+    def fit(self, X, y):
+        raise RuntimeError("the team's solver gave up")
+
+
+def exploding():
+    return Exploding()
 """
 
 
@@ -429,6 +438,13 @@ def test_unusable_factory_is_a_config_error(
     with pytest.raises(ConfigError, match=message) as raised:
         _fit(config_path)
     _assert_points_at(raised.value, config_path, key)
+
+
+def test_a_team_estimator_that_fails_to_fit_is_an_input_error(write_repo: WriteRepo) -> None:
+    config_path = write_repo(model={"type": f"{TEAM_MODULE}:exploding"})
+    with pytest.raises(InputError, match="RuntimeError: the team's solver gave up") as raised:
+        _fit(config_path)
+    assert raised.value.file == config_path.parent / "train.csv"
 
 
 # --- the pipeline -----------------------------------------------------------------------

@@ -127,9 +127,13 @@ def train_model(project: Project, train: pd.DataFrame, task: Task) -> TrainedMod
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             pipeline.fit(features, labels)
-    except ValueError as exc:
+    except Exception as exc:
+        # scikit-learn refuses unusable data with ValueError/TypeError; a team's own
+        # estimator (code_paths) may raise anything. Other failures are ours: re-raise.
+        if not (isinstance(exc, (ValueError, TypeError)) or choice.code_paths):
+            raise
         raise InputError(
-            f"training {choice.name} failed on this data: {_first_line(exc)}",
+            f"training {choice.name} failed on this data: {type(exc).__name__}: {_first_line(exc)}",
             file=project.location(project.config.data.training_data_path),
         ) from None
     seconds = time.perf_counter() - started
