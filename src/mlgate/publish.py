@@ -13,7 +13,7 @@ from typing import Any
 
 from mlgate import lineage
 from mlgate.gates import Verdict
-from mlgate.registry import Registry, display_uri
+from mlgate.registry import display_uri
 from mlgate.stages import StageResult
 
 TAG_PREFIX = "mlgate."
@@ -53,7 +53,7 @@ def publish(session: Any, pipeline: Any) -> StageResult:
     )
     tags = lineage_tags(session, data, train, evaluation, code, fingerprint)
 
-    registry = Registry.connect(project)
+    registry = session.registry()
     existing = registry.find_version(fingerprint) if gates_passed and allowed else None
     features = session.frames["validation"][train["feature_columns"]]
     logged = registry.log_run(

@@ -51,6 +51,15 @@ class Session:
     task: Any = None
     trained: Any = None
     results: dict[str, StageResult] = field(default_factory=dict)
+    _registry: Any = None
+
+    def registry(self) -> Any:
+        """The MLflow registry, connected once per command (evaluate and register share it)."""
+        if self._registry is None:
+            from mlgate.registry import Registry
+
+            self._registry = Registry.connect(self.project)
+        return self._registry
 
     def result(self, stage: str, needed_by: str) -> dict[str, Any]:
         if stage in self.results:
@@ -215,10 +224,9 @@ def stage_evaluate(session: Session) -> StageResult:
 
 def _champion_metrics(session: Session, names: list[str], features: Any, y_true: Any) -> Any:
     from mlgate.metrics import Predictions, compute_metrics, predict
-    from mlgate.registry import Registry
 
     alias = session.project.config.evaluation.champion_alias
-    champion = Registry.connect(session.project).champion(alias)
+    champion = session.registry().champion(alias)
     if champion is None:
         return None
     y_pred, scores = predict(champion.model, features, session.task)
