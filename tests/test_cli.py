@@ -108,4 +108,4 @@ def test_unreachable_tracking_server_exits_3_and_keeps_the_run(cli, churn_repo, 
     runs = churn_repo / ".mlgate" / "runs"
     run_dir = runs / (runs / "LATEST").read_text().strip()
     kept = sorted(p.name for p in run_dir.glob("*.json"))
-    assert kept == ["data.json", "evaluate.json", "train.json"]
+    assert kept == ["evaluate.json", "train.json", "validate.json"]

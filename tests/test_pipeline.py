@@ -63,7 +63,7 @@ def test_run_registers_once_with_lineage(churn_repo: Path, cli) -> None:
 
     assert first.code == 0, first.err
     lines = first.out.splitlines()
-    for stage in ("data", "train", "evaluate", "register"):
+    for stage in ("validate", "train", "evaluate", "register"):
         assert any(line.strip().startswith(f"✓ {stage}") for line in lines), first.out
     [version] = _versions(churn_repo)
     tags = version.tags
@@ -104,7 +104,8 @@ def test_same_inputs_same_model(churn_repo: Path, cli) -> None:
 def test_stages_chain_through_the_run_directory(churn_repo: Path, cli) -> None:
     run_dir = churn_repo / "handoff"
     assert cli("train", "--run-dir", str(run_dir), cwd=churn_repo).code == 0
-    assert sorted(p.name for p in run_dir.iterdir()) == ["data.json", "model.joblib", "train.json"]
+    kept = sorted(p.name for p in run_dir.iterdir())
+    assert kept == ["model.joblib", "train.json", "validate.json"]
 
     evaluated = cli("evaluate", "--run-dir", str(run_dir), cwd=churn_repo)
     registered = cli("register", "--run-dir", str(run_dir), "--json", cwd=churn_repo)
@@ -253,7 +254,7 @@ def test_a_new_run_in_a_reused_directory_starts_clean(churn_repo: Path, cli) -> 
 
     assert result.code == 2
     assert json.loads(result.out)["error"].endswith('got "five"')
-    assert sorted(p.name for p in run_dir.glob("*.json")) == ["data.json"]
+    assert sorted(p.name for p in run_dir.glob("*.json")) == ["validate.json"]
 
 
 def test_a_later_stage_refuses_a_changed_config(churn_repo: Path, cli) -> None:

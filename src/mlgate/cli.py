@@ -7,6 +7,7 @@ starts as fast as Python itself; each command imports what it needs.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +17,15 @@ from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE
 # Which stages each stage command runs in a fresh process. `train` starts a run;
 # the others continue the latest run (or --run-dir).
 STAGE_COMMANDS = {
-    "train": (["data", "train"], "new"),
+    "validate": (["validate"], "new"),
+    "train": (["validate", "train"], "new"),
     "evaluate": (["evaluate"], "existing"),
     "register": (["register"], "existing"),
 }
+
+# Commands that are not stages, each a module `mlgate.commands.<name>` with
+# `configure(parser)` (argparse only, so --help stays fast) and `run(args) -> int`.
+OTHER_COMMANDS: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,11 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print the machine-readable result")
         return sub
 
-    stage_command("run", "every stage in order: data, train, evaluate, register")
+    stage_command("run", "every stage in order: validate, train, evaluate, register")
     stage_command("train", "read and check the data, then train the model")
     stage_command("evaluate", "score the trained model and judge the evaluation gates")
     stage_command("register", "log the run to MLflow and register the model if every gate passed")
+    for name in OTHER_COMMANDS:
+        module = _command_module(name)
+        summary = module.__doc__.strip().splitlines()[0]
+        module.configure(commands.add_parser(name, help=summary, description=summary))
     return parser
+
+
+def _command_module(name: str):  # returns a module
+    return importlib.import_module(f"mlgate.commands.{name.replace('-', '_')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
-    with _handle_errors(as_json=args.json) as outcome:
-        outcome.code = _run_stages(args)
+    with _handle_errors(as_json=getattr(args, "json", False)) as outcome:
+        if args.command in OTHER_COMMANDS:
+            outcome.code = _command_module(args.command).run(args)
+        else:
+            outcome.code = _run_stages(args)
     return outcome.code
 
 

@@ -17,7 +17,7 @@ from mlgate.registry import display_uri
 from mlgate.stages import StageResult
 
 TAG_PREFIX = "mlgate."
-RESULT_FILES = ("data.json", "train.json", "evaluate.json")
+RESULT_FILES = ("validate.json", "train.json", "evaluate.json")
 
 
 def registration_decision(policy: str, ci: lineage.CiContext) -> tuple[bool, str]:
@@ -35,7 +35,7 @@ def registration_decision(policy: str, ci: lineage.CiContext) -> tuple[bool, str
 
 def publish(session: Any, pipeline: Any) -> StageResult:
     project = session.project
-    data = session.result("data", "register")
+    data = session.result("validate", "register")
     train = session.result("train", "register")
     evaluation = session.result("evaluate", "register")
     gates_passed = evaluation["verdict"] == Verdict.PASSED.value

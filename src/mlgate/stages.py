@@ -67,10 +67,10 @@ class Session:
         return self.run_dir.read_result(stage, needed_by=needed_by)
 
 
-# --- data -------------------------------------------------------------------------------
+# --- validate ---------------------------------------------------------------------------
 
 
-def stage_data(session: Session) -> StageResult:
+def stage_validate(session: Session) -> StageResult:
     from mlgate.data import load_table
     from mlgate.training import infer_task
 
@@ -86,7 +86,7 @@ def stage_data(session: Session) -> StageResult:
     session.frames, session.task = frames, task
     rows = " · ".join(f"{role} {info.rows:,} rows" for role, info in files.items())
     return StageResult(
-        "data",
+        "validate",
         Verdict.PASSED,
         f"{rows} · {task.kind}" + (" (inferred)" if task.inferred else ""),
         {"files": {role: info.to_dict() for role, info in files.items()}, "task": task.to_dict()},
@@ -113,13 +113,13 @@ def _ensure_data(session: Session, needed_by: str) -> None:
     """Reload the data in a later command, and refuse if it changed since the data stage."""
     if session.frames:
         return
-    recorded = session.result("data", needed_by)
-    fresh = stage_data(session)
+    recorded = session.result("validate", needed_by)
+    fresh = stage_validate(session)
     for role, info in fresh.details["files"].items():
         before = recorded["files"].get(role, {}).get("sha256")
         if before != info["sha256"]:
             raise RunDirError(
-                f"the {role} data changed since this run's data stage ({info['uri']}); "
+                f"the {role} data changed since this run's validate stage ({info['uri']}); "
                 "start a new run with `mlgate run`"
             )
 
@@ -291,12 +291,12 @@ Stage = Callable[[Session], StageResult]
 # The order of `mlgate run`. A stage whose verdict is FAILED does not stop the
 # ones after it unless it is listed in STOPS_THE_RUN (bad data must never reach training).
 STAGES: dict[str, Stage] = {
-    "data": stage_data,
+    "validate": stage_validate,
     "train": stage_train,
     "evaluate": stage_evaluate,
     "register": stage_register,
 }
-STOPS_THE_RUN = frozenset({"data"})
+STOPS_THE_RUN = frozenset({"validate"})
 
 
 def clear_outputs(run_dir: RunDir) -> None:

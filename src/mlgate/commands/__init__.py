@@ -1,0 +1,1 @@
+"""Commands of `mlgate` that are not pipeline stages, one module each (see `mlgate.cli`)."""
