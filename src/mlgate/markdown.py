@@ -1,0 +1,94 @@
+"""Markdown for the PR report, the job summary and the model card, built from plain data.
+
+Every string that came from data, a config or an artifact goes through `text()`
+(or `code()`), so a category name like `<img src=x>` or `| a | b |` shows as
+itself instead of becoming HTML or a table cell. Stages describe their part of
+the report as `Section`s; `mlgate.report` orders them and folds or drops the
+least important ones to stay under GitHub's size limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# Characters that change meaning anywhere in a line of GitHub-flavoured markdown
+# (and `<`/`>`/`&`, which would otherwise start HTML: those become entities).
+# `-`, `+`, `.` and `!` only matter at the start of a line.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~])")
+_LINE_START = re.compile(r"^([-+.!=])")
+_ORDERED_ITEM = re.compile(r"^(\d+)([.)])")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+
+# How important a section is: the report drops the highest number first when too long.
+ESSENTIAL, IMPORTANT, DETAIL = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled block of the report; `body` is markdown already escaped by its builder."""
+
+    key: str
+    title: str
+    body: str
+    priority: int = IMPORTANT
+    folded: bool = False
+
+    def render(self) -> str:
+        if self.folded:
+            return details(self.title, self.body)
+        return f"### {self.title}\n\n{self.body.strip()}\n"
+
+
+def text(value: object) -> str:
+    """Untrusted text as inline markdown that shows literally (one line, no HTML)."""
+    raw = " ".join(str(value).split())
+    escaped = "".join(_HTML.get(char, char) for char in raw)
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
+    escaped = _LINE_START.sub(r"\\\1", escaped)
+    escaped = _ORDERED_ITEM.sub(r"\1\\\2", escaped)
+    return escaped.replace("@", "@\u200b")  # no @-mentions from data
+
+
+def code(value: object) -> str:
+    """Untrusted text as inline code; backticks inside cannot close the span."""
+    raw = " ".join(str(value).split()).replace("`", "ˋ")
+    return f"`{raw}`" if raw else "` `"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def signed(value: float | None, digits: int = 3) -> str:
+    """A difference with its sign; a minus sign, not a hyphen, so it reads as a number."""
+    if value is None:
+        return "–"
+    return f"{value:+.{digits}f}".replace("-", "−")
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") -> str:
+    """A table whose cells are already escaped. `align` has one of `l`/`r` per column."""
+    rule = [
+        "---:" if (align[index : index + 1] or "l") == "r" else "---"
+        for index in range(len(headers))
+    ]
+    lines = [_row(headers), _row(rule)]
+    lines += [_row(row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cell.replace("\n", " ") for cell in cells) + " |"
+
+
+def details(summary: str, body: str) -> str:
+    """A folded block; `summary` is already escaped."""
+    return f"<details><summary>{summary}</summary>\n\n{body.strip()}\n\n</details>\n"
