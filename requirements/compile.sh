@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Regenerate the pinned requirements from pyproject.toml after changing a dependency.
+#   runtime.txt: what the `setup` action installs for a model repo (no test tools, no Spark)
+#   lock.txt:    runtime + the dev group, for this repo's tests and CI
+set -euo pipefail
+cd "$(dirname "$0")/.."
+common=(--universal --python-version 3.10 --no-header)
+uv pip compile pyproject.toml "${common[@]}" -o requirements/runtime.txt
+uv pip compile pyproject.toml --group dev "${common[@]}" -o requirements/lock.txt
