@@ -82,6 +82,7 @@ def _command_module(name: str):  # returns a module
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _mask_secrets()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -100,6 +101,26 @@ def entrypoint() -> None:
 
 class _Outcome:
     code = 0
+
+
+def _mask_secrets() -> None:
+    """In GitHub Actions, mask every credential before anything could print it."""
+    import os
+
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from mlgate.actions_io import mask_secrets
+
+        mask_secrets()
+
+
+def _write_github_outputs(run_dir, results, code: int) -> None:
+    """Step outputs (passed, run-id, model-version, ...) when GITHUB_OUTPUT is set."""
+    import os
+
+    if os.environ.get("GITHUB_OUTPUT"):
+        from mlgate.actions_io import stage_outputs, write_outputs
+
+        write_outputs(stage_outputs(run_dir, results, code))
 
 
 @contextmanager
@@ -153,6 +174,7 @@ def _run_stages(args: argparse.Namespace) -> int:
     results = run_stages(session, names, on_result=printer.stage)
     code = console.exit_code(results)
     printer.footer(results, code)
+    _write_github_outputs(run_dir, results, code)
     if args.json:
         console.print_json(project, run_dir, results, code)
     return code

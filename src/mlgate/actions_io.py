@@ -1,0 +1,172 @@
+"""GitHub Actions I/O at the edge: step outputs, the job summary and secret masking.
+
+Every `$GITHUB_OUTPUT` write goes through `write_outputs`, which uses GitHub's
+multi-line form (`name<<DELIMITER`) with a fresh random delimiter per value, and
+refuses a value that contains its delimiter: a value taken from data or config
+can then never end its own entry early and set another output. Masks are printed
+(`::add-mask::`) before anything could print the secret they hide.
+
+Only the standard library is used, so the CLI can call this before any heavy import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
+
+from mlgate.errors import MlgateError
+
+# kebab-case or snake_case, as GitHub allows for output names.
+_OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+# Variables whose whole value is a credential (GitHub's, MLflow's and AWS's own names).
+SECRET_VARIABLES = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "DATABRICKS_TOKEN",
+)
+# Variables that hold a URI whose user-info part may carry a password or token.
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+class OutputError(MlgateError):
+    """A step output could not be written safely (bad name, delimiter in the value)."""
+
+
+def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def delimiter() -> str:
+    """A delimiter no value can predict: GitHub's toolkit uses the same form."""
+    return f"ghadelimiter_{secrets.token_hex(16)}"
+
+
+def format_output(name: str, value: Any, *, marker: str | None = None) -> str:
+    """One `$GITHUB_OUTPUT` entry in the heredoc form, or OutputError when it is unsafe."""
+    if not _OUTPUT_NAME.match(name):
+        raise OutputError(f"output name {name!r} is not a valid GitHub Actions output name")
+    text = _as_text(value)
+    marker = marker or delimiter()
+    if marker in text or marker in name:
+        raise OutputError(
+            f"output {name!r} contains its own delimiter; refusing to write it to GITHUB_OUTPUT"
+        )
+    return f"{name}<<{marker}\n{text}\n{marker}\n"
+
+
+def write_outputs(values: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> bool:
+    """Append step outputs to `$GITHUB_OUTPUT` (or `path`); False when there is nowhere to write.
+
+    All entries are formatted before the file is touched, so a refused value
+    leaves no partial set of outputs behind.
+    """
+    target = path if path is not None else os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        return False
+    entries = "".join(format_output(name, value) for name, value in values.items())
+    with Path(target).open("a", encoding="utf-8") as stream:
+        stream.write(entries)
+    return True
+
+
+def append_summary(markdown: str, path: str | os.PathLike[str] | None = None) -> bool:
+    """Append markdown to the job summary (`$GITHUB_STEP_SUMMARY`); False outside Actions."""
+    target = path if path is not None else os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return False
+    with Path(target).open("a", encoding="utf-8") as stream:
+        stream.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    return True
+
+
+def add_mask(value: str, *, stream: TextIO | None = None) -> None:
+    """Ask the runner to hide `value` in every later log line (each line of it, if several)."""
+    out = stream if stream is not None else sys.stderr
+    for line in value.splitlines() or [value]:
+        if line.strip():
+            out.write(f"::add-mask::{_escape_data(line)}\n")
+    out.flush()
+
+
+def secrets_in(environ: Mapping[str, str]) -> list[str]:
+    """The credential values present in an environment: whole tokens and URI passwords."""
+    found = [environ[name] for name in SECRET_VARIABLES if environ.get(name, "").strip()]
+    for name in URI_VARIABLES:
+        found.extend(_uri_credentials(environ.get(name, "")))
+    unique: list[str] = []
+    for value in found:
+        if value not in unique:
+            unique.append(value)
+    return unique
+
+
+def mask_secrets(environ: Mapping[str, str] | None = None, *, stream: TextIO | None = None) -> int:
+    """Mask every credential of the environment when running in GitHub Actions."""
+    env = os.environ if environ is None else environ
+    if not in_github_actions(env):
+        return 0
+    values = secrets_in(env)
+    for value in values:
+        add_mask(value, stream=stream)
+    return len(values)
+
+
+def stage_outputs(run_dir: Any, results: Iterable[Any], code: int) -> dict[str, str]:
+    """The outputs of a stage command: verdict, run directory and what register/card left."""
+    outputs = {
+        "passed": "true" if code == 0 else "false",
+        "exit-code": str(code),
+        "run-id": run_dir.run_id,
+        "run-dir": str(run_dir.path),
+    }
+    for result in results:
+        details = result.details
+        if result.stage == "register":
+            outputs["model-version"] = str(details.get("version") or "")
+            outputs["mlflow-run-id"] = str(details.get("mlflow_run_id") or "")
+            outputs["mlflow-run-url"] = str(details.get("mlflow_run_url") or "")
+        for key in ("card_path", "report_path"):
+            if details.get(key):
+                outputs[key.replace("_", "-")] = str(details[key])
+    return outputs
+
+
+def _uri_credentials(uri: str) -> list[str]:
+    if "@" not in uri:
+        return []
+    try:
+        parts = urlsplit(uri)
+        password = parts.password
+        username = parts.username
+    except ValueError:
+        return []
+    found = []
+    if password:
+        found += [password, unquote(password)]
+    elif username:  # https://TOKEN@host: the user part is the credential
+        found += [username, unquote(username)]
+    return [value for value in dict.fromkeys(found) if value]
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
