@@ -161,6 +161,12 @@ class PromotionSection(Section):
     canary_percent: float = Field(default=10, gt=0, lt=100)
 
 
+class ReportSection(Section):
+    # When true, a PR comment that cannot be posted (GitHub down, no token) fails the
+    # report step (exit 3); by default it is a warning and the gates decide the exit code.
+    required: bool = False
+
+
 class Config(Section):
     version: str = "1.0"
     data: DataSection
@@ -172,6 +178,7 @@ class Config(Section):
     compute: ComputeSection = Field(default_factory=ComputeSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     promotion: PromotionSection = Field(default_factory=PromotionSection)
+    report: ReportSection = Field(default_factory=ReportSection)
 
     @field_validator("version", mode="before")
     @classmethod
