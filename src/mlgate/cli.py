@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     stage_command("run", "every stage in order: validate, train, evaluate, register")
+    stage_command("validate", "check the data: the feature spec, the expectation suite, drift")
     stage_command("train", "read and check the data, then train the model")
     stage_command("evaluate", "score the trained model and judge the evaluation gates")
     stage_command("register", "log the run to MLflow and register the model if every gate passed")

@@ -7,6 +7,7 @@ the run directory when stages run as separate commands) and returns a
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,32 @@ class Session:
 
 
 def stage_validate(session: Session) -> StageResult:
+    from mlgate.validation import annotations, check_data
+
+    files = _load_data(session)
+    task = session.task
+    checked = check_data(session.project, session.frames, files, task, registry=session.registry)
+    rows = " · ".join(f"{role} {info.rows:,} rows" for role, info in files.items())
+    details = {
+        "files": {role: info.to_dict() for role, info in files.items()},
+        "task": task.to_dict(),
+        **checked.to_dict(),
+    }
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in annotations(details):
+            print(line, flush=True)
+    return StageResult(
+        "validate",
+        Verdict.PASSED if checked.passed else Verdict.FAILED,
+        f"{rows} · {task.kind}"
+        + (" (inferred)" if task.inferred else "")
+        + f" · {checked.summary()}",
+        details,
+    )
+
+
+def _load_data(session: Session) -> dict[str, Any]:
+    """Read both data files and check them against the spec (bad input raises, exit 2)."""
     from mlgate.data import load_table
     from mlgate.training import infer_task
 
@@ -84,13 +111,7 @@ def stage_validate(session: Session) -> StageResult:
     if task.kind == "classification":
         _check_validation_labels(project, frames["validation"], task)
     session.frames, session.task = frames, task
-    rows = " · ".join(f"{role} {info.rows:,} rows" for role, info in files.items())
-    return StageResult(
-        "validate",
-        Verdict.PASSED,
-        f"{rows} · {task.kind}" + (" (inferred)" if task.inferred else ""),
-        {"files": {role: info.to_dict() for role, info in files.items()}, "task": task.to_dict()},
-    )
+    return files
 
 
 def _check_validation_labels(project: Project, validation: Any, task: Any) -> None:
@@ -114,12 +135,12 @@ def _ensure_data(session: Session, needed_by: str) -> None:
     if session.frames:
         return
     recorded = session.result("validate", needed_by)
-    fresh = stage_validate(session)
-    for role, info in fresh.details["files"].items():
+    fresh = _load_data(session)
+    for role, info in fresh.items():
         before = recorded["files"].get(role, {}).get("sha256")
-        if before != info["sha256"]:
+        if before != info.sha256:
             raise RunDirError(
-                f"the {role} data changed since this run's validate stage ({info['uri']}); "
+                f"the {role} data changed since this run's validate stage ({info.uri}); "
                 "start a new run with `mlgate run`"
             )
 

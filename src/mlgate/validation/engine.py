@@ -1,0 +1,197 @@
+"""Running expectations with Great Expectations 1.x, on pandas or on Spark.
+
+One ephemeral data context per process (nothing is written to disk), one data source
+per engine, and one `batch.validate(suite)` call per table, so every expectation of a
+table shares Great Expectations' metric computation. What comes back is plain data
+(`Outcome`); judging it is `mlgate.validation.results`' job.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from mlgate.validation.suite import Expectation
+
+ENGINES = ("pandas", "spark")
+_INDEX = "mlgate_index"
+SPARK_MASTER = "local[2]"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What Great Expectations reported for one expectation on one table."""
+
+    expectation: Expectation
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    missing_count: int | None = None
+    samples: list[tuple[Any, int]] = field(default_factory=list)
+    observed_value: Any = None
+    mismatched: dict[str, list[str]] = field(default_factory=dict)  # column-set checks
+    exception: str | None = None
+
+
+def _gx() -> Any:
+    """Import Great Expectations quietly (it costs seconds: only when validating)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    with warnings.catch_warnings():
+        # GE imports pyspark when present, which warns about pandas 3 at import time.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import great_expectations as gx
+    return gx
+
+
+def expectation_class(name: str) -> Any | None:
+    _gx()
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    try:
+        return get_expectation_impl(name)
+    except ExpectationNotFoundError:
+        return None
+
+
+def known_expectations() -> list[str]:
+    _gx()
+    from great_expectations.expectations.registry import (
+        list_registered_expectation_implementations,
+    )
+
+    return sorted(list_registered_expectation_implementations())
+
+
+@lru_cache(maxsize=1)
+def _context() -> Any:
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+@lru_cache(maxsize=2)
+def _batch_definition(engine: str) -> Any:
+    context = _context()
+    if engine == "spark":
+        spark_session()  # GE reuses the active session
+        source = context.data_sources.add_spark("mlgate-spark", persist=False)
+    else:
+        source = context.data_sources.add_pandas("mlgate-pandas")
+    asset = source.add_dataframe_asset("table")
+    return asset.add_batch_definition_whole_dataframe("whole-table")
+
+
+def spark_session() -> Any:
+    """The active SparkSession, or a local one (`local[2]`) started for this process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    return (
+        SparkSession.builder.master(SPARK_MASTER)
+        .appName("mlgate")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+
+
+def build_suite(expectations: list[Expectation], name: str) -> Any:
+    gx = _gx()
+    suite = gx.ExpectationSuite(name=name)
+    for index, expectation in enumerate(expectations):
+        cls = expectation_class(expectation.type)
+        meta = {**expectation.meta, _INDEX: index}
+        suite.add_expectation(cls(**expectation.kwargs, meta=meta))
+    return suite
+
+
+def result_format(sample_size: int) -> dict[str, Any]:
+    # SUMMARY gives counts and the most frequent unexpected values; COMPLETE would
+    # collect every failing row, which costs memory on a large table.
+    return {
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": max(sample_size, 1),
+        "include_unexpected_rows": False,
+    }
+
+
+def to_spark(frame: Any) -> Any:
+    """A pandas frame as a Spark frame, with missing values as nulls."""
+    import pandas as pd
+
+    session = spark_session()
+    plain = frame.copy()
+    for name in plain.columns:
+        column = plain[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            plain[name] = column.astype(object).where(column.notna(), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return session.createDataFrame(plain)
+
+
+def run(
+    table: Any, expectations: list[Expectation], *, engine: str, sample_size: int
+) -> list[Outcome]:
+    """Validate `table` (a pandas frame; converted for Spark) against `expectations`."""
+    if not expectations:
+        return []
+    data = to_spark(table) if engine == "spark" else table
+    batch = _batch_definition(engine).get_batch(batch_parameters={"dataframe": data})
+    suite = build_suite(expectations, "mlgate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GE's own deprecation chatter, not the user's concern
+        validation = batch.validate(suite, result_format=result_format(sample_size))
+    # Match results to expectations through the index mlgate put in each one's meta.
+    by_index = {
+        int(result.expectation_config.meta[_INDEX]): result for result in validation.results
+    }
+    return [_outcome(expectation, by_index[i]) for i, expectation in enumerate(expectations)]
+
+
+def _outcome(expectation: Expectation, result: Any) -> Outcome:
+    info = result.exception_info or {}
+    exception = None
+    if info.get("raised_exception"):
+        exception = info.get("exception_message")
+    else:
+        # Several metrics may have failed: GE then keys the infos by metric id.
+        for value in info.values():
+            if isinstance(value, dict) and value.get("raised_exception"):
+                exception = value.get("exception_message") or "exception"
+                break
+    details = result.result or {}
+    samples = [
+        (item.get("value"), int(item.get("count", 0)))
+        for item in details.get("partial_unexpected_counts") or []
+    ]
+    if not samples and details.get("partial_unexpected_list"):
+        samples = [(value, 1) for value in details["partial_unexpected_list"]]
+    return Outcome(
+        expectation=expectation,
+        success=bool(result.success),
+        element_count=_int(details.get("element_count")),
+        unexpected_count=_int(details.get("unexpected_count")),
+        missing_count=_int(details.get("missing_count")),
+        samples=samples,
+        observed_value=details.get("observed_value"),
+        mismatched=(details.get("details") or {}).get("mismatched") or {},
+        exception=exception,
+    )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

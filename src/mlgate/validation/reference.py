@@ -1,0 +1,122 @@
+"""Which data the new data is compared with for drift, and reading it.
+
+`validation.drift.reference`:
+- `champion` (default): the training data recorded on the champion version (the one
+  behind `evaluation.champion_alias`) when it is a readable local file that differs
+  from this run's training file; otherwise as `training`.
+- `training`: this run's training file; the validation file is compared with it.
+- anything else: a data file (path relative to mlgate.yaml); both files are compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlgate.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlgate.project import Project
+
+
+@dataclass
+class Reference:
+    name: str  # how the report names it
+    frame: pd.DataFrame | None  # None: compare the validation file with the training file
+    uri: str
+    note: str | None = None  # why the default could not be used
+
+
+def choose_reference(project: Project, training_sha256: str, registry: Any) -> Reference:
+    """The reference for this run; `registry()` connects to MLflow only when needed."""
+    setting = project.config.validation.drift.reference
+    training_uri = str(project.location(project.config.data.training_data_path))
+    if setting == "training":
+        return Reference("the training file", None, training_uri)
+    if setting != "champion":
+        location = project.location(setting)
+        if not isinstance(location, Path) or not location.is_file():
+            raise project.config_error(
+                ("validation", "drift", "reference"),
+                f"reference data {setting} not found; give a data file, 'training' or 'champion'",
+            )
+        return Reference(setting, read_reference(project, location), str(location))
+    recorded, note = _champion_training_data(project, registry)
+    if recorded is None:
+        return Reference("the training file", None, training_uri, note)
+    uri, sha256 = recorded
+    if sha256 == training_sha256:
+        return Reference(
+            "the training file", None, training_uri, "the champion was trained on this same file"
+        )
+    location = Path(uri)
+    if "://" in uri or not location.is_file():
+        return Reference(
+            "the training file",
+            None,
+            training_uri,
+            f"the champion's training data {uri} is not a readable local file",
+        )
+    return Reference("the champion's training data", read_reference(project, location), uri)
+
+
+def _champion_training_data(
+    project: Project, registry: Any
+) -> tuple[tuple[str, str | None] | None, str | None]:
+    from mlgate.registry import EMBEDDED_DB, tracking_uri_for
+
+    uri = tracking_uri_for(project)
+    embedded = uri.startswith("sqlite:///") and uri.endswith(EMBEDDED_DB)
+    if embedded and not (project.state_dir / EMBEDDED_DB).exists():
+        return None, None  # nothing was ever registered here: no champion
+    alias = project.config.evaluation.champion_alias
+    try:
+        client = registry().client
+        aliases = client.get_registered_model(project.registry_name).aliases
+        if alias not in aliases:
+            return None, None
+        version = client.get_model_version(project.registry_name, str(aliases[alias]))
+    except Exception as exc:  # no model yet, or the registry is unreachable
+        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
+            return None, None
+        reason = " ".join(str(exc).split())[:120]
+        return None, f"could not read the champion from the registry ({reason})"
+    tags = version.tags or {}
+    recorded = tags.get("data.training.uri")
+    if not recorded:
+        return None, f"the champion (version {version.version}) has no recorded training data"
+    return (recorded, tags.get("data.training.sha256")), None
+
+
+def read_reference(project: Project, path: Path) -> pd.DataFrame:
+    """A reference data file, with categories as text like the data loader makes them."""
+    import pandas as pd
+
+    from mlgate.validation.baseline import category_text
+
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".zst", ".xz")]
+    kind = suffixes[-1] if suffixes else ""
+    try:
+        if kind in (".csv", ".tsv"):
+            frame = pd.read_csv(path, sep="," if kind == ".csv" else "\t", low_memory=False)
+        elif kind in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif kind in (".jsonl", ".ndjson"):
+            frame = pd.read_json(path, lines=True)
+        else:
+            raise InputError("reference data: unknown file type", file=path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"reference data cannot be read: {first}", file=path) from None
+    for name, column in {**project.spec.features, **project.spec.sensitive_features}.items():
+        if name not in frame.columns:
+            continue
+        if column.is_numeric:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+        else:
+            values = frame[name].astype(object)
+            frame[name] = values.map(category_text, na_action="ignore").where(values.notna())
+    return frame
