@@ -20,12 +20,14 @@ STAGE_COMMANDS = {
     "validate": (["validate"], "new"),
     "train": (["validate", "train"], "new"),
     "evaluate": (["evaluate"], "existing"),
+    "fairness": (["fairness"], "existing"),
+    "card": (["card"], "existing"),
     "register": (["register"], "existing"),
 }
 
 # Commands that are not stages, each a module `mlgate.commands.<name>` with
 # `configure(parser)` (argparse only, so --help stays fast) and `run(args) -> int`.
-OTHER_COMMANDS: tuple[str, ...] = ()
+OTHER_COMMANDS: tuple[str, ...] = ("report", "promote", "rollback", "lineage", "init")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,10 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print the machine-readable result")
         return sub
 
-    stage_command("run", "every stage in order: validate, train, evaluate, register")
+    stage_command(
+        "run", "every stage in order: validate, train, evaluate, fairness, card, register"
+    )
     stage_command("validate", "check the data: the feature spec, the expectation suite, drift")
     stage_command("train", "read and check the data, then train the model")
     stage_command("evaluate", "score the trained model and judge the evaluation gates")
+    stage_command("fairness", "judge the model's predictions group by group (Fairlearn)")
+    stage_command("card", "write the model card (markdown and HTML) from the stage results")
     stage_command("register", "log the run to MLflow and register the model if every gate passed")
     for name in OTHER_COMMANDS:
         module = _command_module(name)

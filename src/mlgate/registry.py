@@ -77,19 +77,8 @@ class Registry:
 
     @classmethod
     def connect(cls, project: Project) -> Registry:
-        for key, value in MLFLOW_DEFAULTS.items():
-            os.environ.setdefault(key, value)
         uri = tracking_uri_for(project)
-        with _calls(uri, "connect"):
-            import mlflow
-            from mlflow import MlflowClient
-
-            # The sqlite store resolves `models:/m-...` sources through the global URI.
-            mlflow.set_tracking_uri(uri)
-            client = MlflowClient(tracking_uri=uri)
-            if uri.startswith("sqlite:///"):
-                _initialise_sqlite(client, project.state_dir)
-        return cls(project, uri, client)
+        return cls(project, uri, open_client(uri, project.state_dir))
 
     @property
     def location(self) -> str:
@@ -184,6 +173,8 @@ class Registry:
                 for path in artifacts:
                     if path.is_file():
                         mlflow.log_artifact(str(path), artifact_path="mlgate")
+                    elif path.is_dir():  # e.g. the evaluation's plots/: kept as a folder
+                        mlflow.log_artifacts(str(path), artifact_path=f"mlgate/{path.name}")
                 model_uri = model_id = None
                 if model is not None:
                     info = _log_sklearn_model(model, input_example, pip_requirements, code_paths)
@@ -225,6 +216,25 @@ class Registry:
             base = display_uri(self.uri).rstrip("/")
             return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
         return None
+
+
+def open_client(uri: str, state_dir: Path | None = None) -> Any:
+    """An MlflowClient on `uri` with mlgate's MLflow defaults (also for commands with no project).
+
+    `state_dir` holds the lock that serialises the first use of a local SQLite store.
+    """
+    for key, value in MLFLOW_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    with _calls(uri, "connect"):
+        import mlflow
+        from mlflow import MlflowClient
+
+        # The sqlite store resolves `models:/m-...` sources through the global URI.
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(tracking_uri=uri)
+        if uri.startswith("sqlite:///"):
+            _initialise_sqlite(client, state_dir or Path(uri[len("sqlite:///") :]).parent)
+    return client
 
 
 def _log_sklearn_model(
@@ -298,6 +308,10 @@ def _calls(uri: str, action: str) -> Iterator[None]:
         raise ServiceError(
             f"MLflow at {display_uri(uri)} failed to {action}: {_reason(exc)}"
         ) from exc
+
+
+# The same guard for other edges of MLflow (the promotion ledger's store).
+mlflow_calls = _calls
 
 
 def _reason(exc: Exception) -> str:

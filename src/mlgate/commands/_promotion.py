@@ -1,0 +1,68 @@
+"""What promote, rollback and lineage share: the store, the settings and the output."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def open_store(config: str | None, model: str) -> tuple[Any, Any]:
+    """The model's store on the tracking server, and the project when a config was used."""
+    from mlgate.promotion.store import ModelStore, tracking_uri
+
+    uri, project = tracking_uri(config)
+    state_dir = project.state_dir if project is not None else None
+    return ModelStore.connect(uri, model, state_dir), project
+
+
+def promotion_settings(project: Any) -> Any:
+    """The config's promotion section, or its defaults when there is no config."""
+    from mlgate.config import PromotionSection
+
+    return project.config.promotion if project is not None else PromotionSection()
+
+
+def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
+    """Record the GitHub deployment, then print and write the step outputs."""
+    import json
+
+    from mlgate.actions_io import append_summary, write_outputs
+    from mlgate.errors import ServiceError
+    from mlgate.markdown import text
+    from mlgate.promotion import deploy
+
+    deployment_error = None
+    if outcome.entry is not None and deploy.wanted():
+        info = store.version(outcome.entry.to_version)
+        commit = info.tags.get("mlgate.git.commit") if info else None
+        try:
+            deployment = deploy.record_deployment(store.name, outcome.entry, commit)
+        except ServiceError as error:
+            deployment, deployment_error = None, error
+        outcome = type(outcome)(outcome.entry, outcome.message, outcome.findings, deployment)
+    if args.json:
+        print(json.dumps(outcome.to_dict(store.name), indent=2, default=str))
+    else:
+        print(outcome.message)
+        for finding in outcome.findings:
+            print(f"  overridden with --force: {finding.message}")
+        if outcome.deployment:
+            deployed = outcome.deployment
+            print(f"  GitHub deployment {deployed['id']} to {deployed['environment']}")
+    entry = outcome.entry
+    write_outputs(
+        {
+            "changed": entry is not None,
+            "version": entry.to_version if entry else "",
+            "previous-version": (entry.from_version or "") if entry else "",
+            "ledger-seq": entry.seq if entry else "",
+            "deployment-id": outcome.deployment["id"] if outcome.deployment else "",
+        }
+    )
+    append_summary(f"**mlgate** · {text(outcome.message)}")
+    if deployment_error is not None:
+        raise ServiceError(
+            f"{outcome.message}, but recording the GitHub deployment failed: "
+            f"{deployment_error}; the registry and its ledger are up to date"
+        )
+    return 0

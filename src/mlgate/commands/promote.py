@@ -1,0 +1,86 @@
+"""move an alias (staging, canary, production) to a registered version whose gates passed.
+
+Checks the version's recorded gates and lineage, moves the alias, reads it back and
+appends to the model's promotion ledger (who, when, why, gate summary); records a
+GitHub deployment when GITHUB_TOKEN and GITHUB_REPOSITORY are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="registered model name")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--version", metavar="N", help="the version to promote")
+    source.add_argument(
+        "--from", dest="from_alias", metavar="ALIAS", help="promote the version behind ALIAS"
+    )
+    parser.add_argument(
+        "--to", dest="target", metavar="ALIAS", help="the alias to move (staging, production, ...)"
+    )
+    parser.add_argument(
+        "--canary",
+        metavar="PERCENT",
+        type=float,
+        help="set the canary alias, with this share of traffic recorded (implies --to canary)",
+    )
+    parser.add_argument("--reason", metavar="TEXT", help="why: kept in the ledger")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="promote although a gate failed or lineage is missing (needs --reason)",
+    )
+    add_common(parser)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="CONFIG",
+        help="mlgate.yaml to take the tracking URI and promotion settings from "
+        "(default: MLFLOW_TRACKING_URI)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the machine-readable result")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlgate.commands._promotion import finish, open_store, promotion_settings
+    from mlgate.errors import UsageError
+    from mlgate.lineage import ci_context
+    from mlgate.promotion import moves, rules
+
+    target = args.target
+    if args.canary is not None:
+        if target not in (None, moves.CANARY):
+            raise UsageError(f"--canary sets the canary alias; it cannot go with --to {target}")
+        target = moves.CANARY
+        rules.check_canary_percent(args.canary)
+    if target is None:
+        raise UsageError("say where to: --to ALIAS (or --canary PERCENT)")
+    if args.version is not None and not args.version.isdigit():
+        raise UsageError(f"--version {args.version}: a version is a number, e.g. --version 3")
+    rules.check_force(args.force, args.reason)
+
+    store, project = open_store(args.config, args.model)
+    settings = promotion_settings(project)
+    rules.check_target(target, settings.aliases)
+    if args.from_alias is not None:
+        rules.check_target(args.from_alias, [*settings.aliases, "candidate"])
+    percent = args.canary
+    if target == moves.CANARY and percent is None:
+        percent = settings.canary_percent
+    request = moves.Request(
+        model=args.model,
+        target=target,
+        version=args.version,
+        from_alias=args.from_alias,
+        canary_percent=percent,
+        reason=args.reason,
+        force=args.force,
+        require_gates=settings.require_gates,
+    )
+    ci = ci_context()
+    outcome = moves.promote(store, request, ci)
+    return finish(store, args, outcome)

@@ -1,0 +1,187 @@
+"""`mlgate lineage`: the audit questions answered from the registry alone.
+
+Who trained the version, with what code (commit, repository, workflow run) and what
+data (URIs, hashes, S3 version ids), how it did in its gates, and when and by whom
+it was promoted (from the ledger). `answer()` is pure: it takes what the store read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from mlgate.errors import UsageError
+from mlgate.promotion import rules
+from mlgate.promotion.ledger import Ledger
+
+_DATA_TAG = re.compile(r"^mlgate\.data\.([^.]+)\.(.+)$")
+_ENV_PREFIX = "mlgate.env."
+
+
+def parse_target(text: str) -> tuple[str, str | None, str | None]:
+    """`MODEL`, `MODEL@ALIAS` or `MODEL:VERSION` → (model, alias, version)."""
+    if "@" in text:
+        model, alias = text.rsplit("@", 1)
+        if model and alias:
+            return model, alias, None
+    elif ":" in text:
+        model, version = text.rsplit(":", 1)
+        if model and version.isdigit():
+            return model, None, version
+    elif text:
+        return text, None, None
+    raise UsageError(
+        f"'{text}' names no model version: write MODEL, MODEL@ALIAS or MODEL:VERSION "
+        "(e.g. production-churn-model@production)"
+    )
+
+
+def answer(
+    model: str,
+    info: Any,
+    aliases: dict[str, str],
+    tags: dict[str, str],
+    run: Any | None,
+) -> dict[str, Any]:
+    """The audit record of version `info` (a store.VersionInfo) as plain data."""
+    vtags = info.tags
+    data: dict[str, dict[str, str]] = {}
+    for key, value in sorted(vtags.items()):
+        if match := _DATA_TAG.match(key):
+            data.setdefault(match.group(1), {})[match.group(2)] = value
+    gates_detail = _json(vtags.get("mlgate.gates"))
+    book = Ledger.from_tags(tags)
+    promotions = [e.to_dict() for e in book.entries if e.to_version == info.version]
+    findings = rules.check_lineage(info)
+    return {
+        "model": model,
+        "version": info.version,
+        "aliases": sorted(a for a, v in aliases.items() if v == info.version),
+        "registered_at": _from_ms(info.created_ms),
+        "who": {
+            "actor": vtags.get("mlgate.actor"),
+            "registered_by": info.user_id,
+            "mlflow_run_user": getattr(getattr(run, "info", None), "user_id", None),
+        },
+        "code": {
+            "commit": vtags.get("mlgate.git.commit"),
+            "repository": vtags.get("mlgate.git.repository"),
+            "dirty": vtags.get("mlgate.git.dirty"),
+            "workflow_run": vtags.get("mlgate.ci.run_url"),
+            "event": vtags.get("mlgate.ci.event"),
+            "ref": vtags.get("mlgate.ci.ref"),
+        },
+        "data": data,
+        "config": {
+            "config_sha256": vtags.get("mlgate.config.sha256"),
+            "feature_spec_sha256": vtags.get("mlgate.feature_spec.sha256"),
+            "model_type": vtags.get("mlgate.model.type"),
+            "estimator": vtags.get("mlgate.model.estimator"),
+            "fingerprint": vtags.get("mlgate.fingerprint"),
+        },
+        "environment": {
+            k[len(_ENV_PREFIX) :]: v for k, v in sorted(vtags.items()) if k.startswith(_ENV_PREFIX)
+        },
+        "gates": {
+            "verdicts": rules.gate_verdicts(vtags),
+            "metrics": {
+                k[len(rules.METRIC_PREFIX) :]: v
+                for k, v in sorted(vtags.items())
+                if k.startswith(rules.METRIC_PREFIX)
+            },
+            "checks": gates_detail if isinstance(gates_detail, list) else [],
+        },
+        "mlflow_run_id": info.run_id,
+        "promotions": promotions,
+        "complete": not findings,
+        "missing": [f.message for f in findings],
+    }
+
+
+def render(record: dict[str, Any]) -> str:
+    """The audit record as text, one question per block."""
+    lines = [f"{record['model']} v{record['version']}"]
+    if record["aliases"]:
+        lines[0] += f" (now {', '.join(record['aliases'])})"
+    who = record["who"]
+    lines += ["", "Who trained it"]
+    lines.append(f"  actor: {who['actor'] or 'not recorded'}")
+    if who["registered_by"]:
+        lines.append(f"  registered by: {who['registered_by']}")
+    lines.append(f"  registered at: {record['registered_at'] or 'unknown'}")
+    code = record["code"]
+    lines += ["", "What code"]
+    lines.append(f"  commit: {code['commit'] or 'not recorded'}")
+    for label, key in (("repository", "repository"), ("workflow run", "workflow_run")):
+        if code[key]:
+            lines.append(f"  {label}: {code[key]}")
+    if code["dirty"] == "True":
+        lines.append("  uncommitted changes: yes (the commit alone does not reproduce it)")
+    lines += ["", "What data"]
+    for role, fields in record["data"].items():
+        lines.append(f"  {role}: {fields.get('uri', '?')}")
+        for name in ("sha256", "version_id", "rows"):
+            if fields.get(name):
+                lines.append(f"    {name}: {fields[name]}")
+    if not record["data"]:
+        lines.append("  not recorded")
+    config = record["config"]
+    if config["config_sha256"]:
+        lines.append(f"  config sha256: {config['config_sha256']}")
+    lines += ["", "Gates"]
+    gates = record["gates"]
+    for name, verdict in gates["verdicts"].items():
+        lines.append(f"  {name}: {verdict}")
+    for check in gates["checks"]:
+        if isinstance(check, dict):
+            lines.append(
+                f"    {check.get('metric')} {_figure(check.get('value'))} "
+                f"({check.get('bound')} {_figure(check.get('limit'))}): {check.get('verdict')}"
+            )
+    if gates["metrics"]:
+        lines.append("  metrics: " + ", ".join(f"{k} {v}" for k, v in gates["metrics"].items()))
+    if not gates["verdicts"]:
+        lines.append("  no recorded verdicts")
+    lines += ["", "Promotions"]
+    for entry in record["promotions"]:
+        was = f"v{entry['from_version']}" if entry["from_version"] else "unset"
+        line = (
+            f"  #{entry['seq']} {entry['at']} {entry['kind']} {entry['alias']} "
+            f"({was} → v{entry['to_version']}) by {entry['actor']}"
+        )
+        if entry["canary_percent"] is not None:
+            line += f", {entry['canary_percent']:g}% of traffic"
+        if entry["forced"]:
+            line += ", forced"
+        if entry["reason"]:
+            line += f": {entry['reason']}"
+        lines.append(line)
+        if entry["run_url"]:
+            lines.append(f"    workflow run: {entry['run_url']}")
+    if not record["promotions"]:
+        lines.append("  never promoted")
+    if record["missing"]:
+        lines += ["", "Incomplete: " + "; ".join(record["missing"])]
+    return "\n".join(lines)
+
+
+def _json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _from_ms(ms: int | None) -> str | None:
+    if not ms:
+        return None
+    stamp = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")

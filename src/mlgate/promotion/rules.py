@@ -1,0 +1,140 @@
+"""What must hold before a version may take an alias: pure checks on recorded tags.
+
+The register stage writes every gate's verdict as `mlgate.gate.<name>` and the
+lineage as `mlgate.git.*`, `mlgate.data.<role>.*`, ... (see `mlgate.publish`).
+Promotion re-checks them from the registry, not from any run directory: the
+version is judged by what was recorded when it was made.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mlgate.errors import UsageError
+
+GATE_PREFIX = "mlgate.gate."
+METRIC_PREFIX = "mlgate.metric."
+# Gates every promotable version must have passed. Other recorded gates (fairness,
+# data validation, ...) block when they failed, and pass when passed or skipped.
+REQUIRED_GATES = ("evaluation",)
+NOT_BLOCKING = frozenset({"passed", "skipped"})
+
+# The lineage the audit questions need: what code, what data, what config.
+LINEAGE_TAGS = {
+    "mlgate.git.commit": "the git commit",
+    "mlgate.config.sha256": "the config hash",
+    "mlgate.feature_spec.sha256": "the feature spec hash",
+    "mlgate.data.training.uri": "the training data URI",
+    "mlgate.data.training.sha256": "the training data hash",
+    "mlgate.data.validation.uri": "the validation data URI",
+    "mlgate.data.validation.sha256": "the validation data hash",
+}
+
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason a version may not be promoted."""
+
+    check: str  # version | gates | lineage
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    findings: tuple[Finding, ...]
+    forced: bool
+
+    @property
+    def allowed(self) -> bool:
+        return not self.findings or self.forced
+
+
+def check_force(force: bool, reason: str | None) -> None:
+    """`--force` must say why: the reason is what the ledger keeps for the auditor."""
+    if force and not (reason and reason.strip()):
+        raise UsageError(
+            "--force needs --reason TEXT: a forced promotion is recorded with who and why"
+        )
+
+
+def check_target(alias: str, allowed: list[str] | tuple[str, ...]) -> None:
+    if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"v\d+", alias):
+        raise UsageError(
+            f"'{alias}' is not a valid alias: start with a letter, then letters, digits, "
+            "'_' or '-' ('latest' and 'v<number>' are reserved by MLflow)"
+        )
+    if alias not in allowed:
+        raise UsageError(
+            f"alias '{alias}' is not a promotion target; allowed: {', '.join(allowed)} "
+            "(promotion.aliases in mlgate.yaml)"
+        )
+
+
+def check_canary_percent(percent: float) -> None:
+    if not 0 < percent < 100:
+        raise UsageError(f"--canary {percent:g}: a canary's share is above 0 and below 100")
+
+
+def gate_verdicts(tags: dict[str, str]) -> dict[str, str]:
+    return {
+        key[len(GATE_PREFIX) :]: value
+        for key, value in sorted(tags.items())
+        if key.startswith(GATE_PREFIX)
+    }
+
+
+def gate_summary(tags: dict[str, str]) -> dict[str, str]:
+    """Verdicts and headline metrics, compact enough for a ledger entry."""
+    summary = gate_verdicts(tags)
+    for key, value in sorted(tags.items()):
+        if key.startswith(METRIC_PREFIX):
+            summary[key[len(METRIC_PREFIX) :]] = value
+    return summary
+
+
+def check_gates(tags: dict[str, str], required: tuple[str, ...] = REQUIRED_GATES) -> list[Finding]:
+    verdicts = gate_verdicts(tags)
+    findings = [
+        Finding("gates", f"no recorded {name} verdict (tag {GATE_PREFIX}{name})")
+        for name in required
+        if name not in verdicts
+    ]
+    for name, verdict in verdicts.items():
+        acceptable = {"passed"} if name in required else NOT_BLOCKING
+        if verdict not in acceptable:
+            findings.append(Finding("gates", f"the {name} gate {verdict}"))
+    return findings
+
+
+def check_lineage(info: Any) -> list[Finding]:
+    missing = [what for key, what in LINEAGE_TAGS.items() if not info.tags.get(key)]
+    if not info.run_id:
+        missing.append("the MLflow run that made it")
+    if not missing:
+        return []
+    return [Finding("lineage", "lineage incomplete: no " + ", no ".join(missing))]
+
+
+def check_version(info: Any, *, require_gates: bool = True) -> list[Finding]:
+    """Everything that must hold for `info` (a store.VersionInfo) to take an alias."""
+    if info.status != "READY":
+        return [Finding("version", f"version {info.version} is {info.status}, not READY")]
+    findings = check_gates(info.tags) if require_gates else []
+    return findings + check_lineage(info)
+
+
+def decide(findings: list[Finding], *, force: bool, reason: str | None) -> Decision:
+    check_force(force, reason)
+    return Decision(findings=tuple(findings), forced=bool(findings) and force)
+
+
+def refusal_message(model: str, version: str, alias: str, findings: tuple[Finding, ...]) -> str:
+    reasons = "; ".join(f.message for f in findings)
+    return (
+        f"refusing to promote {model} v{version} to {alias}: {reasons}; promote a version "
+        "whose gates passed, or override with --force --reason TEXT (recorded in the ledger)"
+    )

@@ -1,0 +1,174 @@
+"""The MLflow edge of promotion: one registered model's aliases, tags and versions.
+
+Every call goes through `mlgate.registry.mlflow_calls`, so MLflow's own retries
+(MLFLOW_HTTP_REQUEST_MAX_RETRIES, set by mlgate) run first and a server that stays
+down ends as one ServiceError line (exit 3).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlgate.errors import ConfigError, InputError, PromotionRace
+from mlgate.registry import display_uri, mlflow_calls, open_client
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A registered model as one read saw it."""
+
+    aliases: dict[str, str]
+    tags: dict[str, str]
+    started: float  # time.monotonic() when the read began
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    status: str
+    run_id: str | None
+    source: str | None
+    user_id: str | None
+    created_ms: int | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def tracking_uri(config: str | None) -> tuple[str, Any]:
+    """MLFLOW_TRACKING_URI, or the config's tracking URI (or its embedded store).
+
+    Returns the URI and the project (None without a config). With neither,
+    ./mlgate.yaml is used when it exists, as every other command does.
+    """
+    from mlgate.project import find_config, load_project
+    from mlgate.registry import tracking_uri_for
+
+    if config is None and os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"], None
+    if config is None and not Path("mlgate.yaml").is_file():
+        raise ConfigError(
+            "no tracking server: set MLFLOW_TRACKING_URI, or pass --config mlgate.yaml "
+            "(its tracking.tracking_uri, or the local store beside it)"
+        )
+    project = load_project(find_config(config))
+    return tracking_uri_for(project), project
+
+
+class ModelStore:
+    """One registered model on one tracking server."""
+
+    def __init__(self, client: Any, uri: str, name: str) -> None:
+        self.client = client
+        self.uri = uri
+        self.name = name
+
+    @classmethod
+    def connect(cls, uri: str, name: str, state_dir: Path | None = None) -> ModelStore:
+        return cls(open_client(uri, state_dir), uri, name)
+
+    @property
+    def where(self) -> str:
+        return display_uri(self.uri)
+
+    def _calls(self, action: str) -> Any:
+        return mlflow_calls(self.uri, f"{action} of {self.name}")
+
+    # --- reading ------------------------------------------------------------------
+
+    def read(self) -> Snapshot:
+        started = time.monotonic()
+        with self._calls("read the aliases and ledger"):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                model = self.client.get_registered_model(self.name)
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    raise InputError(
+                        f"no registered model named '{self.name}' at {self.where}; "
+                        "check the name (tracking.registry_name) and MLFLOW_TRACKING_URI"
+                    ) from None
+                raise
+        aliases = {str(k): str(v) for k, v in (model.aliases or {}).items()}
+        return Snapshot(aliases=aliases, tags=dict(model.tags or {}), started=started)
+
+    def version(self, version: str) -> VersionInfo | None:
+        with self._calls(f"read version {version}"):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                found = self.client.get_model_version(self.name, version)
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                    return None
+                raise
+        return VersionInfo(
+            version=str(found.version),
+            status=str(getattr(found, "status", "READY") or "READY"),
+            run_id=found.run_id or None,
+            source=found.source or None,
+            user_id=getattr(found, "user_id", None) or None,
+            created_ms=getattr(found, "creation_timestamp", None),
+            tags=dict(found.tags or {}),
+        )
+
+    def version_numbers(self) -> list[str]:
+        with self._calls("list versions"):
+            found = self.client.search_model_versions(f"name = '{self.name}'")
+        return sorted({str(v.version) for v in found}, key=int)
+
+    def run(self, run_id: str) -> Any | None:
+        with self._calls(f"read run {run_id}"):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                return self.client.get_run(run_id)
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return None
+                raise
+
+    # --- writing ------------------------------------------------------------------
+
+    def set_tag(self, key: str, value: str) -> None:
+        with self._calls(f"write tag {key}"):
+            self.client.set_registered_model_tag(self.name, key, value)
+
+    def delete_tag(self, key: str) -> None:
+        with self._calls(f"delete tag {key}"):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                self.client.delete_registered_model_tag(self.name, key)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+
+    def set_alias(self, alias: str, version: str) -> None:
+        """Point `alias` at `version`, then read it back: a move is only done when seen."""
+        with self._calls(f"set alias {alias}"):
+            self.client.set_registered_model_alias(self.name, alias, version)
+        seen = self.read().aliases.get(alias)
+        if seen != version:
+            raise PromotionRace(
+                f"alias {alias} of {self.name} reads v{seen} right after it was set to "
+                f"v{version}: something else moved it at the same moment"
+            )
+
+    def delete_alias(self, alias: str) -> None:
+        with self._calls(f"clear alias {alias}"):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                self.client.delete_registered_model_alias(self.name, alias)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+        if alias in self.read().aliases:
+            raise PromotionRace(
+                f"alias {alias} of {self.name} is still set right after it was cleared: "
+                "something else set it at the same moment"
+            )

@@ -1,0 +1,302 @@
+"""The pure core of promotion: ledger entries and history, the claim protocol, the rules."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from mlgate.errors import PromotionRace, UsageError
+from mlgate.promotion import ledger, lineage, rules
+from mlgate.promotion.ledger import Claim, Entry, Ledger, Move
+from mlgate.promotion.store import VersionInfo
+
+
+def _entry(seq, kind, alias, was, to, **extra) -> Entry:
+    return Entry(seq, kind, alias, was, to, "octocat", "2026-01-01T00:00:00Z", **extra)
+
+
+def _tags(*entries: Entry) -> dict[str, str]:
+    tags = {ledger.entry_key(e.seq): e.encode() for e in entries}
+    if entries:
+        tags[ledger.HEAD_TAG] = str(entries[-1].seq)
+    return tags
+
+
+def test_an_entry_survives_its_tag() -> None:
+    entry = _entry(3, "promote", "canary", "1", "2", reason="try it", canary_percent=10.0)
+
+    decoded = Entry.decode(entry.encode())
+
+    assert decoded == entry
+    assert len(entry.encode()) < 200  # compact: many moves fit in a model's tags
+
+
+@pytest.mark.parametrize(
+    ("moves", "expected"),
+    [
+        pytest.param([], [], id="no-history"),
+        pytest.param([_entry(1, "promote", "production", None, "1")], [None, "1"], id="first"),
+        pytest.param(
+            [
+                _entry(1, "promote", "production", None, "1"),
+                _entry(2, "promote", "production", "1", "2"),
+            ],
+            [None, "1", "2"],
+            id="two-promotions",
+        ),
+        pytest.param(
+            [
+                _entry(1, "promote", "production", None, "1"),
+                _entry(2, "promote", "production", "1", "2"),
+                _entry(3, "rollback", "production", "2", "1"),
+            ],
+            [None, "1"],
+            id="rollback-pops",
+        ),
+        pytest.param(
+            [
+                _entry(1, "promote", "production", None, "1"),
+                _entry(2, "promote", "production", "1", "2"),
+                _entry(3, "promote", "production", "2", "3"),
+                _entry(4, "rollback", "production", "3", "2"),
+                _entry(5, "rollback", "production", "2", "1"),
+            ],
+            [None, "1"],
+            id="rollback-twice-walks-back",
+        ),
+        pytest.param(
+            [
+                _entry(1, "promote", "canary", None, "2"),
+                _entry(2, "promote", "production", "1", "2", cleared=("canary",)),
+            ],
+            [None, "2", None],
+            id="canary-cleared-by-production",
+        ),
+        pytest.param(
+            [_entry(4, "promote", "production", "7", "8")],
+            ["7", "8"],
+            id="alias-set-before-mlgate",
+        ),
+    ],
+)
+def test_history_is_a_stack(moves: list[Entry], expected: list[str | None]) -> None:
+    alias = moves[0].alias if moves else "production"
+    assert Ledger.from_tags(_tags(*moves)).history(alias) == expected
+
+
+def test_a_damaged_entry_is_reported_not_trusted() -> None:
+    tags = {**_tags(_entry(1, "promote", "production", None, "1")), ledger.entry_key(2): "{oops"}
+
+    book = Ledger.from_tags(tags)
+
+    assert [e.seq for e in book.entries] == [1]
+    assert book.unreadable == (ledger.entry_key(2),)
+    assert book.last_seq == 1
+
+
+def test_an_open_claim_blocks_and_an_old_or_aborted_one_does_not() -> None:
+    fresh = Claim(5, "t", "alice", ledger.utc_now(), "promote", "production", "2")
+    old = Claim(5, "t", "alice", "2020-01-01T00:00:00Z", "promote", "production", "2")
+    aborted = Claim(**{**fresh.__dict__, "state": "aborted"})
+
+    def book(claim: Claim) -> Ledger:
+        return Ledger.from_tags({ledger.claim_key(5): claim.encode()})
+
+    assert book(fresh).open_claim() == fresh
+    assert book(old).open_claim() is None
+    assert book(aborted).open_claim() is None
+    assert book(fresh).last_seq == 5
+
+
+# --- the claim protocol against an in-memory register store ---------------------------
+
+
+@dataclass
+class Snapshot:
+    aliases: dict[str, str]
+    tags: dict[str, str]
+    started: float
+
+
+@dataclass
+class RegisterStore:
+    """Last-writer-wins tags, like MLflow's: no compare-and-set."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    write_delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read(self) -> Snapshot:
+        started = time.monotonic()
+        with self.lock:
+            return Snapshot(dict(self.aliases), dict(self.tags), started)
+
+    def set_tag(self, key: str, value: str) -> None:
+        time.sleep(self.write_delay)
+        with self.lock:
+            self.tags[key] = value
+
+    def delete_tag(self, key: str) -> None:
+        with self.lock:
+            self.tags.pop(key, None)
+
+
+@pytest.fixture
+def quick_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger, "CLAIM_BOUND", 0.25)
+    monkeypatch.setattr(ledger, "SETTLE", 0.3)
+
+
+@pytest.mark.usefixtures("quick_protocol")
+def test_concurrent_claims_have_exactly_one_winner() -> None:
+    for _ in range(5):
+        store = RegisterStore(aliases={"production": "1"})
+        start = threading.Barrier(3)
+        won, lost = [], []
+
+        def attempt(version: str, store=store, start=start, won=won, lost=lost) -> None:
+            start.wait()
+            try:
+                move = Move("promote", "production", "1", version)
+                won.append(ledger.claim(store, move, actor=f"actor-{version}", model="m"))
+            except PromotionRace as race:
+                lost.append(str(race))
+
+        threads = [threading.Thread(target=attempt, args=(v,)) for v in ("2", "3", "4")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert len(won) == 1, lost
+        assert len(lost) == 2
+        assert all("race" in message or "in progress" in message for message in lost)
+        seq, claim, _ = won[0]
+        assert Claim.decode(seq, store.tags[ledger.claim_key(seq)]).token == claim.token
+
+
+@pytest.mark.usefixtures("quick_protocol")
+def test_a_claim_written_too_slowly_is_given_up() -> None:
+    store = RegisterStore(aliases={"production": "1"}, write_delay=0.4)
+
+    with pytest.raises(PromotionRace, match="too slow to rule out a concurrent promotion"):
+        ledger.claim(store, Move("promote", "production", "1", "2"), actor="a", model="m")
+
+
+@pytest.mark.usefixtures("quick_protocol")
+def test_an_alias_moved_since_planning_is_refused() -> None:
+    store = RegisterStore(aliases={"production": "3"})
+
+    with pytest.raises(PromotionRace, match=r"changed since it was read \(v1 → v3\)"):
+        ledger.claim(store, Move("promote", "production", "1", "2"), actor="a", model="m")
+    assert store.tags == {}
+
+
+@pytest.mark.usefixtures("quick_protocol")
+def test_a_promotion_in_progress_is_named() -> None:
+    store = RegisterStore(aliases={"production": "1"})
+    other = Claim(1, "x", "bob", ledger.utc_now(), "promote", "production", "9")
+    store.tags[ledger.claim_key(1)] = other.encode()
+
+    with pytest.raises(PromotionRace, match="in progress: bob claimed ledger entry 1"):
+        ledger.claim(store, Move("promote", "production", "1", "2"), actor="a", model="m")
+
+
+@pytest.mark.usefixtures("quick_protocol")
+def test_record_writes_entry_and_head_and_drops_the_claim() -> None:
+    store = RegisterStore()
+    seq, _, _ = ledger.claim(store, Move("promote", "staging", None, "1"), actor="a", model="m")
+
+    ledger.record(store, _entry(seq, "promote", "staging", None, "1"))
+
+    assert seq == 1
+    assert set(store.tags) == {ledger.entry_key(1), ledger.HEAD_TAG}
+    assert store.tags[ledger.HEAD_TAG] == "1"
+
+
+# --- rules -------------------------------------------------------------------------------
+
+LINEAGE = {
+    "mlgate.git.commit": "a" * 40,
+    "mlgate.config.sha256": "c" * 64,
+    "mlgate.feature_spec.sha256": "f" * 64,
+    "mlgate.data.training.uri": "s3://data/train.csv",
+    "mlgate.data.training.sha256": "1" * 64,
+    "mlgate.data.validation.uri": "s3://data/validation.csv",
+    "mlgate.data.validation.sha256": "2" * 64,
+}
+
+
+def _version(tags: dict[str, str], run_id: str | None = "run1", status="READY") -> VersionInfo:
+    return VersionInfo("3", status, run_id, None, None, None, tags)
+
+
+@pytest.mark.parametrize(
+    ("tags", "messages"),
+    [
+        pytest.param({"mlgate.gate.evaluation": "passed"}, [], id="passed"),
+        pytest.param(
+            {"mlgate.gate.evaluation": "passed", "mlgate.gate.fairness": "skipped"},
+            [],
+            id="skipped-fairness-is-fine",
+        ),
+        pytest.param(
+            {"mlgate.gate.evaluation": "failed"}, ["the evaluation gate failed"], id="eval-failed"
+        ),
+        pytest.param(
+            {"mlgate.gate.evaluation": "passed", "mlgate.gate.fairness": "failed"},
+            ["the fairness gate failed"],
+            id="fairness-failed",
+        ),
+        pytest.param({}, ["no recorded evaluation verdict"], id="missing-verdict"),
+    ],
+)
+def test_gate_rules(tags: dict[str, str], messages: list[str]) -> None:
+    findings = rules.check_version(_version({**LINEAGE, **tags}))
+
+    assert [f.message.split(" (")[0] for f in findings] == messages
+
+
+def test_incomplete_lineage_is_named() -> None:
+    tags = {k: v for k, v in LINEAGE.items() if "validation" not in k}
+    findings = rules.check_version(
+        _version({**tags, "mlgate.gate.evaluation": "passed"}, run_id=None)
+    )
+
+    [finding] = findings
+    assert finding.check == "lineage"
+    assert "the validation data hash" in finding.message
+    assert "the MLflow run that made it" in finding.message
+
+
+def test_force_needs_a_reason_and_is_recorded() -> None:
+    findings = rules.check_version(_version({**LINEAGE, "mlgate.gate.evaluation": "failed"}))
+
+    with pytest.raises(UsageError, match="--force needs --reason"):
+        rules.decide(findings, force=True, reason=" ")
+    assert not rules.decide(findings, force=False, reason=None).allowed
+    forced = rules.decide(findings, force=True, reason="hotfix approved by risk")
+    assert forced.allowed
+    assert forced.forced
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("production-churn-model@production", ("production-churn-model", "production", None)),
+        ("production-churn-model:3", ("production-churn-model", None, "3")),
+        ("churn model", ("churn model", None, None)),
+    ],
+)
+def test_lineage_targets(text: str, parsed: tuple) -> None:
+    assert lineage.parse_target(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["", "model@", "model:x", "@production"])
+def test_bad_lineage_targets(text: str) -> None:
+    with pytest.raises(UsageError):
+        lineage.parse_target(text)
