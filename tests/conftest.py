@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,16 @@ ISOLATED_ENV = (
     "GITHUB_SERVER_URL",
     "GITHUB_OUTPUT",
     "GITHUB_STEP_SUMMARY",
+    # The machine's own AWS setup must not reach tests (s3_env sets what a test needs).
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_RETRY_MODE",
+    "MLFLOW_S3_ENDPOINT_URL",
 )
 
 
@@ -134,3 +146,124 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+# --- S3: a real moto server on loopback -----------------------------------------------------
+
+MOTO_REGION = "us-east-1"
+MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@contextlib.contextmanager
+def start_moto_server(directory: Path, env: dict[str, str] | None = None):
+    """Run `moto_server` on a free loopback port until the block ends; yields its URL.
+
+    Each server keeps its own buckets in memory. `env` adds variables to the server's
+    environment (moto reads settings such as INITIAL_NO_AUTH_ACTION_COUNT from it).
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    script = Path(sys.executable).with_name("moto_server")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
+    log_path = directory / f"moto-{port}.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [*command, "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2):
+                        break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto_server did not start; see {log_path}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """The endpoint URL (http://127.0.0.1:PORT) of a real S3 server (moto) for the session.
+
+    Shared by every test that needs S3 (data sources, MLflow's S3 artifact store): use a
+    bucket of your own (the `s3_bucket` fixture makes a fresh one) rather than resetting
+    the server. Clients reach it with endpoint_url=this URL (boto3), AWS_ENDPOINT_URL_S3
+    (mlgate, via the `s3_env` fixture) or MLFLOW_S3_ENDPOINT_URL (MLflow), and any
+    credentials (moto accepts all; MOTO_CREDENTIALS are the conventional dummies).
+    """
+    with start_moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
+
+
+def s3_client(endpoint_url: str):
+    """A boto3 S3 client for a moto server, with dummy credentials."""
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint_url, region_name=MOTO_REGION, **MOTO_CREDENTIALS
+    )
+
+
+@dataclass
+class S3Bucket:
+    """A fresh, versioned bucket on the test S3 server."""
+
+    name: str
+    endpoint_url: str
+    client: Any
+
+    def put(self, key: str, content: bytes | Path) -> str:
+        """Upload `content` (bytes or a file) as `key`; return the new version id."""
+        body = content.read_bytes() if isinstance(content, Path) else content
+        return self.client.put_object(Bucket=self.name, Key=key, Body=body)["VersionId"]
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.name}/{key}"
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str) -> S3Bucket:
+    """A new versioned bucket (unique name) on `s3_server`, with a client to fill it."""
+    import uuid
+
+    client = s3_client(s3_server)
+    name = f"test-{uuid.uuid4().hex[:20]}"
+    client.create_bucket(Bucket=name)
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return S3Bucket(name, s3_server, client)
+
+
+@pytest.fixture
+def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Point the AWS environment of this test at `s3_server` with dummy credentials.
+
+    Only the variables set here count: no shared config or credentials file, no instance
+    metadata lookups. Returns the endpoint URL.
+    """
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", MOTO_REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return s3_server

@@ -147,8 +147,8 @@ def positive_label_not_a_label(repo: Path) -> None:
     set_key(repo, SPEC, "positive_label", "Yes")
 
 
-def s3_training_data(repo: Path) -> None:
-    set_key(repo, CONFIG, "data.training_data_path", "s3://my-bucket/processed/train-v1.2.csv")
+def gcs_training_data(repo: Path) -> None:
+    set_key(repo, CONFIG, "data.training_data_path", "gs://my-bucket/processed/train-v1.2.csv")
 
 
 def unsupported_extension(repo: Path) -> None:
@@ -286,9 +286,9 @@ BAD_INPUTS = [
         id="spec-file-missing",
     ),
     pytest.param(
-        s3_training_data,
-        ("mlgate.yaml:", "data.training_data_path", "s3:// data sources are not supported"),
-        id="data-on-s3-not-supported",
+        gcs_training_data,
+        ("mlgate.yaml:", "data.training_data_path", "gs:// data sources are not supported"),
+        id="data-on-gcs-not-supported",
     ),
     pytest.param(
         unsupported_extension,

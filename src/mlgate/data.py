@@ -35,9 +35,15 @@ class DataFile:
     size_bytes: int
     rows: int
     columns: int
+    # For an s3:// source: the object version and ETag that were read (None otherwise).
+    version_id: str | None = None
+    etag: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        info = asdict(self)
+        if not self.uri.startswith("s3://"):
+            del info["version_id"], info["etag"]
+        return info
 
 
 def load_table(project: Project, role: str) -> tuple[pd.DataFrame, DataFile]:
@@ -47,12 +53,7 @@ def load_table(project: Project, role: str) -> tuple[pd.DataFrame, DataFile]:
     location = project.location(written)
     key_path = ("data", key)
     if not isinstance(location, Path):
-        scheme = written.split("://", 1)[0]
-        raise project.config_error(
-            key_path,
-            f"cannot read {written}: {scheme}:// data sources are not supported by this "
-            "version of mlgate; copy the file into the model repo and give its path",
-        )
+        return _load_s3(project, role, written, key_path)
     file_format = _format_of(location)
     if file_format is None:
         raise project.config_error(
@@ -64,10 +65,46 @@ def load_table(project: Project, role: str) -> tuple[pd.DataFrame, DataFile]:
         raise project.config_error(key_path, f"{written} does not exist (looked in {location})")
     if not location.is_file():
         raise project.config_error(key_path, f"{written} is not a regular file")
+    return _load_file(project, role, location, file_format, sha256_of(location))
+
+
+def _load_s3(
+    project: Project, role: str, written: str, key_path: tuple[str, str]
+) -> tuple[pd.DataFrame, DataFile]:
+    """Fetch an s3:// object through the local cache, then read it like a local file."""
+    from dataclasses import replace
+
+    from mlgate import s3
+
+    if not s3.is_s3_uri(written):
+        scheme = written.split("://", 1)[0]
+        raise project.config_error(
+            key_path,
+            f"cannot read {written}: {scheme}:// data sources are not supported; use a path "
+            "in the model repo or s3://bucket/key",
+        )
+    _, object_key = s3.parse_uri(written)
+    file_format = _format_of(Path(object_key.rsplit("/", 1)[-1]))
+    if file_format is None:
+        raise project.config_error(
+            key_path,
+            f"{written}: unknown file type; use one of {', '.join(sorted(FORMATS))} "
+            "(optionally compressed: .gz, .bz2, .zst, .xz)",
+        )
+    fetched = s3.fetch(written, project.state_dir / "cache" / "s3")
+    try:
+        frame, info = _load_file(project, role, fetched.path, file_format, fetched.sha256)
+    except InputError as error:  # name the object, not its copy in the cache
+        raise InputError(error.message, file=written, line=error.line, key=error.key) from None
+    return frame, replace(info, uri=written, version_id=fetched.version_id, etag=fetched.etag)
+
+
+def _load_file(
+    project: Project, role: str, location: Path, file_format: str, digest: str
+) -> tuple[pd.DataFrame, DataFile]:
     size = location.stat().st_size
     if size == 0:
         raise InputError(f"{role} data file is empty (0 bytes)", file=location)
-    digest = sha256_of(location)
     frame = _read(location, file_format, role)
     if len(frame.index) == 0:
         raise InputError(f"{role} data has a header but no rows", file=location)
@@ -75,7 +112,7 @@ def load_table(project: Project, role: str) -> tuple[pd.DataFrame, DataFile]:
     frame = _coerce_types(project, frame, location)
     info = DataFile(
         role=role,
-        uri=written if "://" in written else str(location),
+        uri=str(location),
         sha256=digest,
         size_bytes=size,
         rows=len(frame.index),

@@ -136,6 +136,9 @@ def lineage_tags(
         tags[f"data.{role}.uri"] = info["uri"]
         tags[f"data.{role}.sha256"] = info["sha256"]
         tags[f"data.{role}.rows"] = info["rows"]
+        # An s3:// source: the object version and ETag that were read (absent locally).
+        tags[f"data.{role}.version_id"] = info.get("version_id")
+        tags[f"data.{role}.etag"] = info.get("etag")
     for name, version in lineage.environment().items():
         tags[f"env.{name}"] = version
     tags["gate.evaluation"] = evaluation["verdict"]
