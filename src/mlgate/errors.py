@@ -72,6 +72,18 @@ class RunDirError(MlgateError):
     """A stage needs the result of an earlier stage that is not in the run directory."""
 
 
+class PromotionRefused(MlgateError):
+    """A version may not be promoted: a recorded gate failed or is missing, or its lineage
+    is incomplete (`--force --reason` overrides, and is recorded)."""
+
+    exit_code = EXIT_GATE_FAILED
+
+
+class PromotionRace(MlgateError):
+    """The registry changed between read and write (another promotion at the same moment);
+    nothing was moved. Read the state again and rerun."""
+
+
 class ServiceError(MlgateError):
     """An outside service (MLflow, GitHub, S3, Docker) failed after retries."""
 
