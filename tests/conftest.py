@@ -267,3 +267,26 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> s
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     return s3_server
+
+
+@pytest.fixture(scope="session")
+def github_api(tmp_path_factory: pytest.TempPathFactory):
+    """GitHub's REST API: a stateful fake behind Prism's proxy, checked against GitHub's own
+    OpenAPI description (see tests/github_fake.py; add routes there for more endpoints)."""
+    from github_fake import SPEC, FakeGitHub, ensure_npm_tools, load_spec, start_prism
+
+    try:
+        root = ensure_npm_tools()
+    except Exception as error:  # no npm, or the registry unreachable
+        pytest.skip(f"the GitHub contract tools could not be installed: {error}")
+    fake = FakeGitHub(load_spec(root / SPEC))
+    process, api = start_prism(root, fake, tmp_path_factory.mktemp("prism"))
+    try:
+        yield api
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except Exception:
+            process.kill()
+        fake.stop()
