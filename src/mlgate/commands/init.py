@@ -1,0 +1,111 @@
+"""scaffold mlgate.yaml, a feature spec and a starting suite from a data file.
+
+Profiles the data (types, nulls, categories, ranges) and writes mlgate.yaml,
+configs/features.yaml and expectations/<name>.yml into DIR. Existing files are
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the model repo (.)")
+    parser.add_argument(
+        "--data", metavar="FILE", help="training data to profile (default: the one in DIR/data)"
+    )
+    parser.add_argument(
+        "--validation",
+        metavar="FILE",
+        help="held-out data (default: validation.csv beside train.csv, or valid/val/test)",
+    )
+    parser.add_argument("--target", metavar="COLUMN", help="the column to predict")
+    parser.add_argument(
+        "--name", metavar="NAME", help="registered model name (default: DIR's name)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from mlgate import scaffold
+    from mlgate.errors import InputError, UsageError
+
+    folder = Path(args.dir).absolute()
+    if not folder.is_dir():
+        raise UsageError(f"{args.dir} is not a folder; create it or give the model repo's folder")
+    data = Path(args.data).absolute() if args.data else scaffold.find_data_file(folder)
+    if not data.is_file():
+        raise InputError(f"--data {args.data} not found")
+    validation = (
+        Path(args.validation).absolute() if args.validation else scaffold.find_validation_file(data)
+    )
+    if validation is None:
+        raise InputError(
+            f"no held-out data beside {data.name} (validation.csv, valid, val or test); "
+            "give one with --validation FILE"
+        )
+    if not validation.is_file():
+        raise InputError(f"--validation {args.validation} not found")
+    name = args.name or folder.name
+    import pandas as pd
+
+    frame = scaffold.read_data(data)
+    # Ranges and categories are drawn from both files, so the drafts pass on the data
+    # they came from; the row-count floor comes from the training file alone.
+    held_out = scaffold.read_data(validation)
+    missing = [column for column in frame.columns if column not in held_out.columns]
+    if missing:
+        raise InputError(
+            f"column '{missing[0]}' of {data.name} is missing from the held-out data",
+            file=validation,
+        )
+    draft = scaffold.draft(
+        pd.concat([frame, held_out[frame.columns]], ignore_index=True),
+        training_rows=len(frame.index),
+        target=args.target,
+        name=name,
+        training_path=_relative(data, folder),
+        validation_path=_relative(validation, folder),
+        data_file=data,
+    )
+    suite_path = folder / draft.config["validation"]["suite"]
+    outputs = {
+        folder / "mlgate.yaml": scaffold.render_config(draft.config),
+        folder / "configs" / "features.yaml": scaffold.render_spec(draft.spec, data.name),
+        suite_path: scaffold.render_suite(draft.suite, data.name),
+    }
+    existing = [path for path in outputs if path.exists()]
+    if existing:
+        shown = ", ".join(_relative(path, Path.cwd()) for path in existing)
+        raise InputError(
+            f"{shown} already exist(s); mlgate init never overwrites, move them away first"
+        )
+    for path, content in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(content)
+    _check(folder / "mlgate.yaml")
+    print(f"mlgate init · {len(frame.index):,} rows × {len(frame.columns)} columns of {data.name}")
+    for path in outputs:
+        print(f"  wrote {_relative(path, Path.cwd())}")
+    for note in draft.notes:
+        print(f"  note: {note}")
+    print(f"next: review the files, then `mlgate validate {os.path.relpath(folder)}`")
+    return 0
+
+
+def _check(config_path) -> None:
+    """The drafts must load as a project: a scaffold that fails its own checks is a bug."""
+    from mlgate.project import load_project
+
+    load_project(config_path)
+
+
+def _relative(path, base) -> str:
+    import os
+
+    relative = os.path.relpath(path, base)
+    return path.as_posix() if relative.startswith("..") else relative.replace(os.sep, "/")

@@ -1,0 +1,136 @@
+"""`mlgate init`: drafts that load, pass on their own data, catch bad data, never overwrite."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from tests.conftest import EXAMPLE
+
+
+@pytest.fixture
+def fresh_repo(tmp_path: Path) -> Path:
+    """A new model repo holding only the example's data files."""
+    repo = tmp_path / "churn-model"
+    (repo / "data").mkdir(parents=True)
+    for name in ("train.csv", "validation.csv"):
+        shutil.copy(EXAMPLE / "data" / name, repo / "data" / name)
+    return repo
+
+
+def load(path: Path):
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_init_drafts_a_repo_that_validates(cli, fresh_repo: Path) -> None:
+    result = cli("init", str(fresh_repo), cwd=fresh_repo.parent)
+
+    assert result.code == 0, result.err
+    config = load(fresh_repo / "mlgate.yaml")
+    spec = load(fresh_repo / "configs" / "features.yaml")
+    suite = load(fresh_repo / "expectations" / "churn-model.yml")
+    assert config["data"] == {
+        "training_data_path": "data/train.csv",
+        "validation_data_path": "data/validation.csv",
+        "feature_spec": "configs/features.yaml",
+    }
+    assert config["validation"]["suite"] == "expectations/churn-model.yml"
+    assert config["evaluation"]["metrics"] == ["roc_auc", "accuracy", "f1"]
+    assert (spec["target"], spec["positive_label"], spec["task"]) == (
+        "churned",
+        "yes",
+        "classification",
+    )
+    assert spec["id_columns"] == ["customer_id"]
+    assert spec["features"]["plan"] == {
+        "type": "categorical",
+        "values": ["basic", "plus", "premium"],
+    }
+    assert spec["features"]["monthly_charges"]["nullable"] is True
+    assert set(spec["sensitive_features"]) == {"gender", "age"}
+    assert "bins" in spec["sensitive_features"]["age"]
+    assert {"expect_column_values_to_be_unique": {"column": "customer_id"}} in suite
+    assert "target: 'churned'" in result.out
+
+    validated = cli("validate", str(fresh_repo), cwd=fresh_repo.parent)
+    assert validated.code == 0, validated.out + validated.err
+
+
+def test_the_drafted_suite_catches_out_of_range_data(cli, fresh_repo: Path) -> None:
+    assert cli("init", str(fresh_repo), cwd=fresh_repo.parent).code == 0
+    table = pd.read_csv(fresh_repo / "data" / "validation.csv")
+    table.loc[3, "support_calls"] = 400
+    table.to_csv(fresh_repo / "data" / "validation.csv", index=False)
+
+    result = cli("validate", str(fresh_repo), cwd=fresh_repo.parent)
+
+    assert result.code == 1
+    assert "column 'support_calls'" in result.out
+
+
+def test_init_never_overwrites(cli, fresh_repo: Path) -> None:
+    (fresh_repo / "mlgate.yaml").write_text("# mine\n", encoding="utf-8")
+
+    result = cli("init", str(fresh_repo), cwd=fresh_repo.parent)
+
+    assert result.code == 2
+    assert "mlgate.yaml already exist" in result.err
+    assert (fresh_repo / "mlgate.yaml").read_text(encoding="utf-8") == "# mine\n"
+    assert not (fresh_repo / "configs").exists()
+    assert not (fresh_repo / "expectations").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        pytest.param(["--target", "churn"], "--target 'churn' is not a column", id="bad-target"),
+        pytest.param(["--data", "nope.csv"], "--data nope.csv not found", id="missing-data"),
+    ],
+)
+def test_init_refuses_bad_arguments(cli, fresh_repo: Path, args, words) -> None:
+    result = cli("init", str(fresh_repo), *args, cwd=fresh_repo.parent)
+
+    assert result.code == 2
+    assert words in result.err
+    assert not (fresh_repo / "mlgate.yaml").exists()
+
+
+def test_init_needs_held_out_data(cli, fresh_repo: Path) -> None:
+    (fresh_repo / "data" / "validation.csv").unlink()
+
+    result = cli("init", str(fresh_repo), cwd=fresh_repo.parent)
+
+    assert result.code == 2
+    assert "--validation FILE" in result.err
+
+
+def test_init_drafts_a_regression_repo_from_parquet(cli, tmp_path: Path) -> None:
+    repo = tmp_path / "prices"
+    (repo / "data").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for name, rows in (("train", 600), ("test", 300)):
+        size = rng.uniform(20, 200, rows)
+        pd.DataFrame(
+            {
+                "size_m2": size,
+                "rooms": rng.integers(1, 6, rows),
+                "district": rng.choice(["north", "south"], rows),
+                "price": size * 3000 + rng.normal(0, 1e4, rows),
+            }
+        ).to_parquet(repo / "data" / f"{name}.parquet")
+
+    result = cli("init", str(repo), "--target", "price", cwd=tmp_path)
+
+    assert result.code == 0, result.err
+    spec = load(repo / "configs" / "features.yaml")
+    config = load(repo / "mlgate.yaml")
+    assert spec["task"] == "regression"
+    assert "positive_label" not in spec
+    assert spec["features"]["rooms"]["type"] == "integer"
+    assert config["data"]["validation_data_path"] == "data/test.parquet"
+    assert config["evaluation"]["metrics"] == ["rmse", "mae", "r2"]
+    assert cli("validate", str(repo), cwd=tmp_path).code == 0
