@@ -243,6 +243,19 @@ def test_throttling_is_retried(s3_bucket: S3Bucket, proxy: FaultProxy, tmp_path:
     assert [seen.status for seen in proxy.requests if seen.method == "GET"] == [503, 200]
 
 
+def test_a_dropped_connection_is_retried(
+    s3_bucket: S3Bucket, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    s3_bucket.put("t.csv", b"a\n1\n")
+    proxy.inject(Fault.drop(), method="HEAD", times=1)
+    proxy.inject(Fault.drop(), method="GET", times=1)
+
+    fetched = s3.fetch(s3_bucket.uri("t.csv"), tmp_path)
+
+    assert fetched.path.read_bytes() == b"a\n1\n"
+    assert (proxy.count("HEAD"), proxy.count("GET")) == (2, 2)
+
+
 # --- errors -----------------------------------------------------------------------------
 
 

@@ -338,13 +338,19 @@ def _cached(
             return None
     except OSError:
         return None
-    from mlgate.data import sha256_of
-
-    digest = sha256_of(path)
+    digest = _sha256_of(path)
     if digest != record.get("sha256"):
         log.warning("%s: cached copy does not match its recorded hash; downloading again", path)
         return None
     return digest
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _write_record(
