@@ -13,6 +13,7 @@ from typing import Any
 
 from mlgate import lineage
 from mlgate.gates import Verdict
+from mlgate.plots import PLOTS_DIR
 from mlgate.registry import display_uri
 from mlgate.stages import StageResult
 
@@ -64,7 +65,10 @@ def publish(session: Any, pipeline: Any) -> StageResult:
             **tags,
             **({f"{TAG_PREFIX}reused_version": str(existing.version)} if existing else {}),
         },
-        artifacts=[session.run_dir.file(name) for name in RESULT_FILES],
+        artifacts=[
+            *(session.run_dir.file(name) for name in RESULT_FILES),
+            session.run_dir.file(PLOTS_DIR),  # the evaluation's PNGs, as mlgate/plots/
+        ],
         # A version with this fingerprint already holds this very model: do not log it twice.
         model=None if existing else pipeline,
         input_example=features.head(5),

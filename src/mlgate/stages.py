@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlgate.errors import InputError, RunDirError
-from mlgate.gates import GateResult, Verdict, judge, overall
+from mlgate.gates import Verdict
 from mlgate.lineage import CiContext, ci_context
 from mlgate.project import Project
 from mlgate.rundir import RunDir
@@ -208,56 +208,13 @@ def _ensure_model(session: Session, needed_by: str) -> Any:
 
 
 def stage_evaluate(session: Session) -> StageResult:
-    from mlgate.metrics import Predictions, compute_metrics, metric_names, predict
+    from mlgate.evaluation import evaluate
 
     _ensure_data(session, "evaluate")
-    project, task = session.project, session.task
     pipeline = _ensure_model(session, "evaluate")
-    validation = session.frames["validation"]
-    features = validation[list(project.spec.model_inputs)]
-    y_true = validation[project.spec.target].to_numpy()
-    y_pred, scores = predict(pipeline, features, task)
-    classes = tuple(getattr(pipeline, "classes_", ()))
-    predictions = Predictions(y_true=y_true, y_pred=y_pred, scores=scores, classes=classes)
-    evaluation = project.config.evaluation
-    names = metric_names(evaluation.metrics, list(evaluation.gates), task)
-    metrics = compute_metrics(names, predictions, task)
-    champion = (
-        _champion_metrics(session, names, features, y_true)
-        if any(gate.is_comparative for gate in evaluation.gates.values())
-        else None
-    )
-    gate_results = judge(metrics, evaluation.gates, champion["metrics"] if champion else None)
-    _save_predictions(session, validation, predictions)
-    verdict = overall(gate_results)
-    return StageResult(
-        "evaluate",
-        verdict,
-        _evaluation_summary(metrics, gate_results),
-        {
-            "metrics": metrics,
-            "gates": [result.to_dict() for result in gate_results],
-            "champion": champion,
-            "rows": len(validation.index),
-        },
-    )
-
-
-def _champion_metrics(session: Session, names: list[str], features: Any, y_true: Any) -> Any:
-    from mlgate.metrics import Predictions, compute_metrics, predict
-
-    alias = session.project.config.evaluation.champion_alias
-    champion = session.registry().champion(alias)
-    if champion is None:
-        return None
-    y_pred, scores = predict(champion.model, features, session.task)
-    classes = tuple(getattr(champion.model, "classes_", ()))
-    predictions = Predictions(y_true=y_true, y_pred=y_pred, scores=scores, classes=classes)
-    return {
-        "alias": alias,
-        "version": champion.version,
-        "metrics": compute_metrics(names, predictions, session.task),
-    }
+    result, predictions = evaluate(session, pipeline)
+    _save_predictions(session, session.frames["validation"], predictions)
+    return result
 
 
 def _save_predictions(session: Session, validation: Any, predictions: Any) -> None:
@@ -273,17 +230,6 @@ def _save_predictions(session: Session, validation: Any, predictions: Any) -> No
             table[f"score_{label}"] = predictions.scores[:, index]
     path = session.run_dir.file(PREDICTIONS_FILE)
     table.to_csv(path, index=False)
-
-
-def _evaluation_summary(metrics: dict[str, float], gates: list[GateResult]) -> str:
-    failed = [g for g in gates if g.verdict is Verdict.FAILED]
-    if failed:
-        return " · ".join(g.message for g in failed)
-    gated = {g.metric for g in gates}
-    parts = [g.message for g in gates if g.bound in ("min", "max")]
-    parts += [f"{name} {value:.4g}" for name, value in metrics.items() if name not in gated]
-    parts += [g.message for g in gates if g.bound not in ("min", "max")]
-    return " · ".join(parts)
 
 
 # --- register ---------------------------------------------------------------------------
@@ -324,6 +270,8 @@ def clear_outputs(run_dir: RunDir) -> None:
     """A new run in a reused directory must not show an earlier run's results."""
     for name in [*(f"{stage}.json" for stage in STAGES), MODEL_FILE, PREDICTIONS_FILE]:
         run_dir.file(name).unlink(missing_ok=True)
+    for plot in run_dir.file("plots").glob("*.png"):  # the evaluate stage's (mlgate.plots)
+        plot.unlink()
 
 
 def run_stages(
