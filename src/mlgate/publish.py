@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 from mlgate import lineage
+from mlgate.card import CARD_FILES
+from mlgate.card import stage as card_stage
 from mlgate.gates import Verdict
 from mlgate.plots import PLOTS_DIR
 from mlgate.registry import display_uri
@@ -53,6 +55,9 @@ def publish(session: Any, pipeline: Any) -> StageResult:
         }
     )
     tags = lineage_tags(session, data, train, evaluation, code, fingerprint)
+    with_card = card_stage.has_card(session.run_dir)
+    if with_card:
+        tags.update(card_stage.card_tags())  # where the card is among the run's artifacts
 
     registry = session.registry()
     existing = registry.find_version(fingerprint) if gates_passed and allowed else None
@@ -67,6 +72,7 @@ def publish(session: Any, pipeline: Any) -> StageResult:
         },
         artifacts=[
             *(session.run_dir.file(name) for name in RESULT_FILES),
+            *(session.run_dir.file(name) for name in CARD_FILES),
             session.run_dir.file(PLOTS_DIR),  # the evaluation's PNGs, as mlgate/plots/
         ],
         # A version with this fingerprint already holds this very model: do not log it twice.
@@ -105,6 +111,9 @@ def publish(session: Any, pipeline: Any) -> StageResult:
     else:
         version = registry.register(logged, {**tags, f"{TAG_PREFIX}mlflow_run_id": logged.run_id})
     registry.set_alias(alias, version)
+    if with_card:  # the card was written before the version existed: name it, log it again
+        stamped = card_stage.stamp_registration(session, version, alias)
+        card_stage.log_card_files(registry, logged.run_id, stamped)
     details.update(version=version, reused=reused, alias=alias)
     said = "already registered for these inputs" if reused else "registered"
     summary = f"{project.registry_name} v{version} {said} · alias {alias} · {where}"

@@ -232,6 +232,15 @@ def _save_predictions(session: Session, validation: Any, predictions: Any) -> No
     table.to_csv(path, index=False)
 
 
+# --- card -------------------------------------------------------------------------------
+
+
+def stage_card(session: Session) -> StageResult:
+    from mlgate.card.stage import stage_card as build_card
+
+    return build_card(session)
+
+
 # --- register ---------------------------------------------------------------------------
 
 
@@ -261,6 +270,7 @@ STAGES: dict[str, Stage] = {
     "validate": stage_validate,
     "train": stage_train,
     "evaluate": stage_evaluate,
+    "card": stage_card,
     "register": stage_register,
 }
 STOPS_THE_RUN = frozenset({"validate"})
@@ -268,7 +278,10 @@ STOPS_THE_RUN = frozenset({"validate"})
 
 def clear_outputs(run_dir: RunDir) -> None:
     """A new run in a reused directory must not show an earlier run's results."""
-    for name in [*(f"{stage}.json" for stage in STAGES), MODEL_FILE, PREDICTIONS_FILE]:
+    from mlgate.card import CARD_FILES
+
+    results = [f"{stage}.json" for stage in STAGES]
+    for name in [*results, MODEL_FILE, PREDICTIONS_FILE, *CARD_FILES]:
         run_dir.file(name).unlink(missing_ok=True)
     for plot in run_dir.file("plots").glob("*.png"):  # the evaluate stage's (mlgate.plots)
         plot.unlink()
