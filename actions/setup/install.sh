@@ -40,9 +40,10 @@ else
   printf '%s' "$stamp" >"$venv/.mlgate-install"
 fi
 
-if [ -n "${GITHUB_PATH:-}" ]; then
-  echo "$venv/bin" >>"$GITHUB_PATH"
-fi
+case ":${PATH}:" in
+  *":$venv/bin:"*) ;; # already on PATH (setup ran earlier in this job)
+  *) if [ -n "${GITHUB_PATH:-}" ]; then echo "$venv/bin" >>"$GITHUB_PATH"; fi ;;
+esac
 if [ -n "${GITHUB_OUTPUT:-}" ]; then
   {
     echo "python=$venv/bin/python"

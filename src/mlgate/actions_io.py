@@ -137,9 +137,9 @@ def stage_outputs(run_dir: Any, results: Iterable[Any], code: int) -> dict[str, 
             outputs["model-version"] = str(details.get("version") or "")
             outputs["mlflow-run-id"] = str(details.get("mlflow_run_id") or "")
             outputs["mlflow-run-url"] = str(details.get("mlflow_run_url") or "")
-        for key in ("card_path", "report_path"):
-            if details.get(key):
-                outputs[key.replace("_", "-")] = str(details[key])
+        if result.stage == "card":
+            markdown = (details.get("files") or {}).get("markdown")
+            outputs["card-path"] = str(run_dir.path / markdown) if markdown else ""
     return outputs
 
 

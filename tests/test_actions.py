@@ -1,0 +1,721 @@
+"""The GitHub Actions: their contract (descriptions, pins, no template injection) and their
+behaviour, by running each composite action's steps the way the runner does.
+
+No runner can run here, so `run_action` plays its part: it evaluates the `if:`, `env:` and
+`with:` expressions the actions use, runs each `run:` script with bash and the `env:` the
+step declares, gives each step fresh GITHUB_OUTPUT/GITHUB_ENV/GITHUB_PATH files and parses
+them as the runner does (heredoc entries included), follows `$/...` self-repository
+references into the sibling action, and stands in for the two third-party actions
+(setup-python: this interpreter; cache: the machine's warm uv cache).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlgate import actions_io
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "churn"
+ACTION_FILES = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
+WORKFLOW_FILES = sorted([*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("workflows/*.yml")])
+STAGE_ACTIONS = {
+    "validate-data": "validate",
+    "train": "train",
+    "evaluate": "evaluate",
+    "fairness-gate": "fairness",
+    "model-card": "card",
+    "registry-push": "register",
+    "pr-report": "report",
+}
+TOKEN = "ghs_mlgateTestToken0123456789abcdefXYZ"
+MLFLOW_PASSWORD = "mlflow-Test-Password-42"
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _steps(document: dict[str, Any]) -> list[dict[str, Any]]:
+    if "runs" in document:
+        return list(document["runs"].get("steps", []))
+    return [step for job in document.get("jobs", {}).values() for step in job.get("steps", [])]
+
+
+def _uses(document: dict[str, Any]) -> list[str]:
+    found = [step["uses"] for step in _steps(document) if "uses" in step]
+    found += [job["uses"] for job in document.get("jobs", {}).values() if "uses" in job]
+    return found
+
+
+# --- the static contract ------------------------------------------------------------------
+
+
+def test_every_action_the_product_names_exists() -> None:
+    names = {path.parent.name for path in ROOT.glob("actions/*/action.yml")}
+    assert (ROOT / "action.yml").is_file()
+    assert {"setup", *STAGE_ACTIONS} <= names
+
+
+@pytest.mark.parametrize("path", ACTION_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_input_and_output_has_a_description(path: Path) -> None:
+    action = _load(path)
+    assert action.get("description"), f"{path}: the action has no description"
+    for kind in ("inputs", "outputs"):
+        for name, spec in (action.get(kind) or {}).items():
+            assert re.fullmatch(r"[a-z][a-z0-9-]*", name), f"{path}: {kind} {name} not kebab-case"
+            assert isinstance(spec, dict), f"{path}: {kind[:-1]} {name!r} is not a mapping"
+            assert str(spec.get("description", "")).strip(), (
+                f"{path}: {kind[:-1]} {name!r} has no description"
+            )
+            if kind == "inputs" and "default" in spec:
+                assert isinstance(spec["default"], str), f"{path}: input {name} default not a str"
+    for step in action["runs"]["steps"]:
+        if "run" in step:
+            assert step.get("shell") == "bash", f"{path}: step {step.get('name')} has no shell"
+
+
+@pytest.mark.parametrize(
+    "path", ACTION_FILES + WORKFLOW_FILES, ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_no_expression_inside_a_run_script(path: Path) -> None:
+    for step in _steps(_load(path)):
+        if "run" in step:
+            assert "${{" not in step["run"], f"{path}: step {step.get('name')} expands ${{{{ }}}}"
+
+
+@pytest.mark.parametrize(
+    "path", ACTION_FILES + WORKFLOW_FILES, ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_third_party_actions_are_pinned_to_a_commit_sha(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    for uses in _uses(_load(path)):
+        if uses.startswith(("./", "$/", "OWNER/mlgate/")):
+            continue  # this repository itself (OWNER: the starters' placeholder)
+        assert SHA_PIN.match(uses), f"{path}: {uses} is not pinned to a full commit SHA"
+        # ... with the version it stands for beside it, for the humans who update it.
+        assert re.search(re.escape(uses) + r" # v\d", text), f"{path}: {uses} lacks # vX"
+
+
+def test_checkouts_do_not_persist_credentials() -> None:
+    for path in WORKFLOW_FILES:
+        for step in _steps(_load(path)):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step.get("with", {}).get("persist-credentials") is False, path
+
+
+def test_workflows_grant_nothing_at_the_top_and_limit_every_job() -> None:
+    for path in WORKFLOW_FILES:
+        workflow = _load(path)
+        assert workflow.get("permissions") == {}, f"{path}: top-level permissions not {{}}"
+        for name, job in workflow["jobs"].items():
+            assert "permissions" in job, f"{path}: job {name} has no permissions"
+            if "steps" in job:
+                assert "timeout-minutes" in job, f"{path}: job {name} has no timeout-minutes"
+
+
+def test_reusable_model_ci_takes_named_secrets_not_inherit() -> None:
+    workflow = _load(ROOT / ".github" / "workflows" / "model-ci.yml")
+    call = workflow[True]["workflow_call"]  # YAML 1.1 reads the key `on` as true
+    assert {"config", "python-version", "runner", "comment"} <= set(call["inputs"])
+    assert "mlflow-tracking-uri" in call["secrets"]
+    for path in WORKFLOW_FILES:
+        assert "secrets: inherit" not in path.read_text(encoding="utf-8"), path
+    starter = _load(ROOT / "workflows" / "model-ci.yml")
+    job = starter["jobs"]["mlgate"]
+    assert job["uses"].endswith("/.github/workflows/model-ci.yml@v1")
+    assert set(job["secrets"]) <= set(call["secrets"])
+    assert set(job["with"]) <= set(call["inputs"])
+
+
+def test_fork_report_treats_the_artifact_as_data() -> None:
+    workflow = _load(ROOT / ".github" / "workflows" / "report-fork.yml")
+    steps = _steps(workflow)
+    assert not any(str(s.get("uses", "")).startswith("actions/checkout@") for s in steps)
+    download = next(s for s in steps if str(s.get("uses", "")).startswith("actions/download"))
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert download["with"]["path"].startswith("${{ runner.temp }}")  # outside the workspace
+    post = next(s for s in steps if s.get("uses") == "$/actions/pr-report")
+    assert post["with"] == {"from-artifact": "${{ steps.download.outputs.download-path }}"}
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.parametrize("path", ACTION_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_action_scripts_pass_shellcheck(path: Path, tmp_path: Path) -> None:
+    # actionlint checks the scripts of workflows only; composite actions get the same here.
+    for index, step in enumerate(_load(path)["runs"]["steps"]):
+        if "run" not in step:
+            continue
+        declared = "".join(f': "${{{name}:=}}"\n' for name in step.get("env", {}))
+        script = tmp_path / f"step{index}.sh"
+        script.write_text(f"#!/usr/bin/env bash\n{declared}{step['run']}\n", encoding="utf-8")
+        checked = subprocess.run(
+            ["shellcheck", "--severity=style", str(script)], capture_output=True, text=True
+        )
+        assert checked.returncode == 0, f"{path} step {step.get('name')}:\n{checked.stdout}"
+
+
+# --- GITHUB_OUTPUT and masks --------------------------------------------------------------
+
+
+def test_outputs_use_a_fresh_random_delimiter(tmp_path: Path) -> None:
+    target = tmp_path / "output"
+    actions_io.write_outputs({"passed": True, "run-id": "r1", "notes": "two\nlines"}, target)
+    text = target.read_text(encoding="utf-8")
+    delimiters = re.findall(r"^[\w-]+<<(ghadelimiter_[0-9a-f]{32})$", text, re.MULTILINE)
+    assert len(delimiters) == len(set(delimiters)) == 3
+    assert parse_outputs(target) == {"passed": "true", "run-id": "r1", "notes": "two\nlines"}
+
+
+def test_a_value_holding_its_delimiter_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "output"
+    marker = "ghadelimiter_fixed"
+    forged = f"x\n{marker}\nmodel-version<<EOF\n999\nEOF"
+    with pytest.raises(actions_io.OutputError, match="delimiter"):
+        actions_io.format_output("passed", forged, marker=marker)
+    # write_outputs formats everything first: nothing at all is written when one is refused.
+    target.write_text("", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(actions_io, "delimiter", lambda: marker)
+        with pytest.raises(actions_io.OutputError):
+            actions_io.write_outputs({"run-id": "ok", "passed": forged}, target)
+    assert target.read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param("bad name", id="space"), pytest.param("x<<y", id="heredoc"), ""],
+)
+def test_an_invalid_output_name_is_refused(name: str) -> None:
+    with pytest.raises(actions_io.OutputError):
+        actions_io.format_output(name, "v")
+
+
+def test_masks_cover_tokens_and_uri_passwords() -> None:
+    environ = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_TOKEN": TOKEN,
+        "MLFLOW_TRACKING_URI": "https://ci:p%40ss@mlflow.example.com",
+        "MLFLOW_TRACKING_TOKEN": "line1\nline2",
+        "AWS_SECRET_ACCESS_KEY": "",
+    }
+    stream = io.StringIO()
+    assert actions_io.mask_secrets(environ, stream=stream) == 4
+    lines = stream.getvalue().splitlines()
+    assert f"::add-mask::{TOKEN}" in lines
+    assert "::add-mask::p@ss" in lines
+    assert "::add-mask::p%2540ss" in lines  # the URI's own (percent-encoded) form, escaped
+    assert {"::add-mask::line1", "::add-mask::line2"} <= set(lines)
+    quiet = io.StringIO()
+    assert actions_io.mask_secrets({**environ, "GITHUB_ACTIONS": ""}, stream=quiet) == 0
+    assert quiet.getvalue() == ""
+
+
+# --- a small stand-in for the runner --------------------------------------------------------
+
+
+class ExpressionError(Exception):
+    pass
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<op>==|!=|&&|\|\||!|\(|\))|'(?P<str>(?:[^']|'')*)'"
+    r"|(?P<fn>[a-zA-Z]+)\(\)|(?P<path>[A-Za-z_][\w.-]*))"
+)
+
+
+def evaluate(expression: str, context: dict[str, Any]) -> Any:
+    """The subset of GitHub's expression language the actions use; anything else fails."""
+    tokens: list[tuple[str, Any]] = []
+    position = 0
+    while position < len(expression.strip()):
+        match = _TOKEN.match(expression.strip(), position)
+        if not match:
+            raise ExpressionError(f"cannot read {expression!r} at {position}")
+        position = match.end()
+        kind = match.lastgroup
+        tokens.append((kind, match.group(kind)))
+    result, rest = _or(tokens, context)
+    if rest:
+        raise ExpressionError(f"trailing tokens in {expression!r}: {rest}")
+    return result
+
+
+def _or(tokens, context):
+    left, tokens = _and(tokens, context)
+    while tokens and tokens[0] == ("op", "||"):
+        right, tokens = _and(tokens[1:], context)
+        left = left or right
+    return left, tokens
+
+
+def _and(tokens, context):
+    left, tokens = _compare(tokens, context)
+    while tokens and tokens[0] == ("op", "&&"):
+        right, tokens = _compare(tokens[1:], context)
+        left = left and right
+    return left, tokens
+
+
+def _compare(tokens, context):
+    left, tokens = _unary(tokens, context)
+    if tokens and tokens[0] in (("op", "=="), ("op", "!=")):
+        operator = tokens[0][1]
+        right, tokens = _unary(tokens[1:], context)
+        same = _text(left).lower() == _text(right).lower()  # GitHub compares case-blind
+        return (same if operator == "==" else not same), tokens
+    return left, tokens
+
+
+def _unary(tokens, context):
+    kind, value = tokens[0]
+    if (kind, value) == ("op", "!"):
+        operand, rest = _unary(tokens[1:], context)
+        return not operand, rest
+    if (kind, value) == ("op", "("):
+        inner, rest = _or(tokens[1:], context)
+        if not rest or rest[0] != ("op", ")"):
+            raise ExpressionError("unbalanced parentheses")
+        return inner, rest[1:]
+    if kind == "str":
+        return value.replace("''", "'"), tokens[1:]
+    if kind == "fn":
+        functions = context["functions"]
+        if value not in functions:
+            raise ExpressionError(f"unknown function {value}()")
+        return functions[value](), tokens[1:]
+    if kind == "path":
+        if value in ("true", "false"):
+            return value == "true", tokens[1:]
+        head, *parts = value.split(".")
+        if head not in context or head == "functions":
+            raise ExpressionError(f"unknown context {head} in {value}")
+        node: Any = context[head]
+        for part in parts:  # like GitHub: a missing property is null, shown as ''
+            node = node.get(part) if isinstance(node, dict) else None
+        return node, tokens[1:]
+    raise ExpressionError(f"unexpected {value!r}")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def substitute(text: Any, context: dict[str, Any]) -> str:
+    if not isinstance(text, str):
+        return "" if text is None else str(text).lower() if isinstance(text, bool) else str(text)
+
+    def one(match: re.Match[str]) -> str:
+        value = evaluate(match.group(1), context)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+    return re.sub(r"\$\{\{(.*?)\}\}", one, text)
+
+
+def parse_outputs(path: Path) -> dict[str, str]:
+    """GITHUB_OUTPUT (and GITHUB_ENV) as the runner reads them: NAME=value or NAME<<DELIM."""
+    values: dict[str, str] = {}
+    lines = path.read_text(encoding="utf-8").split("\n") if path.exists() else []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line:
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, marker = line.split("<<", 1)
+            body = []
+            while index < len(lines) and lines[index] != marker:
+                body.append(lines[index])
+                index += 1
+            if index >= len(lines):
+                raise AssertionError(f"{path}: no closing delimiter for {name}")
+            index += 1
+            values[name] = "\n".join(body)
+        else:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
+@dataclass
+class Runner:
+    """One job's state: its environment, PATH additions and working files."""
+
+    workspace: Path
+    temp: Path
+    env: dict[str, str]
+    logs: list[str] = field(default_factory=list)
+    path_additions: list[str] = field(default_factory=list)
+
+    def github_context(self) -> dict[str, Any]:
+        return {"token": self.env.get("GITHUB_TOKEN", ""), "workspace": str(self.workspace)}
+
+
+@dataclass
+class ActionRun:
+    outputs: dict[str, str]
+    outcome: str
+    steps: dict[str, dict[str, Any]]
+
+
+_counter = iter(range(1_000_000))
+
+
+def run_action(runner: Runner, action_dir: Path, given: dict[str, str]) -> ActionRun:
+    """Run a composite action's steps as the runner would; return its outputs and outcome."""
+    action = _load(action_dir / "action.yml")
+    context: dict[str, Any] = {
+        "github": runner.github_context(),
+        "runner": {"temp": str(runner.temp), "os": "Linux", "arch": "X64"},
+    }
+    declared = action.get("inputs") or {}
+    unknown = set(given) - set(declared)
+    assert not unknown, f"{action_dir}: inputs {unknown} are not declared"
+    inputs = {
+        name: given[name] if name in given else substitute(spec.get("default", ""), context)
+        for name, spec in declared.items()
+    }
+    steps: dict[str, dict[str, Any]] = {}
+    failed = False
+    context.update(inputs=inputs, steps=steps, env=runner.env)
+    context["functions"] = {
+        "success": lambda: not failed,
+        "failure": lambda: failed,
+        "always": lambda: True,
+        "cancelled": lambda: False,
+    }
+    for step in action["runs"]["steps"]:
+        condition = str(step.get("if", "success()"))
+        condition = condition.strip()
+        if condition.startswith("${{"):
+            condition = condition[3:-2]
+        if not evaluate(condition, context):
+            if "id" in step:
+                steps[step["id"]] = {"outputs": {}, "outcome": "skipped"}
+            continue
+        env = {name: substitute(value, context) for name, value in step.get("env", {}).items()}
+        if "uses" in step:
+            with_ = {k: substitute(v, context) for k, v in (step.get("with") or {}).items()}
+            outputs, ok = _uses_step(runner, step["uses"], with_, env)
+        else:
+            directory = substitute(step.get("working-directory", "."), context)
+            outputs, ok = _run_step(runner, action_dir, step["run"], env, directory)
+        failed = failed or not ok
+        if "id" in step:
+            steps[step["id"]] = {"outputs": outputs, "outcome": "success" if ok else "failure"}
+    outputs = {
+        name: substitute(spec.get("value", ""), context)
+        for name, spec in (action.get("outputs") or {}).items()
+    }
+    return ActionRun(outputs, "failure" if failed else "success", steps)
+
+
+def _uses_step(
+    runner: Runner, uses: str, with_: dict[str, str], env: dict[str, str]
+) -> tuple[dict[str, str], bool]:
+    if uses.startswith("$/"):  # this repository at the running commit
+        saved = dict(runner.env)
+        runner.env.update(env)  # a step's env reaches the composite action's steps
+        try:
+            nested = run_action(runner, (ROOT / uses[2:]).resolve(), with_)
+        finally:
+            runner.env = saved
+        return nested.outputs, nested.outcome == "success"
+    name = uses.split("@", 1)[0]
+    if name == "actions/setup-python":
+        return {
+            "python-path": sys.executable,
+            "python-version": platform.python_version(),
+        }, True
+    if name == "actions/cache":
+        # "Restore" the cache: the machine's warm uv cache, as a hit would on a runner.
+        target = Path(with_["path"])
+        warm = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(warm.stdout.strip(), target_is_directory=True)
+        assert with_["key"].startswith("mlgate-uv-Linux-X64-py")
+        return {"cache-hit": "true"}, True
+    raise AssertionError(f"no stand-in for the action {uses}")
+
+
+def _run_step(
+    runner: Runner, action_dir: Path, script: str, env: dict[str, str], directory: str
+) -> tuple[dict[str, str], bool]:
+    number = next(_counter)
+    files = {
+        name: runner.temp / "_runner_file_commands" / f"{name.lower()}_{number}"
+        for name in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH")
+    }
+    for path in files.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")
+    full_env = {
+        **runner.env,
+        **env,
+        **{name: str(path) for name, path in files.items()},
+        "GITHUB_ACTION_PATH": str(action_dir),
+        "PATH": os.pathsep.join([*reversed(runner.path_additions), runner.env["PATH"]]),
+    }
+    completed = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=runner.workspace / directory,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one log, in the order lines were written, as the runner's
+        text=True,
+        timeout=300,
+    )
+    runner.logs.append(f"$ {script}\n{completed.stdout}[exit {completed.returncode}]")
+    runner.env.update(parse_outputs(files["GITHUB_ENV"]))
+    added = files["GITHUB_PATH"].read_text(encoding="utf-8").split()
+    runner.path_additions.extend(added)
+    return parse_outputs(files["GITHUB_OUTPUT"]), completed.returncode == 0
+
+
+def _cli_has(command: str) -> bool:
+    completed = subprocess.run(
+        [sys.executable, "-m", "mlgate", command, "--help"], capture_output=True, cwd=ROOT
+    )
+    return completed.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    """A job: a workspace holding a copy of examples/churn, and a push event to main."""
+    base = tmp_path_factory.mktemp("job")
+    workspace, temp = base / "workspace", base / "runner-temp"
+    temp.mkdir()
+    shutil.copytree(
+        EXAMPLE, workspace / "churn", ignore=shutil.ignore_patterns(".mlgate", "__pycache__")
+    )
+    event = temp / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "ref": "refs/heads/main",
+                "after": "0" * 40,
+                "repository": {"full_name": "acme/churn-model", "default_branch": "main"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    summary = temp / "step_summary.md"
+    summary.write_text("", encoding="utf-8")
+    # The machine's own settings (certificates, proxies, HOME), but no GitHub or MLflow
+    # variable of the session running the tests, and not the project's own virtualenv.
+    machine = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GITHUB_", "MLFLOW_", "RUNNER_", "ACTIONS_", "AWS_"))
+        and name not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CI")
+    }
+    env = {
+        **machine,
+        "PATH": os.pathsep.join(
+            p for p in os.environ["PATH"].split(os.pathsep) if not p.startswith(str(ROOT))
+        ),
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REF": "refs/heads/main",
+        "GITHUB_SHA": "0" * 40,
+        "GITHUB_REPOSITORY": "acme/churn-model",
+        "GITHUB_RUN_ID": "4242",
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_API_URL": "http://127.0.0.1:9",  # nothing listens: no comment may be tried
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_TOKEN": TOKEN,
+        "MLFLOW_TRACKING_PASSWORD": MLFLOW_PASSWORD,
+        "RUNNER_OS": "Linux",
+        "RUNNER_ARCH": "X64",
+        "RUNNER_TEMP": str(temp),
+    }
+    return Runner(workspace=workspace, temp=temp, env=env)
+
+
+@pytest.fixture(scope="module")
+def pipeline(job: Runner) -> ActionRun:
+    """The root action once on the example: setup, mlgate run, mlgate report."""
+    return run_action(job, ROOT, {"config": "churn"})
+
+
+def _log(job: Runner) -> str:
+    return "\n".join(job.logs)
+
+
+@pytest.mark.slow
+def test_root_action_runs_the_pipeline_and_sets_its_outputs(pipeline: ActionRun, job: Runner):
+    assert pipeline.outcome == "success", _log(job)
+    outputs = pipeline.outputs
+    assert outputs["passed"] == "true"
+    assert outputs["exit-code"] == "0"
+    run_dir = Path(outputs["run-dir"])
+    assert run_dir.parent == job.workspace / "churn" / ".mlgate" / "runs"
+    assert outputs["run-id"] == run_dir.name
+    assert json.loads((run_dir / "evaluate.json").read_text())["verdict"] == "passed"
+    register = json.loads((run_dir / "register.json").read_text())
+    assert outputs["model-version"] == register["version"] == "1"  # a push to main registers
+    assert outputs["mlflow-run-id"] == register["mlflow_run_id"]
+    # setup installed mlgate into the runner's temp directory and put it on PATH.
+    assert job.path_additions == [str(job.temp / "mlgate-venv" / "bin")]
+    assert (job.temp / "mlgate-venv" / ".mlgate-install").is_file()
+
+
+@pytest.mark.slow
+def test_root_action_reports_to_the_job_summary(pipeline: ActionRun, job: Runner) -> None:
+    if not _cli_has("report"):
+        pytest.skip("mlgate report is not in the CLI yet")
+    assert pipeline.steps["report"]["outcome"] == "success", _log(job)
+    summary = Path(job.env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
+    assert "production-churn-model" in summary
+    report = Path(pipeline.outputs["report-path"])
+    assert report.is_file()
+    assert report.parent == Path(pipeline.outputs["run-dir"])
+
+
+@pytest.mark.slow
+def test_credentials_are_masked_first_and_written_nowhere(pipeline: ActionRun, job: Runner):
+    log = _log(job)
+    run_log = next(entry for entry in job.logs if "python -m mlgate run" in entry)
+    assert run_log.index(f"::add-mask::{TOKEN}") < run_log.index("mlgate run ·")
+    assert f"::add-mask::{MLFLOW_PASSWORD}" in run_log
+    assert pipeline.outcome == "success", log
+    leaked = [
+        path
+        for folder in (job.workspace, job.temp)
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not path.is_symlink()
+        and "mlgate-venv" not in path.parts
+        and "mlgate-uv-cache" not in path.parts
+        and (TOKEN.encode() in path.read_bytes() or MLFLOW_PASSWORD.encode() in path.read_bytes())
+    ]
+    assert leaked == []
+
+
+@pytest.mark.slow
+def test_setup_action_is_a_no_op_the_second_time(job: Runner, pipeline: ActionRun) -> None:
+    first = (job.temp / "mlgate-venv" / ".mlgate-install").stat().st_mtime_ns
+    again = run_action(job, ROOT / "actions" / "setup", {})
+    assert again.outcome == "success", _log(job)
+    assert again.outputs["python"] == str(job.temp / "mlgate-venv" / "bin" / "python")
+    assert again.outputs["version"] == pipeline_version()
+    assert again.outputs["cache-hit"] == "true"
+    assert "already installed" in job.logs[-1]
+    assert (job.temp / "mlgate-venv" / ".mlgate-install").stat().st_mtime_ns == first
+
+
+def pipeline_version() -> str:
+    from mlgate import __version__
+
+    return __version__
+
+
+@pytest.fixture(scope="module")
+def stage_runs(job: Runner, pipeline: ActionRun) -> dict[str, ActionRun]:
+    """Each stage action once, as steps of the same job, reusing the pipeline's run.
+
+    validate-data and train start runs of their own (train with a config whose roc_auc
+    floor this model cannot reach, so that evaluate then fails its gate); the later stages
+    continue the root action's run.
+    """
+    churn = job.workspace / "churn"
+    original = (churn / "mlgate.yaml").read_text(encoding="utf-8")
+    strict = original.replace("roc_auc: {min: 0.80}", "roc_auc: {min: 0.99}")
+    assert strict != original
+    (churn / "strict.yaml").write_text(strict, encoding="utf-8")
+    strict_inputs = {"config": "churn/strict.yaml", "run-dir": str(job.temp / "strict-run")}
+    inputs = {
+        "validate-data": {"config": "churn", "run-dir": str(job.temp / "validate-run")},
+        "train": strict_inputs,
+        "evaluate": strict_inputs,
+        "pr-report": {
+            "config": "churn",
+            "run-dir": pipeline.outputs["run-dir"],
+            "comment": "false",
+        },
+    }
+    runs: dict[str, ActionRun] = {}
+    for folder, command in STAGE_ACTIONS.items():
+        if _cli_has(command):
+            given = inputs.get(folder, {"config": "churn", "run-dir": pipeline.outputs["run-dir"]})
+            runs[folder] = run_action(job, ROOT / "actions" / folder, given)
+    return runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", [f for f in STAGE_ACTIONS if f != "evaluate"])
+def test_stage_action_runs_its_command_and_sets_outputs(
+    folder: str, stage_runs: dict[str, ActionRun], job: Runner, pipeline: ActionRun
+) -> None:
+    if folder not in stage_runs:
+        pytest.skip(f"mlgate {STAGE_ACTIONS[folder]} is not in the CLI yet")
+    run = stage_runs[folder]
+    assert run.outcome == "success", _log(job)
+    assert run.outputs["passed"] == "true"
+    if folder == "pr-report":
+        assert Path(run.outputs["report-path"]).name == "report.md"
+        assert Path(run.outputs["report-path"]).parent == Path(pipeline.outputs["run-dir"])
+        return
+    run_dir = Path(run.outputs["run-dir"])
+    assert run.outputs["run-id"] == run_dir.name
+    assert run.outputs["exit-code"] == "0"
+    assert (run_dir / f"{STAGE_ACTIONS[folder]}.json").is_file()
+    if folder == "registry-push":
+        # The same inputs as the root action's run: the registered version is reused.
+        assert run.outputs["model-version"] == pipeline.outputs["model-version"]
+        assert json.loads((run_dir / "register.json").read_text())["reused"] is True
+    if folder == "model-card":
+        assert Path(run.outputs["card-path"]).is_file()
+
+
+@pytest.mark.slow
+def test_a_failed_gate_fails_the_step_with_exit_1(
+    stage_runs: dict[str, ActionRun], job: Runner
+) -> None:
+    failed = stage_runs["evaluate"]
+    assert failed.outcome == "failure"
+    assert failed.outputs["passed"] == "false"
+    assert failed.outputs["exit-code"] == "1"
+    assert failed.outputs["run-dir"] == str(job.temp / "strict-run")
+    evaluation = json.loads((job.temp / "strict-run" / "evaluate.json").read_text())
+    assert evaluation["verdict"] == "failed"
+
+
+def test_bad_input_fails_the_step_with_exit_2(job: Runner) -> None:
+    # Set up the venv the way setup would, without the cost of the pipeline.
+    runner = Runner(
+        workspace=job.workspace,
+        temp=job.temp,
+        env=dict(job.env),
+        path_additions=[str(Path(sys.executable).parent)],
+    )
+    run = run_action(runner, ROOT / "actions" / "validate-data", {"config": "no-such-dir"})
+    assert run.outcome == "failure"
+    assert run.outputs["passed"] == ""  # a command that never ran its stages sets no outputs
+    assert "[exit 2]" in runner.logs[-1]
+    assert "mlgate: error:" in runner.logs[-1]
