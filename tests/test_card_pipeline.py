@@ -152,7 +152,11 @@ def test_the_html_card_has_every_section(repo: Path) -> None:
     card = _html(repo / "first")
 
     assert card.headings == [title for _, title in SECTIONS]
-    assert len(card.images) == 5  # the evaluate stage's plots, embedded
+    # The evaluate stage's plots and the fairness stage's chart, embedded.
+    plots = list((repo / "first" / "plots").glob("*.png"))
+    assert len(plots) == 5
+    assert _result(repo / "first", "fairness")["chart"] == "fairness.png"
+    assert len(card.images) == len(plots) + 1
     assert all(src.startswith("data:image/png;base64,") for src in card.images)
 
 

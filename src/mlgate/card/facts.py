@@ -221,6 +221,7 @@ def _fairness(fairness: Mapping[str, Any] | None) -> dict[str, Any]:
             "mode": None,
             "confidence": None,
             "min_group_size": None,
+            "chart": None,
             "features": [],
         }
     return {
@@ -230,6 +231,7 @@ def _fairness(fairness: Mapping[str, Any] | None) -> dict[str, Any]:
         "mode": fairness.get("mode"),
         "confidence": fairness.get("confidence"),
         "min_group_size": fairness.get("min_group_size"),
+        "chart": fairness.get("chart"),
         "features": [
             _fairness_feature(feature)
             for feature in fairness.get("features") or []

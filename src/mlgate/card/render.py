@@ -43,32 +43,57 @@ def render_card(
     facts: Mapping[str, Any],
     *,
     plots: Mapping[str, bytes] | None = None,
+    fairness_chart: bytes | None = None,
     team_template: Path | None = None,
 ) -> dict[str, str]:
-    """The card as {"markdown": text, "html": text}; `plots` maps a file name to PNG bytes."""
+    """The card as {"markdown": text, "html": text}.
+
+    `plots` maps a file name to PNG bytes (the evaluation's plots); `fairness_chart` is
+    the fairness stage's bar chart. Both are embedded in the HTML card as data URIs.
+    """
     images = [
         {"name": name, "title": _plot_title(name), "data_uri": _data_uri(data)}
         for name, data in sorted((plots or {}).items())
     ]
+    chart = (
+        {"title": "Disparities per feature", "data_uri": _data_uri(fairness_chart)}
+        if fairness_chart
+        else None
+    )
     team_kind = template_kind(team_template) if team_template is not None else None
     rendered = {}
     for kind, builtin in (("markdown", MARKDOWN_TEMPLATE), ("html", HTML_TEMPLATE)):
         if team_template is not None and team_kind == kind:
-            rendered[kind] = _render(kind, team_template.name, team_template.parent, facts, images)
+            rendered[kind] = _render(
+                kind, team_template.name, team_template.parent, facts, images, chart
+            )
         else:
-            rendered[kind] = _render(kind, f"{BUILTIN_PREFIX}/{builtin}", None, facts, images)
+            rendered[kind] = _render(
+                kind, f"{BUILTIN_PREFIX}/{builtin}", None, facts, images, chart
+            )
     return rendered
 
 
 def _render(
-    kind: str, name: str, team_dir: Path | None, facts: Mapping[str, Any], images: list[dict]
+    kind: str,
+    name: str,
+    team_dir: Path | None,
+    facts: Mapping[str, Any],
+    images: list[dict],
+    fairness_chart: dict | None,
 ) -> str:
     import jinja2
 
     environment = _environment(kind, team_dir)
     try:
         template = environment.get_template(name)
-        text = template.render(facts=facts, sections=dict(SECTIONS), plots=images, NOT_RUN=NOT_RUN)
+        text = template.render(
+            facts=facts,
+            sections=dict(SECTIONS),
+            plots=images,
+            fairness_chart=fairness_chart,
+            NOT_RUN=NOT_RUN,
+        )
     except jinja2.TemplateSyntaxError as error:
         raise ConfigError(
             f"the card template does not parse: {error.message}",

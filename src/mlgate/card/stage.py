@@ -54,7 +54,7 @@ def stage_card(session: Any) -> Any:
         plots=list(plots),
     )
     facts["changes"] = champion_changes(session, facts)
-    write_card(session.run_dir, facts, plots, template)
+    write_card(session.run_dir, facts, template)
 
     not_run = [name for name, status in facts["stages"].items() if status == NOT_RUN]
     parts = [f"{MARKDOWN_FILE}, {HTML_FILE}"]
@@ -116,10 +116,27 @@ def read_plots(folder: Path) -> dict[str, bytes]:
     return plots
 
 
-def write_card(run_dir: Any, facts: dict[str, Any], plots: dict[str, bytes], template: Any) -> None:
-    rendered = render_card(facts, plots=plots, team_template=template)
+def write_card(run_dir: Any, facts: dict[str, Any], template: Path | None) -> None:
+    """Render the card with the images the stages left, and write both files."""
+    rendered = render_card(
+        facts,
+        plots=read_plots(run_dir.path / PLOTS_DIR),
+        fairness_chart=_fairness_chart(run_dir, facts["fairness"].get("chart")),
+        team_template=template,
+    )
     atomic_write_text(run_dir.file(MARKDOWN_FILE), rendered["markdown"])
     atomic_write_text(run_dir.file(HTML_FILE), rendered["html"])
+
+
+def _fairness_chart(run_dir: Any, name: Any) -> bytes | None:
+    """The fairness stage's bar chart, a PNG file directly in the run directory."""
+    if not isinstance(name, str) or Path(name).name != name:
+        return None
+    path = run_dir.file(name)
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return data if data.startswith(_PNG_MAGIC) else None
 
 
 # --- the champion's card ----------------------------------------------------------------
@@ -197,7 +214,7 @@ def stamp_registration(session: Any, version: str, alias: str) -> list[Path]:
         champion_alias=session.project.config.evaluation.champion_alias,
     )
     template = team_template(session.project)
-    write_card(session.run_dir, facts, read_plots(session.run_dir.path / PLOTS_DIR), template)
+    write_card(session.run_dir, facts, template)
     result["facts"] = facts
     session.run_dir.write_result("card", result)
     session.results.pop("card", None)  # the file now holds the stamped card
