@@ -88,6 +88,11 @@ def pr_run(tmp_path_factory: pytest.TempPathFactory, github_api: PrismGitHub) ->
     root = tmp_path_factory.mktemp("pr-run")
     repo = root / "churn"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+    # The report needs a real run's results, not a good model: keep the run quick.
+    config = repo / "mlgate.yaml"
+    text = config.read_text().replace("\nevaluation:\n", "\nevaluation:\n  bootstrap: {n: 50}\n")
+    text = text.replace("\nfairness:", "\nfairness:\n  n_boot: 0", 1)
+    config.write_text(text)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLFLOW_"))}
     env.update(_github_env(github_api, root, "pull_request", _pull_request_event(github_api, 1)))
     completed = subprocess.run(
@@ -253,6 +258,13 @@ def test_a_hostile_artifact_is_escaped(github_api, report, tmp_path: Path) -> No
         assert absent not in live
     assert table_problems(comment["body"]) == []
     assert f"{RUN_URL}#artifacts" in comment["body"]  # links come from the trusted event
+    # Failed gates become annotations, escaped so that data cannot issue a workflow command.
+    annotations = [line for line in result.out.splitlines() if line.startswith("::error")]
+    assert len(annotations) == 2
+    assert annotations[0].startswith("::error title=mlgate churn%3A data validation::")
+    assert "%0A%0A# heading" in annotations[0]
+    summary = (tmp_path / "step-summary.md").read_text()
+    assert summary.startswith(marker("churn"))
     assert github_api.violations(since) == []
 
 
@@ -286,7 +298,8 @@ def test_github_trouble_warns_unless_the_report_is_required(pr_run, github_api, 
     assert "::warning title=mlgate report::" in result.out
     required = report(pr_run, "--pr", str(missing), "--required")
     assert required.code == 3
-    assert "was not found" in required.err
+    assert "could not list the comments of #99999 (HTTP 404" in required.err
+    assert "check the pull request number" in required.err
 
 
 def test_no_file_written_by_a_run_and_its_reports_holds_the_token(
@@ -304,3 +317,17 @@ def test_no_file_written_by_a_run_and_its_reports_holds_the_token(
     leaking = [str(p) for p in written if TOKEN.encode() in p.read_bytes()]
     assert leaking == []
     assert not any(TOKEN in c["body"] for c in github_api.fake.comments.values())
+
+
+def test_outside_github_the_report_is_written_and_printed(
+    pr_run: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    result = cli("report", cwd=pr_run)
+    assert result.code == 0, result.err
+    latest = pr_run / ".mlgate" / "runs" / (pr_run / ".mlgate/runs/LATEST").read_text().strip()
+    written = (latest / "report.md").read_text()
+    assert result.out == written
+    assert written.startswith(marker("production-churn-model"))
+    assert "::" not in result.out

@@ -127,7 +127,15 @@ def call(action: Callable[[], Any], what: str) -> Any:
     except Exception as error:
         if not _is_transport_error(error):
             raise
-        raise ServiceError(f"GitHub: could not {what} ({_why(error)})") from None
+        hint = _HINTS.get(_status(error) or 0, "")
+        raise ServiceError(f"GitHub: could not {what} ({_why(error)}){hint}") from None
+
+
+_HINTS = {
+    401: "; check GITHUB_TOKEN",
+    403: "; the job needs `pull-requests: write`",
+    404: "; check the pull request number and GITHUB_REPOSITORY",
+}
 
 
 def _is_transport_error(error: Exception) -> bool:
