@@ -285,3 +285,23 @@ def test_artifact_oversized_nested_nan_or_symlinked_is_refused(tmp_path: Path) -
     (tmp_path / "report.json").symlink_to(secret)
     with pytest.raises(InputError, match="regular file"):
         artifact.read(tmp_path)
+
+
+def test_the_step_summary_copy_stays_under_one_mebibyte() -> None:
+    head = compose(data(), builders=False)
+    huge = Composed(
+        head.head,
+        [
+            Section("evaluate", "Metrics", _big_table("m", 200), ESSENTIAL),
+            Section("drift", "Drift", _big_table("d", 30_000), DETAIL),
+        ],
+        head.footer,
+    )
+    assert budget.utf8_bytes(huge.full()) > budget.STEP_SUMMARY_LIMIT
+    fitted = budget.fit(
+        huge, limit=budget.STEP_SUMMARY_TARGET, measure=budget.utf8_bytes, note=lambda t: ""
+    )
+    assert budget.utf8_bytes(fitted.body) <= budget.STEP_SUMMARY_LIMIT
+    assert fitted.dropped == ("Drift",)
+    whole = budget.fit(_large_report(), limit=budget.STEP_SUMMARY_TARGET, note=lambda t: "")
+    assert whole.dropped == ()  # 200,000 characters fit a summary as they are
