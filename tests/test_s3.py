@@ -198,6 +198,25 @@ def test_general_endpoint_variable_is_honoured(
     assert (fetched.version_id, fetched.path.name) == (version, "t.parquet")
 
 
+def test_an_unversioned_bucket_is_cached_by_etag(
+    s3_bucket: S3Bucket, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    name = f"{s3_bucket.name}-plain"
+    s3_bucket.client.create_bucket(Bucket=name)
+    s3_bucket.client.put_object(Bucket=name, Key="t.csv", Body=b"a\n1\n")
+    uri = f"s3://{name}/t.csv"
+
+    first = s3.fetch(uri, tmp_path)
+    second = s3.fetch(uri, tmp_path)
+    s3_bucket.client.put_object(Bucket=name, Key="t.csv", Body=b"a\n2\n")
+    third = s3.fetch(uri, tmp_path)
+
+    assert (first.version_id, first.from_cache, second.from_cache) == (None, False, True)
+    assert first.etag == hashlib.md5(b"a\n1\n").hexdigest()  # a single-part upload's ETag
+    assert (third.from_cache, third.path.read_bytes()) == (False, b"a\n2\n")
+    assert proxy.count("GET") == 2
+
+
 # --- interrupted downloads --------------------------------------------------------------
 
 

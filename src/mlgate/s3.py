@@ -185,7 +185,14 @@ def _download(
         ReadTimeoutError,
     )
 
-    entry.mkdir(parents=True, exist_ok=True)
+    try:
+        entry.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the S3 cache folder {entry.parent}: {exc.strerror}; make the "
+            "model repo's .mlgate/ folder writable",
+            file=uri,
+        ) from None
     _sweep_partials(entry)
     target = _data_path(entry, key)
     pinned: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -283,6 +290,8 @@ def _translate(exc: Exception, s3: Any, uri: str) -> MlgateError:
                 file=uri,
             )
         return InputError(f"S3 at {endpoint} refused the request (HTTP {status} {code})", file=uri)
+    if isinstance(exc, OSError):  # writing the local copy, not talking to S3
+        return InputError(f"cannot write its copy in the S3 cache: {exc}", file=uri)
     return ServiceError(f"reading it failed: {_first_line(exc)}", file=uri)
 
 
