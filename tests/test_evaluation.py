@@ -248,7 +248,7 @@ def test_the_report_sections_show_the_comparison(champion_repo, cli, tmp_path) -
     roc = evaluate["comparison"]["roc_auc"]
     assert f"{roc['candidate']:.3f}" in body
     assert f"{roc['champion']:.3f}" in body
-    chart = sections["evaluation-chart"].body
+    chart = sections["chart"].body
     assert chart.startswith("```mermaid\nxychart-beta\n")
     assert f"{evaluate['metrics']['roc_auc']:.4f}" in chart
     assert f"{roc['champion']:.4f}" in chart
@@ -317,3 +317,19 @@ def test_sections_escape_what_came_from_data() -> None:
     assert "a\\|b" in text  # a pipe would split the table cell
     assert "No roc plot: the model gives no probabilities." in text
     assert "Champion" not in text  # no champion columns without a champion
+
+
+def test_an_unknown_metric_exits_2_with_the_known_ones(churn_repo: Path, cli) -> None:
+    config = churn_repo / "mlgate.yaml"
+    config.write_text(config.read_text().replace("[roc_auc, accuracy, f1]", "[roc_auc, auc_pr]"))
+
+    result = cli("evaluate", cwd=churn_repo)
+
+    assert result.code == 2
+    [line] = result.error_lines
+    assert "evaluation.metrics[1]: unknown metric 'auc_pr'" in line
+    assert (
+        "known metrics: accuracy, balanced_accuracy, precision, recall, f1, roc_auc, pr_auc, "
+        in line
+    )
+    assert "mae, rmse, r2, mape" in line

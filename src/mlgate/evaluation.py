@@ -249,7 +249,8 @@ def _summary(metrics: dict[str, float], gates: list[GateResult], found: dict) ->
     parts = [g.message for g in gates if g.bound in ("min", "max")]
     parts += [f"{name} {value:.4g}" for name, value in metrics.items() if name not in gated]
     parts += [g.message for g in gates if g.bound not in ("min", "max")]
-    if found["status"] == NO_CHAMPION and not any(g.champion is not None for g in gates):
+    comparative = any(g.bound in ("max_drop", "min_gain") for g in gates)
+    if found["status"] == NO_CHAMPION and not comparative:  # else its verdict line says so
         parts.append("no champion yet")
     return " · ".join(parts)
 
@@ -274,7 +275,7 @@ def evaluation_sections(result: dict[str, Any]) -> list[markdown.Section]:
     chart = mermaid_chart(result)
     if chart:
         title = "Candidate vs champion" if result.get("champion") else "Candidate metrics"
-        sections.append(markdown.Section("evaluation-chart", title, chart, markdown.IMPORTANT))
+        sections.append(markdown.Section("chart", title, chart, markdown.IMPORTANT))
     details = _plots_and_importance(result)
     if details:
         sections.append(
@@ -412,7 +413,7 @@ def _plots_and_importance(result: dict[str, Any]) -> str:
             if importance["method"] == "model"
             else "permutation importance on the validation rows"
         )
-        parts.append(f"Feature importance ({how}, {markdown.text(importance['source'])}):\n")
+        parts.append(f"Feature importance ({how}, {markdown.text(importance['source'])}):")
         rows = [
             [
                 markdown.text(item["name"]),
@@ -431,4 +432,4 @@ def _plots_and_importance(result: dict[str, Any]) -> str:
         )
     for kind, why in (plots.get("skipped") or {}).items():
         parts.append(f"No {markdown.text(kind.replace('_', ' '))} plot: {markdown.text(why)}.")
-    return "\n\n".join(parts)
+    return "\n\n".join(part.strip() for part in parts) + "\n" if parts else ""
