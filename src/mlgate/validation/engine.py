@@ -82,7 +82,8 @@ def _batch_definition(engine: str) -> Any:
     context = _context()
     if engine == "spark":
         spark_session()  # GE reuses the active session
-        source = context.data_sources.add_spark("mlgate-spark", persist=False)
+        # persist: GE computes each metric as a Spark job over the same frame.
+        source = context.data_sources.add_spark("mlgate-spark", persist=True)
     else:
         source = context.data_sources.add_pandas("mlgate-pandas")
     asset = source.add_dataframe_asset("table")
@@ -102,8 +103,8 @@ def spark_session() -> Any:
         SparkSession.builder.master(SPARK_MASTER)
         .appName("mlgate")
         .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
 
@@ -131,16 +132,32 @@ def result_format(sample_size: int) -> dict[str, Any]:
 def to_spark(frame: Any) -> Any:
     """A pandas frame as a Spark frame, with missing values as nulls."""
     import pandas as pd
+    from pyspark.sql import types
 
     session = spark_session()
     plain = frame.copy()
+    fields = []
     for name in plain.columns:
         column = plain[name]
-        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            plain[name] = column.astype(object).where(column.notna(), None)
+        if pd.api.types.is_bool_dtype(column):
+            kind: Any = types.BooleanType()
+        elif pd.api.types.is_integer_dtype(column):
+            kind = types.LongType()
+        elif pd.api.types.is_numeric_dtype(column):
+            kind = types.DoubleType()
+        else:
+            kind = types.StringType()
+            column = column.astype(object).map(str, na_action="ignore")
+        # Spark wants None for a missing value, not NaN.
+        plain[name] = column.astype(object).where(column.notna(), None)
+        fields.append(types.StructField(str(name), kind, nullable=True))
+    # An explicit schema: Spark cannot infer one from an empty table.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return session.createDataFrame(plain)
+        return session.createDataFrame(
+            list(plain.itertuples(index=False, name=None)),
+            schema=types.StructType(fields),
+        )
 
 
 def run(

@@ -71,8 +71,12 @@ def _missing_column(failure: Failure, role: str) -> Failure:
         origin=failure.origin,
         column=failure.column,
         reason="missing-column",
-        message=f"column '{failure.column}' does not exist in the {role} data "
-        f"({failure.expectation} needs it)",
+        message=f"column '{failure.column}' does not exist in the {role} data"
+        + (
+            ""
+            if failure.expectation == "expect_column_to_exist"
+            else f" ({failure.expectation} needs it)"
+        ),
         arguments=failure.arguments,
     )
 
