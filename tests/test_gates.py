@@ -211,3 +211,18 @@ def test_without_an_interval_the_point_estimate_decides() -> None:
     assert result.verdict is Verdict.FAILED
     assert result.message == "accuracy 0.780 vs champion 0.800: −0.020, past the 0.01 allowed drop"
     assert result.noise_aware is False
+
+
+def test_without_a_defined_interval_the_point_decides_and_says_so() -> None:
+    from mlgate.comparison import Difference
+
+    undefined = Difference("roc_auc", 0.70, 0.80, -0.10, None, -0.125, None)
+    [result] = judge(
+        {"roc_auc": 0.70},
+        {"roc_auc": Gate(max_drop=0.01)},
+        champion={"roc_auc": 0.80},
+        differences={"roc_auc": undefined},
+    )
+    assert result.verdict is Verdict.FAILED
+    assert result.message.endswith("too few bootstrap draws were defined)")
+    assert result.low is None

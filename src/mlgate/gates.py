@@ -210,6 +210,8 @@ def _comparative(
         clause = f"past the {words}"
         if gain_interval is not None:
             clause += " (judged on the point estimate: evaluation.noise_aware is off)"
+        elif noise_aware and difference is not None:
+            clause += " (judged on the point estimate: too few bootstrap draws were defined)"
     figures = _signed(shown, relative)
     if interval is not None:
         figures += f" [{_signed(interval.low, relative)}, {_signed(interval.high, relative)}]"
