@@ -305,3 +305,24 @@ def test_the_step_summary_copy_stays_under_one_mebibyte() -> None:
     assert fitted.dropped == ("Drift",)
     whole = budget.fit(_large_report(), limit=budget.STEP_SUMMARY_TARGET, note=lambda t: "")
     assert whole.dropped == ()  # 200,000 characters fit a summary as they are
+
+
+@pytest.mark.parametrize(
+    ("url", "tracking", "kept"),
+    [
+        pytest.param("https://mlflow.corp/#/runs/1", "https://mlflow.corp", True, id="same-server"),
+        pytest.param("https://evil.example/#/runs/1", "https://mlflow.corp", False, id="elsewhere"),
+        pytest.param("https://mlflow.corp/#/runs/1", "", False, id="no-server-configured"),
+        pytest.param("https://mlflow.corp/#/runs/1", "sqlite:///x.db", False, id="local-store"),
+    ],
+)
+def test_an_artifact_links_only_to_the_trusted_mlflow_server(
+    url: str, tracking: str, kept: bool
+) -> None:
+    from mlgate.report.deliver import _trusted_context
+
+    register = {"stage": "register", "verdict": "skipped", "summary": "", "mlflow_run_url": url}
+    untrusted = data(stages=stages(register=register))
+    shown = _trusted_context(untrusted, {"MLFLOW_TRACKING_URI": tracking}, {})
+    assert (shown.mlflow_run_url == url) is kept
+    assert ("[MLflow run]" in compose(shown, builders=False).full()) is kept

@@ -241,6 +241,12 @@ def _hostile_artifact(directory: Path, number: int) -> None:
                 "champion": {"alias": hostile, "version": hostile, "metrics": {}},
             },
             {"stage": "fairness", "verdict": "failed", "summary": hostile, "groups": 5},
+            {
+                "stage": "register",
+                "verdict": "skipped",
+                "summary": "not registered",
+                "mlflow_run_url": "https://evil.example/mlflow",
+            },
         ],
     }
     directory.mkdir(parents=True, exist_ok=True)

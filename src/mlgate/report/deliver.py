@@ -134,12 +134,29 @@ def _trusted_context(data: ReportData, env: dict[str, str], event: dict[str, Any
     """In a workflow_run job, the run URL and commit come from GitHub's event, not the artifact."""
     from dataclasses import replace
 
+    stages = dict(data.stages)
+    register = stages.get("register")
+    if register and not _on_trusted_mlflow(register.get("mlflow_run_url"), env):
+        # A fork could point "MLflow run" anywhere: link only to this repository's server.
+        stages["register"] = {**register, "mlflow_run_url": None}
+    data = replace(data, stages=stages)
     run = event.get("workflow_run") if isinstance(event, dict) else None
     if not isinstance(run, dict):
         return data
     commit = run.get("head_sha") if isinstance(run.get("head_sha"), str) else data.commit
     run_url = run.get("html_url") if isinstance(run.get("html_url"), str) else data.run_url
     return replace(data, commit=commit, run_url=run_url)
+
+
+def _on_trusted_mlflow(url: object, env: dict[str, str]) -> bool:
+    """Whether `url` is on the MLflow server this (trusted) job is configured with."""
+    from urllib.parse import urlsplit
+
+    tracking = urlsplit(env.get("MLFLOW_TRACKING_URI") or "")
+    if not isinstance(url, str) or tracking.scheme not in ("http", "https"):
+        return False
+    target = urlsplit(url)
+    return (target.scheme, target.netloc) == (tracking.scheme, tracking.netloc)
 
 
 def _event(env: dict[str, str]) -> dict[str, Any]:
