@@ -217,6 +217,22 @@ def test_an_unversioned_bucket_is_cached_by_etag(
     assert proxy.count("GET") == 2
 
 
+def test_a_recorded_version_can_be_fetched_again(
+    s3_bucket: S3Bucket, s3_env: str, tmp_path: Path
+) -> None:
+    old = s3_bucket.put("t.csv", b"a\n1\n")
+    s3_bucket.put("t.csv", b"a\n2\n")
+
+    current = s3.fetch(s3_bucket.uri("t.csv"), tmp_path)
+    pinned = s3.fetch(s3_bucket.uri("t.csv"), tmp_path, version_id=old)
+
+    assert current.path.read_bytes() == b"a\n2\n"
+    assert (pinned.version_id, pinned.path.read_bytes()) == (old, b"a\n1\n")
+    s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key="t.csv", VersionId=old)
+    with pytest.raises(s3.InputError, match=f"version {old} of object 't.csv' .* no longer"):
+        s3.fetch(s3_bucket.uri("t.csv"), tmp_path, version_id=old)
+
+
 # --- interrupted downloads --------------------------------------------------------------
 
 

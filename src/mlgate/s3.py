@@ -92,14 +92,19 @@ def client(uri: str | None = None) -> Any:
         ) from None
 
 
-def fetch(uri: str, cache_dir: Path, *, s3: Any = None) -> S3Object:
-    """The object at `uri` as a local file, from the cache when the bucket still holds it."""
+def fetch(uri: str, cache_dir: Path, *, version_id: str | None = None, s3: Any = None) -> S3Object:
+    """The object at `uri` as a local file, from the cache when the bucket still holds it.
+
+    With `version_id`, that version of the object (for example the one a registered model
+    was trained on, as its lineage recorded it) rather than the current one.
+    """
     bucket, key = parse_uri(uri)
+    pinned_version = version_id
     s3 = s3 if s3 is not None else client(uri)
     # The object may be replaced between HEAD and GET; the GET is pinned to what HEAD saw,
     # so that shows as "changed" and is decided again once.
     for _ in range(2):
-        head = _head(s3, uri, bucket, key)
+        head = _head(s3, uri, bucket, key, pinned_version)
         version_id = head.get("VersionId") or None
         if version_id == "null":  # an object written before versioning was enabled
             version_id = None
@@ -137,11 +142,15 @@ class _ObjectChanged(Exception):
     """The object is no longer the version HEAD described (HTTP 412 or 404 on the GET)."""
 
 
-def _head(s3: Any, uri: str, bucket: str, key: str) -> dict[str, Any]:
+def _head(
+    s3: Any, uri: str, bucket: str, key: str, version_id: str | None = None
+) -> dict[str, Any]:
     from botocore.exceptions import ClientError
 
     try:
-        return s3.head_object(Bucket=bucket, Key=key)
+        return s3.head_object(
+            Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {})
+        )
     except ClientError as exc:
         if _status(exc) != 404:
             raise _translate(exc, s3, uri) from None
@@ -161,6 +170,12 @@ def _head(s3: Any, uri: str, bucket: str, key: str) -> dict[str, Any]:
             raise _translate(exc, s3, uri) from None
     except Exception as exc:
         raise _translate(exc, s3, uri) from None
+    if version_id:
+        raise InputError(
+            f"version {version_id} of object '{key}' in bucket '{bucket}' no longer exists "
+            "(deleted, or expired by a lifecycle rule)",
+            file=uri,
+        )
     raise InputError(
         f"no object '{key}' in bucket '{bucket}'; check the key (it is case-sensitive)",
         file=uri,
