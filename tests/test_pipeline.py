@@ -108,9 +108,11 @@ def test_stages_chain_through_the_run_directory(churn_repo: Path, cli) -> None:
     assert kept == ["model.joblib", "train.json", "validate.json"]
 
     evaluated = cli("evaluate", "--run-dir", str(run_dir), cwd=churn_repo)
+    judged = cli("fairness", "--run-dir", str(run_dir), cwd=churn_repo)
     registered = cli("register", "--run-dir", str(run_dir), "--json", cwd=churn_repo)
 
     assert evaluated.code == 0, evaluated.err
+    assert judged.code == 0, judged.err
     assert registered.code == 0, registered.err
     result = json.loads(registered.out)
     assert result["stages"][0]["version"] == "1"

@@ -14,13 +14,15 @@ from typing import Any
 from mlgate import lineage
 from mlgate.card import CARD_FILES
 from mlgate.card import stage as card_stage
+from mlgate.fairness import CHART_FILE as FAIRNESS_CHART
+from mlgate.fairness import tags as fairness_tags
 from mlgate.gates import Verdict
 from mlgate.plots import PLOTS_DIR
 from mlgate.registry import display_uri
 from mlgate.stages import StageResult
 
 TAG_PREFIX = "mlgate."
-RESULT_FILES = ("validate.json", "train.json", "evaluate.json")
+RESULT_FILES = ("validate.json", "train.json", "evaluate.json", "fairness.json")
 
 
 def registration_decision(policy: str, ci: lineage.CiContext) -> tuple[bool, str]:
@@ -41,7 +43,11 @@ def publish(session: Any, pipeline: Any) -> StageResult:
     data = session.result("validate", "register")
     train = session.result("train", "register")
     evaluation = session.result("evaluate", "register")
-    gates_passed = evaluation["verdict"] == Verdict.PASSED.value
+    fairness = session.result("fairness", "register")
+    gates_passed = (
+        evaluation["verdict"] == Verdict.PASSED.value
+        and fairness["verdict"] != Verdict.FAILED.value
+    )
     allowed, why_not = registration_decision(project.config.tracking.registration, session.ci)
 
     code = lineage.code_version(project.root, session.ci)
@@ -55,6 +61,7 @@ def publish(session: Any, pipeline: Any) -> StageResult:
         }
     )
     tags = lineage_tags(session, data, train, evaluation, code, fingerprint)
+    tags.update(fairness_tags(fairness))
     with_card = card_stage.has_card(session.run_dir)
     if with_card:
         tags.update(card_stage.card_tags())  # where the card is among the run's artifacts
@@ -74,6 +81,7 @@ def publish(session: Any, pipeline: Any) -> StageResult:
             *(session.run_dir.file(name) for name in RESULT_FILES),
             *(session.run_dir.file(name) for name in CARD_FILES),
             session.run_dir.file(PLOTS_DIR),  # the evaluation's PNGs, as mlgate/plots/
+            session.run_dir.file(FAIRNESS_CHART),
         ],
         # A version with this fingerprint already holds this very model: do not log it twice.
         model=None if existing else pipeline,

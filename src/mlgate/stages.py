@@ -232,6 +232,16 @@ def _save_predictions(session: Session, validation: Any, predictions: Any) -> No
     table.to_csv(path, index=False)
 
 
+# --- fairness ---------------------------------------------------------------------------
+
+
+def stage_fairness(session: Session) -> StageResult:
+    from mlgate.fairness import run_fairness
+
+    _ensure_data(session, "fairness")  # the champion is judged on the same validation rows
+    return run_fairness(session)
+
+
 # --- card -------------------------------------------------------------------------------
 
 
@@ -270,6 +280,7 @@ STAGES: dict[str, Stage] = {
     "validate": stage_validate,
     "train": stage_train,
     "evaluate": stage_evaluate,
+    "fairness": stage_fairness,
     "card": stage_card,
     "register": stage_register,
 }
@@ -281,7 +292,7 @@ def clear_outputs(run_dir: RunDir) -> None:
     from mlgate.card import CARD_FILES
 
     results = [f"{stage}.json" for stage in STAGES]
-    for name in [*results, MODEL_FILE, PREDICTIONS_FILE, *CARD_FILES]:
+    for name in [*results, MODEL_FILE, PREDICTIONS_FILE, "fairness.png", *CARD_FILES]:
         run_dir.file(name).unlink(missing_ok=True)
     for plot in run_dir.file("plots").glob("*.png"):  # the evaluate stage's (mlgate.plots)
         plot.unlink()

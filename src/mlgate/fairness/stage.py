@@ -1,0 +1,352 @@
+"""The fairness stage: judge the evaluated model's predictions group by group.
+
+It reads the predictions the evaluate stage saved (`predictions.csv`: the validation
+rows' sensitive columns, true labels and predicted labels), so every figure it
+reports can be recomputed from that file. When a version is behind the champion
+alias, its predictions on the same rows give the champion's disparities, shown
+beside the candidate's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlgate.catalogue import FAIRNESS_DISPARITIES
+from mlgate.errors import ConfigError, InputError, RunDirError
+from mlgate.fairness import groups as grouping
+from mlgate.fairness import measure, verdicts
+from mlgate.gates import Verdict
+
+PREDICTIONS_FILE = "predictions.csv"
+CHART_FILE = "fairness.png"
+
+# Per-group metrics whose spread (`<metric>_difference` / `_ratio`) applies to each task.
+SPREAD_METRICS = {
+    "classification": (
+        "selection_rate",
+        "accuracy",
+        "true_positive_rate",
+        "false_positive_rate",
+        "precision",
+        "recall",
+    ),
+    "regression": ("mean_prediction", "mean_absolute_error", "mean_squared_error"),
+}
+
+
+def applicable_thresholds(kind: str) -> tuple[str, ...]:
+    spreads = tuple(
+        f"{metric}_{aggregate}"
+        for metric in SPREAD_METRICS[kind]
+        for aggregate in ("difference", "ratio")
+    )
+    return (FAIRNESS_DISPARITIES if kind == "classification" else ()) + spreads
+
+
+def check_config(project: Any, kind: str) -> None:
+    """What pydantic cannot know before the task is known: names and bounds per task."""
+    fairness = project.config.fairness
+    allowed = applicable_thresholds(kind)
+    for name, limit in fairness.thresholds.items():
+        key = ("fairness", "thresholds", name)
+        if name not in allowed:
+            raise project.config_error(
+                key,
+                f"'{name}' does not apply to {kind}; {kind} fairness metrics: "
+                f"{', '.join(allowed[:6])}, ... (any of {', '.join(SPREAD_METRICS[kind])} "
+                "with _difference or _ratio)",
+            )
+        if verdicts.bound_of(name) == "min" and not 0 < limit <= 1:
+            raise project.config_error(
+                key, f"a ratio threshold is a minimum between 0 and 1 (e.g. 0.8), got {limit:g}"
+            )
+        if verdicts.bound_of(name) == "max" and limit < 0:
+            raise project.config_error(
+                key, f"a difference threshold is a maximum of at least 0, got {limit:g}"
+            )
+    if fairness.policy == "confident" and fairness.n_boot == 0:
+        raise project.config_error(
+            ("fairness", "n_boot"),
+            "policy 'confident' judges bootstrap intervals; set n_boot to at least 50 "
+            "(or use policy 'point')",
+        )
+
+
+def run_fairness(session: Any) -> Any:
+    from mlgate.stages import StageResult
+
+    project, task = session.project, session.task
+    fairness = project.config.fairness
+    declared = project.spec.sensitive_features
+    features = grouping.judged_features(fairness.sensitive_features, declared)
+    kind = task.kind
+    if not features:
+        return StageResult(
+            "fairness",
+            Verdict.SKIPPED,
+            "no sensitive features: declare them under sensitive_features in the feature spec",
+            {"features": []},
+        )
+    if kind == "classification" and not task.is_binary:
+        if fairness.thresholds:
+            raise project.config_error(
+                ("fairness", "thresholds"),
+                f"the fairness gate judges binary classification and regression; this target "
+                f"has {len(task.classes)} classes",
+            )
+        return StageResult(
+            "fairness",
+            Verdict.SKIPPED,
+            f"not judged: the fairness gate supports binary targets ({len(task.classes)} "
+            "classes here)",
+            {"features": []},
+        )
+    check_config(project, kind)
+    table = read_predictions(session.run_dir.file(PREDICTIONS_FILE), project, features)
+    y_true = _outcome(table["y_true"], task)
+    y_pred = _outcome(table["y_pred"], task)
+    champion = _champion_predictions(session, len(table.index))
+
+    names = list(measure.DEFAULT_DISPARITIES[kind])
+    names += [name for name in fairness.thresholds if name not in names]
+    reports, warnings = [], []
+    for feature in features:
+        report = _judge_feature(
+            project, feature, table, y_true, y_pred, champion, names, kind, warnings
+        )
+        reports.append(report)
+
+    from mlgate.fairness.report import write_chart
+
+    details = {
+        "task": kind,
+        "positive_label": task.positive_label if kind == "classification" else None,
+        "rows": len(table.index),
+        "policy": fairness.policy,
+        "mode": fairness.mode,
+        "min_group_size": fairness.min_group_size,
+        "n_boot": fairness.n_boot,
+        "confidence": fairness.confidence,
+        "seed": fairness.seed,
+        "thresholds": dict(fairness.thresholds),
+        "predictions": PREDICTIONS_FILE,
+        "champion": (
+            {"alias": champion["alias"], "version": champion["version"]} if champion else None
+        ),
+        "features": reports,
+        "warnings": warnings,
+        "chart": None,
+    }
+    if write_chart(details, session.run_dir.file(CHART_FILE)):
+        details["chart"] = CHART_FILE
+    checks = [check for report in reports for check in report["checks"]]
+    failed = [c for c in checks if c["verdict"] == verdicts.CheckVerdict.FAILED.value]
+    verdict = Verdict.FAILED if failed else Verdict.PASSED
+    return StageResult("fairness", verdict, _summary(reports, checks, warnings), details)
+
+
+def read_predictions(path: Any, project: Any, features: list[grouping.JudgedFeature]) -> Any:
+    import pandas as pd
+
+    columns = sorted({name for feature in features for name in feature.columns})
+    declared = project.spec.sensitive_features
+    # Categories stay text as written (`01` is not the number 1); labels too.
+    text = {name: object for name in columns if not declared[name].is_numeric}
+    try:
+        table = pd.read_csv(path, dtype={**text, "y_true": object, "y_pred": object})
+    except FileNotFoundError:
+        raise RunDirError(
+            f"{path} is missing: the fairness stage judges the predictions the evaluate "
+            "stage saves; run `mlgate evaluate` first (or `mlgate run`)"
+        ) from None
+    missing = [name for name in [*columns, "y_true", "y_pred"] if name not in table.columns]
+    if missing:
+        raise RunDirError(
+            f"{path} has no column {', '.join(repr(m) for m in missing)}; rerun `mlgate evaluate`"
+        )
+    return table
+
+
+def _outcome(labels: Any, task: Any) -> Any:
+    """Classification: 1 where the label is the positive one, else 0. Regression: numbers."""
+    import numpy as np
+    import pandas as pd
+
+    if task.kind == "regression":
+        return pd.to_numeric(pd.Series(labels), errors="raise").to_numpy(dtype=float)
+    positive = str(task.positive_label)
+    return np.asarray([1 if str(label) == positive else 0 for label in labels], dtype=int)
+
+
+def _champion_predictions(session: Any, rows: int) -> dict[str, Any] | None:
+    from mlgate.metrics import predict
+    from mlgate.registry import EMBEDDED_DB, tracking_uri_for
+
+    project = session.project
+    embedded = project.state_dir / EMBEDDED_DB
+    if tracking_uri_for(project) == f"sqlite:///{embedded}" and not embedded.exists():
+        return None  # no local store yet, so no champion: do not pay for starting MLflow
+    alias = project.config.evaluation.champion_alias
+    champion = session.registry().champion(alias)
+    if champion is None:
+        return None
+    validation = session.frames["validation"]
+    if len(validation.index) != rows:
+        raise RunDirError(
+            f"{PREDICTIONS_FILE} has {rows} rows but the validation data has "
+            f"{len(validation.index)}; rerun `mlgate evaluate`"
+        )
+    features = validation[list(project.spec.model_inputs)]
+    y_pred, _ = predict(champion.model, features, session.task)
+    return {
+        "alias": alias,
+        "version": champion.version,
+        "y_pred": _outcome(y_pred, session.task),
+    }
+
+
+def _judge_feature(
+    project: Any,
+    feature: grouping.JudgedFeature,
+    table: Any,
+    y_true: Any,
+    y_pred: Any,
+    champion: dict[str, Any] | None,
+    names: list[str],
+    kind: str,
+    warnings: list[str],
+) -> dict[str, Any]:
+    fairness = project.config.fairness
+    declared = project.spec.sensitive_features
+    labels = grouping.feature_groups(table, feature, declared)
+    order = grouping.group_order(labels, grouping.declared_order(feature, declared))
+    if len(order) < 2:
+        raise _single_group(project, feature, order)
+    per_group = measure.group_table(y_true, y_pred, labels, kind)
+    counts = labels.value_counts()
+    small = [group for group in order if int(counts[group]) < fairness.min_group_size]
+    for group in small:
+        warnings.append(
+            f"{feature.name}: group '{group}' has {int(counts[group])} rows, fewer than "
+            f"fairness.min_group_size {fairness.min_group_size}: too small to judge, left out "
+            "of the disparities"
+        )
+    judged_groups = [group for group in order if group not in small]
+    keep = labels.isin(judged_groups).to_numpy()
+    figures: dict[str, measure.Disparity] = {}
+    champion_figures: dict[str, measure.Disparity] = {}
+    why = "undefined (a group has no rows of a needed class)"
+    if len(judged_groups) >= 2:
+        figures = measure.disparities(
+            y_true[keep],
+            y_pred[keep],
+            labels[keep],
+            names,
+            n_boot=fairness.n_boot,
+            confidence=fairness.confidence,
+            seed=fairness.seed,
+            kind=kind,
+        )
+        if champion is not None:
+            champion_figures = measure.disparities(
+                y_true[keep],
+                champion["y_pred"][keep],
+                labels[keep],
+                names,
+                n_boot=0,
+                confidence=fairness.confidence,
+                seed=fairness.seed,
+                kind=kind,
+            )
+    else:
+        why = (
+            f"fewer than two groups have at least fairness.min_group_size "
+            f"{fairness.min_group_size} rows"
+        )
+        warnings.append(f"{feature.name}: {why}; its disparities are not judged")
+    checks = []
+    for name in names:
+        figure = figures.get(name)
+        check = verdicts.judge(
+            feature.name,
+            name,
+            figure.value if figure else None,
+            figure.interval if figure else None,
+            fairness.thresholds.get(name),
+            policy=fairness.policy,
+            mode=fairness.mode,
+            champion=champion_figures[name].value if name in champion_figures else None,
+            why_undefined=why,
+        )
+        if check.verdict is verdicts.CheckVerdict.NOT_JUDGED and len(judged_groups) >= 2:
+            warnings.append(check.message)
+        checks.append(check.to_dict())
+    return {
+        "name": feature.name,
+        "columns": list(feature.columns),
+        "groups": [
+            {
+                "group": group,
+                "count": int(counts[group]),
+                "too_small": group in small,
+                "metrics": per_group[group],
+            }
+            for group in order
+        ],
+        "excluded_groups": small,
+        "checks": checks,
+    }
+
+
+def _single_group(
+    project: Any, feature: grouping.JudgedFeature, order: list[str]
+) -> ConfigError | InputError:
+    where = project.location(project.config.data.validation_data_path)
+    seen = f"only '{order[0]}'" if order else "no rows"
+    message = (
+        f"sensitive feature '{feature.name}' has a single group in the validation data "
+        f"({seen}); the fairness gate needs at least two groups to compare"
+    )
+    if feature.config_index is not None:
+        return project.config_error(
+            ("fairness", "sensitive_features", feature.config_index),
+            message + "; drop it from fairness.sensitive_features or fix the data",
+        )
+    return InputError(message, file=where)
+
+
+def _summary(reports: list[dict[str, Any]], checks: list[dict[str, Any]], warnings: list[str]):
+    failed = [c["message"] for c in checks if c["verdict"] == "failed"]
+    warned = [c["message"] for c in checks if c["verdict"] == "warned"]
+    if failed:
+        text = " · ".join(failed)
+    else:
+        judged = [c for c in checks if c["threshold"] is not None]
+        names = ", ".join(report["name"] for report in reports)
+        if not judged:
+            text = f"{names}: disparities reported; no thresholds set (fairness.thresholds)"
+        else:
+            worst = verdicts.worst_passing([_as_check(c) for c in judged])
+            passed = sum(c["verdict"] == "passed" for c in judged)
+            text = f"{passed}/{len(judged)} checks within thresholds"
+            if worst is not None and worst.verdict is verdicts.CheckVerdict.PASSED:
+                text += f" · closest: {worst.message}"
+    if warned:
+        text += " · warning: " + " · ".join(warned)
+    others = len(warnings)
+    if others:
+        text += f" · {others} warning{'s' if others > 1 else ''} in fairness.json"
+    return text
+
+
+def _as_check(data: dict[str, Any]) -> verdicts.Check:
+    return verdicts.Check(
+        feature=data["feature"],
+        metric=data["metric"],
+        value=data["value"],
+        interval=tuple(data["interval"]) if data["interval"] else None,
+        threshold=data["threshold"],
+        verdict=verdicts.CheckVerdict(data["verdict"]),
+        message=data["message"],
+        champion=data["champion"],
+    )
