@@ -719,3 +719,67 @@ def test_bad_input_fails_the_step_with_exit_2(job: Runner) -> None:
     assert run.outputs["passed"] == ""  # a command that never ran its stages sets no outputs
     assert "[exit 2]" in runner.logs[-1]
     assert "mlgate: error:" in runner.logs[-1]
+
+
+@pytest.mark.slow
+def test_pr_report_action_comments_once_and_carries_the_fork_flow(
+    job: Runner, pipeline: ActionRun, github_api: Any, tmp_path: Path
+) -> None:
+    """Through the actions, against the GitHub fake behind Prism: the direct path creates
+    then edits one comment; the fork path (write-artifact in the pull request's job, then
+    from-artifact in the workflow_run job) posts the same body."""
+    from test_report_github import (
+        OWNER,
+        REPO,
+        _new_pull,
+        _pull_request_event,
+        _workflow_run_event,
+    )
+
+    def runner_for(event_name: str, payload: dict[str, Any], number: int) -> Runner:
+        event = tmp_path / f"{event_name}-{number}.json"
+        event.write_text(json.dumps(payload), encoding="utf-8")
+        env = {
+            **job.env,
+            "GITHUB_API_URL": github_api.url,
+            "GITHUB_REPOSITORY": f"{OWNER}/{REPO}",
+            "GITHUB_EVENT_NAME": event_name,
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_REF": f"refs/pull/{number}/merge",
+        }
+        env.pop("GITHUB_RUN_ATTEMPT")  # the workflow_run event's URL names no attempt
+        return Runner(job.workspace, job.temp, env, path_additions=list(job.path_additions))
+
+    report = ROOT / "actions" / "pr-report"
+    run_dir = pipeline.outputs["run-dir"]
+    direct, fork = _new_pull(github_api), _new_pull(github_api)
+    since = github_api.log_offset()
+
+    same_repo = runner_for("pull_request", _pull_request_event(github_api, direct), direct)
+    first = run_action(same_repo, report, {"config": "churn", "run-dir": run_dir})
+    second = run_action(same_repo, report, {"config": "churn", "run-dir": run_dir})
+    assert first.outcome == second.outcome == "success", _log(same_repo)
+    [comment] = github_api.fake.comments_on(direct)
+    assert first.outputs["comment-url"] == second.outputs["comment-url"] == comment["html_url"]
+    first_log, second_log = [log for log in same_repo.logs if "args=(report)" in log]
+    assert f"report comment created on #{direct}" in first_log
+    # The second run finds the comment by its marker (same body: nothing to edit).
+    assert re.search(rf"report comment (updated|unchanged) on #{direct}", second_log)
+
+    from_fork = runner_for("pull_request", _pull_request_event(github_api, fork), fork)
+    artifact = job.temp / "mlgate-report"
+    written = run_action(
+        from_fork, report, {"config": "churn", "run-dir": run_dir, "write-artifact": str(artifact)}
+    )
+    assert written.outcome == "success", _log(from_fork)
+    assert written.outputs["comment-url"] == ""
+    assert github_api.fake.comments_on(fork) == []
+    assert (artifact / "report.json").is_file()
+
+    workflow_run = runner_for("workflow_run", _workflow_run_event(github_api), fork)
+    posted = run_action(workflow_run, report, {"from-artifact": str(artifact)})
+    assert posted.outcome == "success", _log(workflow_run)
+    [fork_comment] = github_api.fake.comments_on(fork)
+    assert posted.outputs["comment-url"] == fork_comment["html_url"]
+    assert fork_comment["body"] == comment["body"]
+    assert github_api.violations(since) == []
