@@ -783,3 +783,21 @@ def test_pr_report_action_comments_once_and_carries_the_fork_flow(
     assert posted.outputs["comment-url"] == fork_comment["html_url"]
     assert fork_comment["body"] == comment["body"]
     assert github_api.violations(since) == []
+
+
+def test_a_stage_that_errors_still_names_its_run_dir(cli, churn_repo: Path, tmp_path: Path):
+    # So that a later report step (if: !cancelled() && run-dir != '') can show what finished.
+    output = tmp_path / "github_output"
+    empty = tmp_path / "run"
+    empty.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITHUB_OUTPUT", str(output))
+        result = cli("register", str(churn_repo), "--run-dir", str(empty))
+    assert result.code == 2, result.err
+    assert "run `mlgate validate` first" in result.err
+    assert parse_outputs(output) == {
+        "passed": "false",
+        "exit-code": "2",
+        "run-id": "run",
+        "run-dir": str(empty),
+    }

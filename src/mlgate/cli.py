@@ -160,6 +160,7 @@ def _run_stages(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mlgate import console
+    from mlgate.errors import MlgateError
     from mlgate.project import find_config, load_project
     from mlgate.rundir import RunDir
     from mlgate.stages import STAGES, Session, clear_outputs, run_stages
@@ -178,7 +179,12 @@ def _run_stages(args: argparse.Namespace) -> int:
     session = Session(project=project, run_dir=run_dir)
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)
-    results = run_stages(session, names, on_result=printer.stage)
+    try:
+        results = run_stages(session, names, on_result=printer.stage)
+    except MlgateError as error:
+        # The run directory keeps what finished; a later report step can still show it.
+        _write_github_outputs(run_dir, list(session.results.values()), error.exit_code)
+        raise
     code = console.exit_code(results)
     printer.footer(results, code)
     _write_github_outputs(run_dir, results, code)
