@@ -217,7 +217,9 @@ Handler = Callable[["FakeGitHub", Request], Response]
 class Fault:
     method: str
     pattern: re.Pattern[str]
-    kind: str  # "502" (nothing written), "502-after-write", "secondary-rate-limit"
+    # "502" (nothing written), "502-after-write", "secondary-rate-limit", or "race": the
+    # same request from another client is served first (two jobs creating at once).
+    kind: str
     remaining: int
 
 
@@ -254,7 +256,7 @@ class FakeGitHub:
 
     def inject(self, method: str, pattern: str, kind: str, times: int = 1) -> None:
         """Answer the next `times` matching requests with a fault instead of normally."""
-        if kind not in ("502", "502-after-write", "secondary-rate-limit"):
+        if kind not in ("502", "502-after-write", "secondary-rate-limit", "race"):
             raise ValueError(kind)
         self.faults.append(Fault(method.upper(), re.compile(pattern + r"/?"), kind, times))
 
@@ -368,6 +370,8 @@ class FakeGitHub:
             match = pattern.fullmatch(request.path)
             if method == request.method and match:
                 request.params = match.groupdict()
+                if fault == "race":
+                    handler(self, request)
                 response = handler(self, request)
                 if fault == "502-after-write":
                     return Response(502, {"message": "Server Error"})

@@ -171,6 +171,26 @@ def test_a_create_retried_after_a_502_leaves_one_comment(pr_run, github_api, rep
     assert len(github_api.violations(since)) == 1
 
 
+def test_two_jobs_creating_at_once_leave_one_comment(pr_run, github_api, report) -> None:
+    number, since = _new_pull(github_api), github_api.log_offset()
+    github_api.fake.inject("POST", rf"/repos/{OWNER}/{REPO}/issues/{number}/comments", "race")
+    result = report(pr_run, number=number)
+    assert result.code == 0, result.err
+    [comment] = github_api.fake.comments_on(number)
+    [deleted] = [
+        int(path.rsplit("/", 1)[1])
+        for method, path, status in github_api.fake.requests
+        if method == "DELETE" and status == 204 and path.startswith(f"/repos/{OWNER}/")
+    ]
+    assert deleted > comment["id"]  # the other job's older comment stays; ours goes
+    assert github_api.violations(since) == []
+
+
+def test_event_payloads_are_checked_against_the_webhook_schemas(github_api) -> None:
+    with pytest.raises(jsonschema.ValidationError, match="is not of type 'integer'"):
+        _payload(github_api, "pull_request$synchronize", number="7")
+
+
 def test_a_secondary_rate_limit_on_create_waits_and_leaves_one_comment(
     pr_run, github_api, report
 ) -> None:

@@ -84,7 +84,7 @@ def upsert_comment(
     for attempt in range(1, policy.attempts + 1):
         try:
             created = issue.create_comment(body)
-            return Posted("created", created.id, created.html_url)
+            return _settle(issue, marker, created, body)
         except Exception as error:
             status = _status(error)
             if not _is_transport_error(error):
@@ -103,6 +103,28 @@ def upsert_comment(
                 ) from None
             sleep(wait)
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _settle(issue: Any, marker: str, created: Any, body: str) -> Posted:
+    """After a create: if another job created the comment at the same moment, keep the older."""
+    try:
+        marked = [c for c in issue.get_comments() if (c.body or "").startswith(marker)]
+    except Exception as error:
+        if not _is_transport_error(error):
+            raise
+        return Posted("created", created.id, created.html_url)  # created; the check can wait
+    if not marked or marked[0].id == created.id:
+        return Posted("created", created.id, created.html_url)
+    kept = _edit(marked[0], body)
+    try:
+        created.delete()
+    except Exception as error:
+        if not _is_transport_error(error):
+            raise
+        log.warning(
+            "could not delete the duplicate report comment %s (%s)", created.id, _why(error)
+        )
+    return kept
 
 
 def _find(issue: Any, marker: str) -> Any:
