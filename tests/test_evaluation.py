@@ -333,3 +333,42 @@ def test_an_unknown_metric_exits_2_with_the_known_ones(churn_repo: Path, cli) ->
         in line
     )
     assert "mae, rmse, r2, mape" in line
+
+
+def test_a_champion_without_probabilities_has_no_score_figures() -> None:
+    import numpy as np
+
+    from mlgate.evaluation import _champion_metrics
+    from mlgate.metrics import Predictions
+    from mlgate.training import Task
+
+    task = Task("classification", inferred=True, classes=("no", "yes"), positive_label="yes")
+    truth = np.array(["no", "yes", "yes", "no"], dtype=object)
+    said = np.array(["no", "yes", "no", "no"], dtype=object)
+
+    figures, unavailable = _champion_metrics(
+        ["accuracy", "roc_auc"], Predictions(truth, said, None, ("no", "yes")), task
+    )
+
+    assert figures == {"accuracy": 0.75, "roc_auc": None}
+    assert unavailable["roc_auc"].startswith("roc_auc needs predicted probabilities")
+
+
+def test_an_unreachable_registry_fails_a_comparative_gate_with_exit_3(
+    churn_repo: Path, cli, monkeypatch
+) -> None:
+    """Without the champion a comparative gate cannot be judged: a service error, not a pass.
+    (With absolute gates only, evaluate goes on without the comparison: tests/test_cli.py.)"""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    _config(churn_repo, "mlgate.yaml", _comparative_only({"roc_auc": {"max_drop": 0.01}}))
+    run_dir = churn_repo / "run"
+    assert cli("train", "--run-dir", str(run_dir), cwd=churn_repo).code == 0
+
+    result = cli("evaluate", "--run-dir", str(run_dir), cwd=churn_repo)
+
+    assert result.code == 3
+    [line] = result.error_lines
+    assert line.startswith("mlgate: error: MLflow at http://127.0.0.1:9 failed to read alias")
+    assert not (run_dir / "evaluate.json").exists()

@@ -252,6 +252,8 @@ def _summary(metrics: dict[str, float], gates: list[GateResult], found: dict) ->
     comparative = any(g.bound in ("max_drop", "min_gain") for g in gates)
     if found["status"] == NO_CHAMPION and not comparative:  # else its verdict line says so
         parts.append("no champion yet")
+    if found["status"] == UNREACHABLE:
+        parts.append("no champion comparison: the registry could not be read")
     return " · ".join(parts)
 
 
