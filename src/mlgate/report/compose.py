@@ -16,7 +16,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -77,7 +77,6 @@ class ReportData:
     commit: str | None = None
     run_url: str | None = None
     pull_request: int | None = None
-    extra_links: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
     def failed(self) -> list[str]:
@@ -354,9 +353,6 @@ def footer(data: ReportData) -> str:
         if "card" in data.stages:
             links.append(f"[model card]({artifacts})")
         links.append(f"[full report]({artifacts})")
-    links += [
-        f"[{markdown.text(label)}]({url})" for label, url in data.extra_links if safe_url(url)
-    ]
     if data.commit:
         links.append(f"commit {markdown.code(data.commit[:7])}")
     version = data.mlgate_version
