@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+import mlgate
 from mlgate import actions_io
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -623,16 +624,10 @@ def test_setup_action_is_a_no_op_the_second_time(job: Runner, pipeline: ActionRu
     again = run_action(job, ROOT / "actions" / "setup", {})
     assert again.outcome == "success", _log(job)
     assert again.outputs["python"] == str(job.temp / "mlgate-venv" / "bin" / "python")
-    assert again.outputs["version"] == pipeline_version()
+    assert again.outputs["version"] == mlgate.__version__
     assert again.outputs["cache-hit"] == "true"
     assert "already installed" in job.logs[-1]
     assert (job.temp / "mlgate-venv" / ".mlgate-install").stat().st_mtime_ns == first
-
-
-def pipeline_version() -> str:
-    from mlgate import __version__
-
-    return __version__
 
 
 @pytest.fixture(scope="module")
