@@ -335,16 +335,25 @@ def _ratio(top: Any, bottom: Any) -> Any:
 
 
 def _ranked_groups(score: Any, positive: Any, w: Any) -> tuple[Any, Any]:
-    """Weighted positives and negatives per distinct score, from the lowest score up."""
+    """Weighted positives and negatives per distinct score, from the lowest score up.
+
+    Rows are sorted by score, then label, so each run of equal (score, label) is summed
+    in one pass; a score has at most two runs (its negatives, then its positives).
+    """
     import numpy as np
 
-    order = np.argsort(score, kind="mergesort")
-    ordered = score[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    weights = w[:, order]
-    is_positive = positive[order]
-    positives = np.add.reduceat(weights * is_positive, starts, axis=1)
-    negatives = np.add.reduceat(weights * (1 - is_positive), starts, axis=1)
+    order = np.lexsort((positive, score))
+    ordered, labels = score[order], positive[order]
+    new_run = np.r_[True, (ordered[1:] != ordered[:-1]) | (labels[1:] != labels[:-1])]
+    starts = np.flatnonzero(new_run)
+    sums = np.add.reduceat(w[:, order], starts, axis=1)
+    run_scores = ordered[starts]
+    group = np.cumsum(np.r_[True, run_scores[1:] != run_scores[:-1]]) - 1
+    is_positive = labels[starts] == 1
+    positives = np.zeros((w.shape[0], group[-1] + 1))
+    negatives = np.zeros_like(positives)
+    positives[:, group[is_positive]] = sums[:, is_positive]
+    negatives[:, group[~is_positive]] = sums[:, ~is_positive]
     return positives, negatives
 
 
