@@ -143,6 +143,26 @@ def test_reusable_model_ci_takes_named_secrets_not_inherit() -> None:
     assert set(job["with"]) <= set(call["inputs"])
 
 
+@pytest.mark.parametrize("path", sorted(ROOT.glob("workflows/*.yml")), ids=lambda p: p.name)
+def test_starters_call_reusable_workflows_that_exist_with_their_inputs(path: Path) -> None:
+    for name, job in _load(path)["jobs"].items():
+        match = re.fullmatch(r"OWNER/mlgate/(\.github/workflows/[\w-]+\.yml)@v1", job["uses"])
+        assert match, f"{path}: job {name} does not call a reusable mlgate workflow"
+        called = _load(ROOT / match.group(1))[True]["workflow_call"]
+        assert set(job.get("with") or {}) <= set(called.get("inputs") or {}), path
+        assert set(job.get("secrets") or {}) <= set(called.get("secrets") or {}), path
+        required = {k for k, v in (called.get("inputs") or {}).items() if v.get("required")}
+        assert required <= set(job.get("with") or {}), f"{path}: missing {required}"
+
+
+def test_setup_refuses_an_unsupported_runner_first(job: Runner) -> None:
+    windows = Runner(job.workspace, job.temp, {**job.env, "RUNNER_OS": "Windows"})
+    run = run_action(windows, ROOT / "actions" / "setup", {})
+    assert run.outcome == "failure"
+    assert len(windows.logs) == 1  # nothing else ran: no Python set up, nothing installed
+    assert "::error::mlgate runs on Linux and macOS runners, not Windows" in windows.logs[0]
+
+
 def test_fork_report_treats_the_artifact_as_data() -> None:
     workflow = _load(ROOT / ".github" / "workflows" / "report-fork.yml")
     steps = _steps(workflow)
@@ -357,6 +377,27 @@ def parse_outputs(path: Path) -> dict[str, str]:
     return values
 
 
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        pytest.param("inputs.cache == 'true'", True, id="eq"),
+        pytest.param("inputs.cache == 'TRUE'", True, id="eq-case-blind"),
+        pytest.param("!cancelled() && steps.run.outputs.dir != ''", False, id="missing-output"),
+        pytest.param("steps.run.outputs.missing", None, id="null"),
+        pytest.param("failure() || (inputs.cache != 'false' && !false)", True, id="nested"),
+    ],
+)
+def test_the_runner_stand_in_reads_expressions_as_github_does(expression, expected) -> None:
+    context = {
+        "inputs": {"cache": "true"},
+        "steps": {"run": {"outputs": {}}},
+        "functions": {"cancelled": lambda: False, "failure": lambda: False},
+    }
+    assert evaluate(expression, context) == expected
+    with pytest.raises(ExpressionError):
+        evaluate("secrets.token", context)  # an unknown context is an error, not ''
+
+
 @dataclass
 class Runner:
     """One job's state: its environment, PATH additions and working files."""
@@ -409,6 +450,8 @@ def run_action(runner: Runner, action_dir: Path, given: dict[str, str]) -> Actio
         condition = condition.strip()
         if condition.startswith("${{"):
             condition = condition[3:-2]
+        if not re.search(r"\b(success|failure|always|cancelled)\(\)", condition):
+            condition = f"success() && ({condition})"  # GitHub's implicit status check
         if not evaluate(condition, context):
             if "id" in step:
                 steps[step["id"]] = {"outputs": {}, "outcome": "skipped"}
