@@ -490,3 +490,84 @@ def test_example_passes_unbiased_fails_biased_and_shows_the_champion(churn_repo:
     assert check["champion"] == pytest.approx(expected, abs=1e-12)
     assert check["change"] == pytest.approx(check["value"] - expected, abs=1e-12)
     assert check["value"] > 0.13 > expected
+
+
+def test_fairness_needs_the_evaluate_stage_first(repo: Path, cli) -> None:
+    (_run_dir(repo) / "evaluate.json").unlink()
+
+    outcome = cli("fairness", cwd=repo)
+
+    assert outcome.code == 2
+    assert "needs the evaluate stage's result" in outcome.err
+    assert "run `mlgate evaluate` first" in outcome.err
+
+
+def _regression_example(repo: Path) -> None:
+    """The churn data with tenure as a numeric target (churned becomes a feature)."""
+
+    def spec(document: dict[str, Any]) -> None:
+        document.update(target="tenure_months", task="regression")
+        document.pop("positive_label")
+        document["features"].pop("tenure_months")
+        document["features"]["churned"] = {"type": "categorical", "values": ["yes", "no"]}
+
+    def config(document: dict[str, Any]) -> None:
+        document["evaluation"] = {"metrics": ["mae", "rmse"]}
+        document.pop("validation", None)  # the example's suite expects churned as the target
+        document["fairness"] = {
+            "sensitive_features": ["gender"],
+            "thresholds": {"mean_absolute_error_difference": 2.0, "mean_prediction_ratio": 0.5},
+            "n_boot": 20,
+            "seed": 9,
+        }
+
+    _edit(repo / "configs" / "features.yaml", spec)
+    _edit(repo / "mlgate.yaml", config)
+
+
+def test_regression_is_judged_by_error_and_prediction_spreads(churn_repo: Path, cli) -> None:
+    _regression_example(churn_repo)
+    assert cli("train", cwd=churn_repo).code == 0
+    assert cli("evaluate", cwd=churn_repo).code == 0
+
+    outcome = cli("fairness", cwd=churn_repo)
+
+    assert outcome.code == 0, outcome.out + outcome.err
+    result = _result(churn_repo)
+    assert result["task"] == "regression"
+    checks = _checks(result, "gender")
+    assert set(checks) == {
+        "mean_prediction_difference",
+        "mean_absolute_error_difference",
+        "mean_prediction_ratio",
+    }
+    predictions = pd.read_csv(_run_dir(churn_repo) / "predictions.csv")
+    frame = fl.MetricFrame(
+        metrics={
+            "mean_prediction": fl.mean_prediction,
+            "mean_absolute_error": skm.mean_absolute_error,
+        },
+        y_true=predictions["y_true"],
+        y_pred=predictions["y_pred"],
+        sensitive_features=predictions["gender"],
+        n_boot=20,
+        ci_quantiles=[0.025, 0.975],
+        random_state=9,
+    )
+    low, high = frame.ratio_ci()
+    assert checks["mean_prediction_ratio"]["value"] == pytest.approx(
+        frame.ratio()["mean_prediction"], abs=1e-12
+    )
+    assert checks["mean_prediction_ratio"]["interval"] == pytest.approx(
+        [low["mean_prediction"], high["mean_prediction"]], abs=1e-12
+    )
+    assert checks["mean_absolute_error_difference"]["value"] == pytest.approx(
+        frame.difference()["mean_absolute_error"], abs=1e-12
+    )
+    [feature] = result["features"]
+    assert set(feature["groups"][0]["metrics"]) == {
+        "count",
+        "mean_prediction",
+        "mean_absolute_error",
+        "mean_squared_error",
+    }

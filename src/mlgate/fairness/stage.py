@@ -102,6 +102,7 @@ def run_fairness(session: Any) -> Any:
             {"features": []},
         )
     check_config(project, kind)
+    session.result("evaluate", "fairness")  # its predictions are what this stage judges
     table = read_predictions(session.run_dir.file(PREDICTIONS_FILE), project, features)
     y_true = _outcome(table["y_true"], task)
     y_pred = _outcome(table["y_pred"], task)
