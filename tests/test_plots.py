@@ -136,10 +136,14 @@ def test_a_new_drawing_replaces_the_old_files(tmp_path: Path) -> None:
     classes = ("no", "yes")
     task = Task("classification", inferred=True, classes=classes, positive_label="yes")
     draw_plots(tmp_path, task, _predictions(classes, 1), importance=IMPORTANCE)
+    (tmp_path / PLOTS_DIR / "fairness.png").write_bytes(b"another stage's picture")
 
     draw_plots(tmp_path, task, _predictions(classes, 1, scores=False))
 
-    assert sorted(p.name for p in (tmp_path / PLOTS_DIR).iterdir()) == ["confusion_matrix.png"]
+    assert sorted(p.name for p in (tmp_path / PLOTS_DIR).iterdir()) == [
+        "confusion_matrix.png",
+        "fairness.png",  # not one of this module's: left alone
+    ]
 
 
 # --- feature importance -----------------------------------------------------------------

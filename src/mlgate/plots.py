@@ -21,6 +21,15 @@ from mlgate.training import Task
 PLOTS_DIR = "plots"
 MAX_IMPORTANCE_BARS = 20
 CALIBRATION_BINS = 10
+# Every plot this module may draw, by file stem.
+KINDS = (
+    "roc",
+    "precision_recall",
+    "calibration",
+    "confusion_matrix",
+    "predicted_vs_actual",
+    "feature_importance",
+)
 _CANDIDATE, _CHAMPION = "-", "--"
 _STYLE = {"text.parse_math": False, "font.size": 9, "axes.titlesize": 10}
 
@@ -42,8 +51,8 @@ def draw_plots(
 
     directory = run_dir / PLOTS_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.png"):
-        old.unlink()
+    for kind in KINDS:  # only this module's files: another stage may draw here too
+        (directory / f"{kind}.png").unlink(missing_ok=True)
     files: dict[str, str] = {}
     skipped: dict[str, str] = {}
     models = [("candidate", candidate, _CANDIDATE)]
@@ -51,6 +60,7 @@ def draw_plots(
         models.append((champion_name, champion, _CHAMPION))
 
     def save(kind: str, figure: Any) -> None:
+        assert kind in KINDS, kind
         path = directory / f"{kind}.png"
         figure.savefig(path, dpi=100)
         files[kind] = f"{PLOTS_DIR}/{path.name}"
