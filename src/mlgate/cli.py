@@ -94,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
-    with _handle_errors(as_json=getattr(args, "json", False)) as outcome:
+    with (
+        _sigterm_as_interrupt(),
+        _handle_errors(as_json=getattr(args, "json", False)) as outcome,
+    ):
         if args.command in OTHER_COMMANDS:
             outcome.code = _command_module(args.command).run(args)
         else:
@@ -108,6 +111,26 @@ def entrypoint() -> None:
 
 class _Outcome:
     code = 0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (how GitHub cancels a job) stops mlgate like Ctrl-C: exit 130, results kept."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _mask_secrets() -> None:
@@ -157,15 +180,22 @@ def _handle_errors(*, as_json: bool) -> Iterator[_Outcome]:
 
 
 def _run_stages(args: argparse.Namespace) -> int:
+    from mlgate.project import find_config, load_project
+    from mlgate.rundir import hold_lock
+
+    project = load_project(find_config(args.config))
+    with hold_lock(project.state_dir, args.command):  # one run at a time per model repo
+        return _run_stages_locked(args, project)
+
+
+def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: mlgate.project.Project
     from pathlib import Path
 
     from mlgate import console
     from mlgate.errors import MlgateError
-    from mlgate.project import find_config, load_project
     from mlgate.rundir import RunDir
     from mlgate.stages import STAGES, Session, clear_outputs, run_stages
 
-    project = load_project(find_config(args.config))
     if args.command == "run":
         names, which = list(STAGES), "new"
     else:

@@ -3,6 +3,10 @@
 Separate workflow steps (or jobs, via an artifact) chain stages through it, and a
 failure midway leaves every finished stage's result in place. Files are written
 to a temporary name and renamed, so a reader never sees half a result.
+
+One stage command at a time per model repo: `hold_lock` takes an advisory lock on the
+state directory (`.mlgate/lock`), and a second `mlgate run` there refuses at once (exit 2)
+naming the process that holds it, rather than interleaving two runs' files.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,7 @@ from mlgate.errors import RunDirError
 
 RUNS = "runs"
 LATEST = "LATEST"
+LOCK = "lock"
 
 
 class RunDir:
@@ -101,3 +108,38 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def hold_lock(state_dir: Path, command: str) -> Iterator[None]:
+    """Hold the state directory's lock while `command` runs; refuse if another process has it.
+
+    The lock is an fcntl advisory lock, so it goes away with the process that held it
+    (a killed run leaves no stale lock behind). Windows has no fcntl: no lock there.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / LOCK
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = " ".join(handle.read().split())[:100] or "another process"
+            raise RunDirError(
+                f"another mlgate command is using {state_dir} ({holder}); wait for it to "
+                "finish, or run from another checkout",
+                file=path,
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"mlgate {command}, pid {os.getpid()}\n")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
