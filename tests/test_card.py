@@ -368,6 +368,23 @@ def test_a_team_template_replaces_its_kind_and_can_include_the_default(tmp_path:
     assert "<h2>Fairness</h2>" in rendered["html"]  # the HTML card keeps the default
 
 
+def test_a_team_html_template_is_autoescaped_too(tmp_path: Path) -> None:
+    template = tmp_path / "ours.HTML.j2"
+    template.write_text(
+        "<h1>{{ facts.model.name }}</h1><p>{{ facts.uses.intended_use }}</p>"
+        "{% for feature in facts.fairness.features %}{% for group in feature.groups %}"
+        "<i>{{ group.group }}</i>{% endfor %}{% endfor %}\n"
+    )
+    results = {**_all_results(), "fairness": _fairness(group=EVIL_GROUP)}
+
+    rendered = render_card(_facts(results, _card(intended_use=EVIL)), team_template=template)
+
+    tags = [tag for tag, _ in _parse(rendered["html"]).tags]
+    assert tags == ["h1", "p", "i", "i"]
+    assert EVIL in _visible_text("<body>" + rendered["html"])
+    assert "## Model details" in rendered["markdown"]  # the markdown card keeps the default
+
+
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [

@@ -2,8 +2,10 @@
 its files in the MLflow run and on the registered version, a screenshot in headless
 Chromium, and the diff against the champion's card on a second run (no mocks).
 
-One module-scoped model repo: the example is run once and registered (version 1, then
-promoted to `production`); a second run with other parameters meets it as champion.
+One module-scoped model repo on the test session's MLflow tracking server (so the card
+files travel through its artifact proxy, as in CI): the example is run once and
+registered (version 1, then promoted to `production`); a second run with other
+parameters meets it as the champion.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from mlgate.cli import main
 
 pytestmark = pytest.mark.slow
 
-MODEL = "production-churn-model"
+# A name of its own on the shared tracking server, so version numbers start at 1.
+MODEL = "card-test-churn-model"
 
 
 def _config(repo: Path, name: str, change) -> Path:
@@ -38,11 +41,19 @@ def _config(repo: Path, name: str, change) -> Path:
     return path
 
 
-def _quick(config: dict[str, Any]) -> None:
-    """Fewer bootstrap draws than the defaults: the same figures' kinds, in seconds."""
-    config.setdefault("evaluation", {})["bootstrap"] = {"n": 200, "seed": 0}
-    config.setdefault("fairness", {})["n_boot"] = 50
-    config["tracking"]["registration"] = "always"
+def _on_server(url: str):
+    def change(config: dict[str, Any]) -> None:
+        # Fewer bootstrap draws than the defaults: the same kinds of figures, in seconds.
+        config.setdefault("evaluation", {})["bootstrap"] = {"n": 200, "seed": 0}
+        config.setdefault("fairness", {})["n_boot"] = 50
+        config["tracking"].update(
+            registration="always",
+            tracking_uri=url,
+            registry_name=MODEL,
+            experiment_name=MODEL,
+        )
+
+    return change
 
 
 def _run(repo: Path, config: Path, run_dir: Path) -> int:
@@ -56,16 +67,17 @@ def _run(repo: Path, config: Path, run_dir: Path) -> int:
 def _client(repo: Path):
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=f"sqlite:///{repo / '.mlgate' / 'mlflow.db'}")
+    config = yaml.safe_load((repo / "mlgate.yaml").read_text())
+    return MlflowClient(tracking_uri=config["tracking"]["tracking_uri"])
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def repo(tmp_path_factory: pytest.TempPathFactory, mlflow_server: str) -> Path:
     """The example run once (registered as v1, promoted to production), then run again
     with other parameters so that the second card meets the first as the champion's."""
     repo = tmp_path_factory.mktemp("card") / "churn"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
-    _config(repo, "mlgate.yaml", _quick)
+    _config(repo, "mlgate.yaml", _on_server(mlflow_server))
     assert _run(repo, repo / "mlgate.yaml", repo / "first") == 0
     _client(repo).set_registered_model_alias(MODEL, "production", "1")
 

@@ -56,7 +56,7 @@ def render_card(
         for name, data in sorted((plots or {}).items())
     ]
     chart = (
-        {"title": "Disparities per feature", "data_uri": _data_uri(fairness_chart)}
+        {"title": "Per-group rates", "data_uri": _data_uri(fairness_chart)}
         if fairness_chart
         else None
     )
