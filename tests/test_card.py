@@ -32,8 +32,10 @@ def _validate() -> dict[str, Any]:
         "files": {
             "training": {
                 "role": "training",
-                "uri": "data/train.csv",
+                "uri": "s3://churn-data/train.csv",
                 "sha256": "a" * 64,
+                "version_id": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
+                "etag": '"9b2cf535f27731c974343645a3985328"',
                 "size_bytes": 285181,
                 "rows": 4000,
                 "columns": 13,
@@ -228,6 +230,7 @@ def test_facts_copy_every_figure_from_the_stage_results() -> None:
     assert facts["evaluation"]["champion"] == {"alias": "production", "version": "3"}
     assert facts["data"]["training"]["rows"] == 4000
     assert facts["data"]["evaluation"]["sha256"] == "b" * 64
+    assert facts["data"]["evaluation"]["version_id"] is None  # a local file has none
     assert facts["validation"]["checks"] == [
         {"role": "training", "checked": 49, "failed": 0},
         {"role": "validation", "checked": 49, "failed": 1},
@@ -284,6 +287,8 @@ def test_both_cards_have_every_section_with_the_figures() -> None:
     assert "| `roc_auc` | 0.8633 | [0.8383, 0.8862] | 0.8510 | +0.0123 | [−0.0021, +0.0271] |" in (
         markdown_card
     )
+    assert "| Version id | `3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY` |" in markdown_card
+    assert "<code>s3://churn-data/train.csv</code>" in html_card
     assert 'src="data:image/png;base64,' in html_card
     assert "<link" not in html_card
     assert "<script" not in html_card
@@ -505,6 +510,13 @@ def test_the_diff_shows_metrics_data_and_parameters_that_changed() -> None:
     section = changes_section(changes)
     assert section.title == "What changed"
     assert "| parameters | `n_estimators` | 100 | 250 |" in section.body
+
+
+def test_the_report_finds_the_card_section_builder() -> None:
+    from mlgate.card.report import report_sections
+    from mlgate.report.compose import find_builder
+
+    assert find_builder("card") is report_sections
 
 
 def test_the_diff_of_identical_cards_says_nothing_changed() -> None:

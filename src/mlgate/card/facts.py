@@ -124,7 +124,7 @@ def with_registration(
 
 # --- data -------------------------------------------------------------------------------
 
-_DATA_FIELDS = ("uri", "sha256", "rows", "columns", "size_bytes", "version_id")
+_DATA_FIELDS = ("uri", "sha256", "rows", "columns", "size_bytes", "version_id", "etag")
 
 
 def _data(validate: Mapping[str, Any] | None) -> dict[str, Any]:
