@@ -16,6 +16,7 @@ import pytest
 from fairlearn import metrics as fl
 from sklearn import metrics as skm
 
+from mlgate import markdown as md
 from mlgate.fairness import measure, sections, tags
 from mlgate.fairness.groups import (
     GROUP_JOIN,
@@ -426,22 +427,31 @@ def _result(group: str = "female") -> dict:
     }
 
 
-def test_sections_show_interval_threshold_verdict_and_champion() -> None:
-    verdict, groups = sections(_result())
+def test_sections_show_groups_interval_threshold_verdict_and_champion() -> None:
+    feature, details = sections(_result())
 
-    assert verdict.key == "fairness"
-    assert "| champion v3 | change | verdict |" in verdict.body
-    [row] = [line for line in verdict.body.splitlines() if line.startswith("| gender")]
-    assert "0.153 | [0.118, 0.187] | ≤ 0.10 | 0.031 | +0.122 | ❌ failed" in row
-    assert "too small to judge" in groups.body
-    assert groups.folded
+    assert feature.key == "fairness"
+    assert feature.title == "Fairness · gender"
+    assert feature.priority == md.ESSENTIAL  # a failed check is never dropped for space
+    assert "| champion v3 | change | verdict |" in feature.body
+    [row] = [line for line in feature.body.splitlines() if line.startswith("| `demographic")]
+    assert row == (
+        "| `demographic_parity_difference` | 0.153 | 0.118 – 0.187 | ≤ 0.10 | 0.031 | +0.122 "
+        "| ❌ failed |"
+    )
+    assert "| female | 3 | 0.500 | too small to judge |" in feature.body
+    assert "- gender: group 'female' has 3 rows, fewer than 30" in feature.body
+    assert details.folded
+    assert details.priority == md.DETAIL
+    assert "Policy `point`: the point estimate decides" in details.body
 
 
 def test_sections_escape_group_names_from_data() -> None:
-    _, groups = sections(_result(group="<img src=x> | @team"))
+    feature, details = sections(_result(group="<img src=x> | @team"))
 
-    assert "<img" not in groups.body
-    assert "&lt;img src=x&gt; \\| @\u200bteam" in groups.body
+    for body in (feature.body, details.body):
+        assert "<img" not in body
+        assert "&lt;img src=x&gt; \\| @\u200bteam" in body
 
 
 def test_tags_carry_verdict_and_judged_figures() -> None:

@@ -33,6 +33,11 @@ COLUMN_TITLES = {
     "mean_absolute_error": "MAE",
     "mean_squared_error": "MSE",
 }
+# The per-group figures of the compact table (the folded one has them all).
+COMPACT_METRICS = {
+    "classification": ("count", "selection_rate", "true_positive_rate", "false_positive_rate"),
+    "regression": ("count", "mean_prediction", "mean_absolute_error"),
+}
 # Which per-group rates the chart shows, by task.
 CHART_METRICS = {
     "classification": ("selection_rate", "true_positive_rate", "false_positive_rate"),
@@ -41,104 +46,124 @@ CHART_METRICS = {
 
 
 def sections(result: dict[str, Any]) -> list[md.Section]:
-    """The verdict and disparities (essential), then the per-group table (folded)."""
+    """One section per judged feature (its groups and disparities), then all figures folded.
+
+    A feature with a failed or warned check is essential; the folded section with
+    every per-group figure and the gate's settings is the first to go when space is short.
+    """
     features = result.get("features") or []
     if not features:
         return [md.Section("fairness", "Fairness", md.text(result.get("summary", "")), md.DETAIL)]
-    return [
-        md.Section("fairness", "Fairness", _verdict_body(result), md.ESSENTIAL),
+    found = []
+    for index, feature in enumerate(features):
+        flagged = any(c["verdict"] in ("failed", "warned") for c in feature["checks"])
+        found.append(
+            md.Section(
+                "fairness" if index == 0 else f"fairness-{index + 1}",
+                f"Fairness · {md.text(feature['name'])}",
+                _feature_body(result, feature),
+                md.ESSENTIAL if flagged else md.IMPORTANT,
+            )
+        )
+    found.append(
         md.Section(
-            "fairness-groups",
-            "Fairness: figures per group",
-            _groups_body(result),
-            md.IMPORTANT,
+            "fairness-details",
+            "Fairness: every figure per group, and how the gate judges",
+            _details_body(result),
+            md.DETAIL,
             folded=True,
-        ),
+        )
+    )
+    return found
+
+
+def _feature_body(result: dict[str, Any], feature: dict[str, Any]) -> str:
+    compact = COMPACT_METRICS[result["task"]]
+    parts = [_group_table(feature, compact), _disparity_table(result, feature)]
+    prefix = f"{feature['name']}:"
+    notes = [
+        check["message"]
+        for check in feature["checks"]
+        if check["verdict"] in ("failed", "warned", "not_judged")
     ]
+    notes += [w for w in result.get("warnings") or [] if w.startswith(prefix) and w not in notes]
+    if notes:
+        parts.append("\n".join(f"- {md.text(note)}" for note in notes) + "\n")
+    return "\n".join(parts)
 
 
-def _verdict_body(result: dict[str, Any]) -> str:
-    verdict = result.get("verdict", "")
-    lines = [f"**{md.text(verdict)}** · {md.text(result.get('summary', ''))}", ""]
-    policy = (
-        "fails only when the whole interval lies past the threshold"
-        if result["policy"] == "confident"
-        else "the point estimate decides"
-    )
-    interval = (
-        f"{result['confidence']:.0%} bootstrap interval ({result['n_boot']} samples, "
-        f"seed {result['seed']})"
-        if result["n_boot"]
-        else "no bootstrap (n\\_boot 0)"
-    )
-    lines.append(
-        f"Policy {md.code(result['policy'])} ({policy}) · mode {md.code(result['mode'])} · "
-        f"{interval} · groups under {result['min_group_size']} rows are not judged · "
-        f"{md.count(result['rows'])} validation rows"
-    )
-    lines.append("")
+def _group_table(feature: dict[str, Any], metrics: tuple[str, ...]) -> str:
+    present = _metric_names(feature)
+    shown = [name for name in metrics if name in present]
+    headers = ["group", *(COLUMN_TITLES[name] for name in shown), "note"]
+    rows = []
+    for group in feature["groups"]:
+        cells = [md.text(group["group"])]
+        for name in shown:
+            value = group["metrics"].get(name)
+            cells.append(md.count(int(value)) if name == "count" else md.number(value))
+        cells.append("too small to judge" if group["too_small"] else "")
+        rows.append(cells)
+    return md.table(headers, rows, "l" + "r" * len(shown) + "l")
+
+
+def _disparity_table(result: dict[str, Any], feature: dict[str, Any]) -> str:
     champion = result.get("champion")
-    headers = ["feature", "disparity", "value", "interval", "threshold"]
+    headers = ["disparity", "value", f"{result['confidence']:.0%} interval", "threshold"]
     if champion:
         headers += [f"champion v{md.text(champion['version'])}", "change"]
     headers.append("verdict")
     rows = []
-    for feature in result["features"]:
-        for check in feature["checks"]:
-            interval_text = (
-                f"[{md.number(check['interval'][0])}, {md.number(check['interval'][1])}]"
-                if check["interval"]
-                else "–"
-            )
-            bound = "≤" if check["bound"] == "max" else "≥"
-            threshold = (
-                f"{bound} {format_limit(check['threshold'])}"
-                if check["threshold"] is not None
-                else "–"
-            )
-            row = [
-                md.text(feature["name"]),
-                md.code(check["metric"]),
-                md.number(check["value"]),
-                interval_text,
-                threshold,
-            ]
-            if champion:
-                row += [md.number(check["champion"]), md.signed(check["change"])]
-            mark = MARKS.get(check["verdict"], "")
-            row.append(f"{mark} {VERDICT_WORDS.get(check['verdict'], check['verdict'])}".strip())
-            rows.append(row)
-    lines.append(md.table(headers, rows, align="llrlr" + ("rr" if champion else "") + "l"))
-    flagged = [
-        check["message"]
-        for feature in result["features"]
-        for check in feature["checks"]
-        if check["verdict"] in ("failed", "warned")
+    for check in feature["checks"]:
+        interval = (
+            f"{md.number(check['interval'][0])} – {md.number(check['interval'][1])}"
+            if check["interval"]
+            else "–"
+        )
+        bound = "≤" if check["bound"] == "max" else "≥"
+        threshold = (
+            f"{bound} {format_limit(check['threshold'])}" if check["threshold"] is not None else "–"
+        )
+        row = [md.code(check["metric"]), md.number(check["value"]), interval, threshold]
+        if champion:
+            row += [md.number(check["champion"]), md.signed(check["change"])]
+        mark = MARKS.get(check["verdict"], "")
+        row.append(f"{mark} {VERDICT_WORDS.get(check['verdict'], check['verdict'])}".strip())
+        rows.append(row)
+    return md.table(headers, rows, "lrrr" + ("rr" if champion else "") + "l")
+
+
+def _details_body(result: dict[str, Any]) -> str:
+    policy = (
+        "fails only when the whole interval lies past the threshold, warns when it straddles it"
+        if result["policy"] == "confident"
+        else "the point estimate decides"
+    )
+    interval = (
+        f"{result['confidence']:.0%} bootstrap intervals ({result['n_boot']} resamples, "
+        f"seed {result['seed']})"
+        if result["n_boot"]
+        else "no bootstrap intervals (n\\_boot 0)"
+    )
+    champion = result.get("champion")
+    against = (
+        f"champion: v{md.text(champion['version'])} ({md.code(champion['alias'])}), "
+        "on the same rows"
+        if champion
+        else "no champion to compare"
+    )
+    lines = [
+        f"Policy {md.code(result['policy'])}: {policy} · mode {md.code(result['mode'])} · "
+        f"{interval} · groups under {result['min_group_size']} rows are reported, not judged · "
+        f"{md.count(result['rows'])} validation rows · {against}",
+        "",
     ]
-    notes = flagged + list(result.get("warnings") or [])
-    if notes:
-        lines.append("")
-        lines += [f"- {md.text(note)}" for note in notes]
-    return "\n".join(lines)
-
-
-def _groups_body(result: dict[str, Any]) -> str:
-    parts = []
     for feature in result["features"]:
-        metrics = [name for name in COLUMN_TITLES if name in _metric_names(feature)]
-        headers = ["group", *(COLUMN_TITLES[name] for name in metrics), "note"]
-        rows = []
-        for group in feature["groups"]:
-            cells = [md.text(group["group"])]
-            for name in metrics:
-                value = group["metrics"].get(name)
-                cells.append(md.count(int(value)) if name == "count" else md.number(value))
-            cells.append("too small to judge" if group["too_small"] else "")
-            rows.append(cells)
-        parts.append(f"**{md.text(feature['name'])}**\n\n" + md.table(headers, rows, "l" + "r" * 8))
+        lines.append(f"**{md.text(feature['name'])}**\n")
+        lines.append(_group_table(feature, tuple(COLUMN_TITLES)))
     if result.get("chart"):
-        parts.append(f"Chart: {md.code(result['chart'])} in the run directory and the MLflow run.")
-    return "\n".join(parts)
+        lines.append(f"Chart: {md.code(result['chart'])} in the run directory and the MLflow run.")
+    return "\n".join(lines)
 
 
 def _metric_names(feature: dict[str, Any]) -> set[str]:
