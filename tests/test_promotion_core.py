@@ -269,7 +269,7 @@ def test_incomplete_lineage_is_named() -> None:
 
     [finding] = findings
     assert finding.check == "lineage"
-    assert "the validation data hash" in finding.message
+    assert "validation data hash" in finding.message
     assert "the MLflow run that made it" in finding.message
 
 

@@ -64,6 +64,8 @@ CLAIM_BOUND = 2.5
 SETTLE = 3.0
 # A claim with no entry after this long belongs to a process that died.
 CLAIM_TTL = 600.0
+# How often a claim that was written too slowly is tried again.
+CLAIM_ATTEMPTS = 3
 
 _ENTRY_KEY = re.compile(r"^mlgate\.ledger\.(\d+)$")
 _CLAIM_KEY = re.compile(r"^mlgate\.ledger\.claim\.(\d+)$")
@@ -338,34 +340,48 @@ def claim(
     """Win the next sequence number for `move` (steps 1-3 of the module docstring).
 
     Returns the sequence number, our claim and a fresh snapshot read after winning,
-    or raises PromotionRace. Nothing but the claim tag has been written.
+    or raises PromotionRace. Nothing but the claim tag has been written. A claim
+    written too slowly (a server error retried inside the write) is tried again from
+    a fresh read, on the same seat if it still holds our token: that read sees every
+    claim that could compete with the new write, so the argument above still holds.
     """
-    before = store.read()
-    _check_expected(before, move, model)
-    ledger = Ledger.from_tags(before.tags)
-    busy = ledger.open_claim()
-    if busy is not None:
-        raise PromotionRace(
-            f"another promotion of {model} is in progress: {busy.describe()}; "
-            "nothing was moved; wait for it to finish and run again"
+    from mlgate.errors import ServiceError
+
+    token = secrets.token_hex(16)
+    for _attempt in range(CLAIM_ATTEMPTS):
+        before = store.read()
+        _check_expected(before, move, model)
+        book = Ledger.from_tags(before.tags)
+        busy = book.open_claim()
+        if busy is not None and busy.token != token:
+            raise PromotionRace(
+                f"another promotion of {model} is in progress: {busy.describe()}; "
+                "nothing was moved; wait for it to finish and run again"
+            )
+        seq = busy.seq if busy is not None else book.last_seq + 1
+        ours = Claim(
+            seq=seq,
+            token=token,
+            actor=actor,
+            at=utc_now(),
+            kind=move.kind,
+            alias=move.alias,
+            to_version=move.to_version,
         )
-    seq = ledger.last_seq + 1
-    ours = Claim(
-        seq=seq,
-        token=secrets.token_hex(16),
-        actor=actor,
-        at=utc_now(),
-        kind=move.kind,
-        alias=move.alias,
-        to_version=move.to_version,
-    )
-    store.set_tag(claim_key(seq), ours.encode())
-    took = clock() - before.started
-    if took > CLAIM_BOUND:
+        try:
+            store.set_tag(claim_key(seq), ours.encode())
+        except ServiceError:
+            abort(store, ours)  # the write may have landed although it failed
+            raise
+        took = clock() - before.started
+        if took <= CLAIM_BOUND:
+            break
+    else:
+        abort(store, ours)
         raise PromotionRace(
             f"the registry took {took:.1f}s (over {CLAIM_BOUND:g}s) to record the claim on "
-            f"ledger entry {seq} of {model}, too slow to rule out a concurrent promotion; "
-            "nothing was moved; run again"
+            f"ledger entry {seq} of {model}, {CLAIM_ATTEMPTS} times: too slow to rule out a "
+            "concurrent promotion; nothing was moved; run again"
         )
     sleep(SETTLE)
     after = store.read()
@@ -391,14 +407,20 @@ def claim(
 
 
 def abort(store: Store, ours: Claim) -> None:
-    """Free our claim without an entry (best effort: an abandoned claim expires anyway)."""
+    """Free our claim without an entry, if the seat still holds our token.
+
+    Best effort: when the registry is down this fails quietly, and the claim
+    expires after CLAIM_TTL.
+    """
     import contextlib
 
     from mlgate.errors import ServiceError
 
-    aborted = Claim(**{**asdict(ours), "state": "aborted"})
     with contextlib.suppress(ServiceError):
-        store.set_tag(claim_key(ours.seq), aborted.encode())
+        current = Claim.decode(ours.seq, store.read().tags.get(claim_key(ours.seq)))
+        if current is not None and current.token == ours.token:
+            aborted = Claim(**{**asdict(ours), "state": "aborted"})
+            store.set_tag(claim_key(ours.seq), aborted.encode())
 
 
 def record(store: Store, entry: Entry) -> None:

@@ -23,13 +23,13 @@ NOT_BLOCKING = frozenset({"passed", "skipped"})
 
 # The lineage the audit questions need: what code, what data, what config.
 LINEAGE_TAGS = {
-    "mlgate.git.commit": "the git commit",
-    "mlgate.config.sha256": "the config hash",
-    "mlgate.feature_spec.sha256": "the feature spec hash",
-    "mlgate.data.training.uri": "the training data URI",
-    "mlgate.data.training.sha256": "the training data hash",
-    "mlgate.data.validation.uri": "the validation data URI",
-    "mlgate.data.validation.sha256": "the validation data hash",
+    "mlgate.git.commit": "git commit",
+    "mlgate.config.sha256": "config hash",
+    "mlgate.feature_spec.sha256": "feature spec hash",
+    "mlgate.data.training.uri": "training data URI",
+    "mlgate.data.training.sha256": "training data hash",
+    "mlgate.data.validation.uri": "validation data URI",
+    "mlgate.data.validation.sha256": "validation data hash",
 }
 
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
@@ -116,7 +116,7 @@ def check_lineage(info: Any) -> list[Finding]:
         missing.append("the MLflow run that made it")
     if not missing:
         return []
-    return [Finding("lineage", "lineage incomplete: no " + ", no ".join(missing))]
+    return [Finding("lineage", "lineage incomplete: missing " + ", ".join(missing))]
 
 
 def check_version(info: Any, *, require_gates: bool = True) -> list[Finding]:
