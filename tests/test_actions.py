@@ -437,22 +437,29 @@ def run_action(runner: Runner, action_dir: Path, given: dict[str, str]) -> Actio
         for name, spec in declared.items()
     }
     steps: dict[str, dict[str, Any]] = {}
-    failed = False
     context.update(inputs=inputs, steps=steps, env=runner.env)
+    failed = _run_steps(runner, action["runs"]["steps"], context, action_dir)
+    outputs = {
+        name: substitute(spec.get("value", ""), context)
+        for name, spec in (action.get("outputs") or {}).items()
+    }
+    return ActionRun(outputs, "failure" if failed else "success", steps)
+
+
+def _run_steps(
+    runner: Runner, step_list: list[dict[str, Any]], context: dict[str, Any], step_dir: Path
+) -> bool:
+    """Run steps in order with GitHub's status rules; True when one of them failed."""
+    steps = context["steps"]
+    failed = False
     context["functions"] = {
         "success": lambda: not failed,
         "failure": lambda: failed,
         "always": lambda: True,
         "cancelled": lambda: False,
     }
-    for step in action["runs"]["steps"]:
-        condition = str(step.get("if", "success()"))
-        condition = condition.strip()
-        if condition.startswith("${{"):
-            condition = condition[3:-2]
-        if not re.search(r"\b(success|failure|always|cancelled)\(\)", condition):
-            condition = f"success() && ({condition})"  # GitHub's implicit status check
-        if not evaluate(condition, context):
+    for step in step_list:
+        if not _condition(step.get("if"), context):
             if "id" in step:
                 steps[step["id"]] = {"outputs": {}, "outcome": "skipped"}
             continue
@@ -462,15 +469,64 @@ def run_action(runner: Runner, action_dir: Path, given: dict[str, str]) -> Actio
             outputs, ok = _uses_step(runner, step["uses"], with_, env)
         else:
             directory = substitute(step.get("working-directory", "."), context)
-            outputs, ok = _run_step(runner, action_dir, step["run"], env, directory)
+            outputs, ok = _run_step(runner, step_dir, step["run"], env, directory)
         failed = failed or not ok
         if "id" in step:
             steps[step["id"]] = {"outputs": outputs, "outcome": "success" if ok else "failure"}
-    outputs = {
-        name: substitute(spec.get("value", ""), context)
-        for name, spec in (action.get("outputs") or {}).items()
+    return failed
+
+
+def _condition(condition: Any, context: dict[str, Any]) -> bool:
+    text = str(condition if condition is not None else "success()").strip()
+    if text.startswith("${{"):
+        text = text[3:-2]
+    if not re.search(r"\b(success|failure|always|cancelled)\(\)", text):
+        text = f"success() && ({text})"  # GitHub's implicit status check
+    return bool(evaluate(text, context))
+
+
+def run_job(
+    runner: Runner,
+    workflow_path: Path,
+    job_name: str,
+    *,
+    event_name: str,
+    event: dict[str, Any],
+    inputs: dict[str, Any] | None = None,
+) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Run one job of a reusable workflow (on: workflow_call): (ran, steps) of the job."""
+    workflow = _load(workflow_path)
+    call = workflow[True]["workflow_call"]
+    declared = call.get("inputs") or {}
+    values = {name: spec.get("default", "") for name, spec in declared.items()}
+    values.update(inputs or {})
+    job = workflow["jobs"][job_name]
+    steps: dict[str, dict[str, Any]] = {}
+    context: dict[str, Any] = {
+        "github": {
+            **runner.github_context(),
+            "event_name": event_name,
+            "event": event,
+            "repository": runner.env["GITHUB_REPOSITORY"],
+        },
+        "runner": {"temp": str(runner.temp), "os": "Linux", "arch": "X64"},
+        "inputs": values,
+        "secrets": {},  # a pull request from a fork gets none
+        "steps": steps,
+        "env": {},
+        "functions": {"success": lambda: True, "always": lambda: True},
     }
-    return ActionRun(outputs, "failure" if failed else "success", steps)
+    if "if" in job and not _condition(job["if"], context):
+        return False, steps
+    job_env = {name: substitute(value, context) for name, value in (job.get("env") or {}).items()}
+    context["env"] = job_env
+    runner.env.update(job_env, GITHUB_EVENT_NAME=event_name)
+    event_path = runner.temp / f"event-{next(_counter)}.json"
+    event_path.write_text(json.dumps(event), encoding="utf-8")
+    runner.env["GITHUB_EVENT_PATH"] = str(event_path)
+    failed = _run_steps(runner, job["steps"], context, runner.workspace)
+    steps["_job"] = {"outcome": "failure" if failed else "success", "outputs": {}}
+    return True, steps
 
 
 def _uses_step(
@@ -499,6 +555,28 @@ def _uses_step(
             target.symlink_to(warm.stdout.strip(), target_is_directory=True)
         assert with_["key"].startswith("mlgate-uv-Linux-X64-py")
         return {"cache-hit": "true"}, True
+    artifacts = runner.temp / "_artifacts"
+    if name == "actions/checkout":
+        # The caller's repository: the example, already in the workspace; no credentials kept.
+        assert with_.get("persist-credentials") == "false"
+        assert (runner.workspace / "mlgate.yaml").is_file()
+        return {}, True
+    if name == "actions/upload-artifact":
+        target = artifacts / with_["name"]
+        assert not target.exists(), f"artifact {with_['name']} uploaded twice"
+        source = Path(with_["path"])
+        if not source.is_dir() or not any(source.iterdir()):
+            return {}, with_.get("if-no-files-found") != "error"
+        shutil.copytree(source, target)
+        return {"artifact-id": str(next(_counter))}, True
+    if name == "actions/download-artifact":
+        assert with_["run-id"]  # the triggering run's artifact, with a token that may read it
+        assert with_["github-token"]
+        source = artifacts / with_["name"]
+        if not source.is_dir():
+            return {}, False
+        shutil.copytree(source, Path(with_["path"]), dirs_exist_ok=True)
+        return {"download-path": with_["path"]}, True
     raise AssertionError(f"no stand-in for the action {uses}")
 
 
@@ -724,9 +802,9 @@ def test_stage_action_runs_its_command_and_sets_outputs(
     assert run.outputs["exit-code"] == "0"
     assert (run_dir / f"{STAGE_ACTIONS[folder]}.json").is_file()
     if folder == "registry-push":
-        # The same inputs as the root action's run: the registered version is reused.
-        assert run.outputs["model-version"] == pipeline.outputs["model-version"]
-        assert json.loads((run_dir / "register.json").read_text())["reused"] is True
+        # The root action's run registered again: the same version, not a second one.
+        assert run.outputs["model-version"] == pipeline.outputs["model-version"] == "1"
+        assert json.loads((run_dir / "register.json").read_text())["version"] == "1"
     if folder == "model-card":
         assert Path(run.outputs["card-path"]).is_file()
 
@@ -839,3 +917,107 @@ def test_a_stage_that_errors_still_names_its_run_dir(cli, churn_repo: Path, tmp_
         "run-id": "run",
         "run-dir": str(empty),
     }
+
+
+@pytest.mark.slow
+def test_a_forks_pull_request_gets_its_report_through_both_workflows(
+    job: Runner, pipeline: ActionRun, github_api: Any, tmp_path: Path
+) -> None:
+    """model-ci.yml on a fork's pull request (no secrets, read-only token) uploads the run
+    and the report data; report-fork.yml, in the base repository's workflow_run job, posts
+    that report as the one comment of the pull request."""
+    from test_report_github import HEAD_SHA, OWNER, REPO, RUN_URL, _new_pull, _payload
+
+    workspace = tmp_path / "model-repo"
+    shutil.copytree(EXAMPLE, workspace, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+    config = workspace / "mlgate.yaml"  # the report needs a real run, not tight intervals
+    text = config.read_text(encoding="utf-8")
+    quick = text.replace("\nevaluation:\n", "\nevaluation:\n  bootstrap: {n: 50}\n", 1)
+    assert quick != text
+    config.write_text(quick, encoding="utf-8")
+    env = {
+        **job.env,
+        "GITHUB_API_URL": github_api.url,
+        "GITHUB_REPOSITORY": f"{OWNER}/{REPO}",
+        "GITHUB_WORKSPACE": str(workspace),
+    }
+    env.pop("GITHUB_RUN_ATTEMPT")
+    number = _new_pull(github_api)
+    since = github_api.log_offset()
+    fork = f"forker/{REPO}"
+    pull_request = _payload(
+        github_api,
+        "pull_request$synchronize",
+        number=number,
+        pull_request={
+            "number": number,
+            "head": {"sha": HEAD_SHA, "repo": {"full_name": fork}},
+        },
+        repository={"name": REPO, "full_name": f"{OWNER}/{REPO}", "default_branch": "main"},
+    )
+    ci = Runner(workspace, job.temp, dict(env), path_additions=list(job.path_additions))
+    ci.env.update(GITHUB_REF=f"refs/pull/{number}/merge", GITHUB_TOKEN="read-only-token")
+    ran, steps = run_job(
+        ci,
+        ROOT / ".github" / "workflows" / "model-ci.yml",
+        "pipeline",
+        event_name="pull_request",
+        event=pull_request,
+    )
+    assert ran
+    assert steps["_job"]["outcome"] == "success", _log(ci)
+    assert ci.env["MLGATE_FORK"] == "true"
+    assert steps["mlgate"]["outputs"]["passed"] == "true"
+    assert steps["mlgate"]["outputs"]["model-version"] == ""  # a pull request registers nothing
+    artifacts = job.temp / "_artifacts"
+    run_artifact = artifacts / f"mlgate-run-{steps['mlgate']['outputs']['run-id']}"
+    uploaded = {path.name for path in run_artifact.iterdir()}
+    assert {"validate.json", "evaluate.json", "report.md"} <= uploaded
+    assert (artifacts / "mlgate-report" / "report.json").is_file()
+    assert github_api.fake.comments_on(number) == []  # the fork's token never comments
+
+    workflow_run = _payload(
+        github_api,
+        "workflow_run$completed",
+        workflow_run={
+            "id": 4242,
+            "event": "pull_request",
+            "conclusion": "success",
+            "head_sha": HEAD_SHA,
+            "html_url": RUN_URL,
+            "pull_requests": [],
+            "head_repository": {"full_name": fork},
+        },
+        repository={"name": REPO, "full_name": f"{OWNER}/{REPO}"},
+    )
+    base = Runner(tmp_path / "empty", job.temp, dict(env), path_additions=[])
+    base.workspace.mkdir()
+    base.env.update(GITHUB_REF="refs/heads/main", GITHUB_TOKEN=TOKEN)
+    ran, steps = run_job(
+        base,
+        ROOT / ".github" / "workflows" / "report-fork.yml",
+        "comment",
+        event_name="workflow_run",
+        event=workflow_run,
+    )
+    assert ran
+    assert steps["_job"]["outcome"] == "success", _log(base)
+    assert list(base.workspace.iterdir()) == []  # nothing of the fork was checked out
+    [comment] = github_api.fake.comments_on(number)
+    assert "production-churn-model" in comment["body"]
+    assert github_api.violations(since) == []
+    for path in artifacts.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+    # The same workflow skips runs that did not come from a fork's pull request.
+    same_repo = {**workflow_run, "workflow_run": {**workflow_run["workflow_run"]}}
+    same_repo["workflow_run"]["head_repository"] = {"full_name": f"{OWNER}/{REPO}"}
+    skipped, _ = run_job(
+        base,
+        ROOT / ".github" / "workflows" / "report-fork.yml",
+        "comment",
+        event_name="workflow_run",
+        event=same_repo,
+    )
+    assert not skipped
