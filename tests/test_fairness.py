@@ -459,3 +459,24 @@ def test_tags_carry_verdict_and_judged_figures() -> None:
 
     assert found["mlgate.gate.fairness"] == "failed"
     assert '"metric":"demographic_parity_difference","value":0.153' in found["mlgate.fairness"]
+
+
+def test_every_threshold_the_config_accepts_is_computed_for_its_task() -> None:
+    from mlgate.catalogue import fairness_threshold_names
+    from mlgate.fairness.stage import applicable_thresholds
+
+    y_true, y_pred, groups = _classification(5, rows=200)
+    by_task = {kind: applicable_thresholds(kind) for kind in ("classification", "regression")}
+    data = {
+        "classification": (y_true, y_pred),
+        "regression": (y_true.astype(float) * 3, y_pred.astype(float) * 2 + 1),
+    }
+
+    for name in fairness_threshold_names():
+        [kind] = [kind for kind, names in by_task.items() if name in names]
+        truth, prediction = data[kind]
+        [found] = measure.disparities(
+            truth, prediction, groups, [name], n_boot=5, confidence=0.9, seed=0, kind=kind
+        ).values()
+        assert found.value is not None, name
+        assert found.interval is not None, name

@@ -43,16 +43,19 @@ FAIRNESS_DISPARITIES = (
     "equalized_odds_ratio",
     "equal_opportunity_difference",
 )
+FAIRNESS_GROUP_METRICS_BY_TASK = {
+    "classification": (
+        "selection_rate",
+        "accuracy",
+        "true_positive_rate",
+        "false_positive_rate",
+        "precision",
+        "recall",
+    ),
+    "regression": ("mean_absolute_error", "mean_squared_error", "mean_prediction"),
+}
 FAIRNESS_GROUP_METRICS = (
-    "selection_rate",
-    "accuracy",
-    "true_positive_rate",
-    "false_positive_rate",
-    "precision",
-    "recall",
-    "mean_absolute_error",
-    "mean_squared_error",
-    "mean_prediction",
+    FAIRNESS_GROUP_METRICS_BY_TASK["classification"] + FAIRNESS_GROUP_METRICS_BY_TASK["regression"]
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlgate.catalogue import FAIRNESS_DISPARITIES
+from mlgate.catalogue import FAIRNESS_DISPARITIES, FAIRNESS_GROUP_METRICS_BY_TASK
 from mlgate.errors import ConfigError, InputError, RunDirError
 from mlgate.fairness import groups as grouping
 from mlgate.fairness import measure, verdicts
@@ -21,17 +21,7 @@ PREDICTIONS_FILE = "predictions.csv"
 CHART_FILE = "fairness.png"
 
 # Per-group metrics whose spread (`<metric>_difference` / `_ratio`) applies to each task.
-SPREAD_METRICS = {
-    "classification": (
-        "selection_rate",
-        "accuracy",
-        "true_positive_rate",
-        "false_positive_rate",
-        "precision",
-        "recall",
-    ),
-    "regression": ("mean_prediction", "mean_absolute_error", "mean_squared_error"),
-}
+SPREAD_METRICS = FAIRNESS_GROUP_METRICS_BY_TASK
 
 
 def applicable_thresholds(kind: str) -> tuple[str, ...]:
