@@ -217,6 +217,15 @@ def test_a_value_holding_its_delimiter_is_refused(tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8") == ""
 
 
+def test_the_job_summary_is_appended_to_not_replaced(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    assert actions_io.append_summary("**mlgate** one", summary)
+    assert actions_io.append_summary("two\n", summary)
+    assert summary.read_text(encoding="utf-8") == "earlier step\n**mlgate** one\ntwo\n"
+    assert not actions_io.append_summary("nowhere")  # GITHUB_STEP_SUMMARY is not set
+
+
 @pytest.mark.parametrize(
     "name",
     [pytest.param("bad name", id="space"), pytest.param("x<<y", id="heredoc"), ""],
