@@ -480,3 +480,14 @@ def test_every_threshold_the_config_accepts_is_computed_for_its_task() -> None:
         ).values()
         assert found.value is not None, name
         assert found.interval is not None, name
+
+
+def test_chart_is_a_png_even_with_math_characters_in_group_names(tmp_path) -> None:
+    from mlgate.fairness.report import write_chart
+
+    result = _result(group=r"price $\frac$")  # invalid mathtext if not escaped
+    path = tmp_path / "fairness.png"
+
+    assert write_chart(result, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not write_chart({**result, "features": []}, tmp_path / "none.png")

@@ -189,7 +189,8 @@ def write_chart(result: dict[str, Any], path: Path) -> bool:
     figure, axes = plt.subplots(
         len(features),
         1,
-        figsize=(max(6.0, 1.1 * widest * len(metrics) / 2 + 2), 3.2 * len(features)),
+        # Wide enough for the groups, but bounded: an intersection can have dozens.
+        figsize=(min(24.0, max(6.0, 0.55 * widest * len(metrics) + 2)), 3.4 * len(features)),
         squeeze=False,
     )
     try:
@@ -210,9 +211,12 @@ def write_chart(result: dict[str, Any], path: Path) -> bool:
                         bar.set_hatch("//")
                         bar.set_alpha(0.4)
             axis.set_xticks(positions)
+            crowded = len(groups) > 8
             axis.set_xticklabels(
                 [_tick(group) for group in groups],
-                fontsize=8,
+                fontsize=7 if crowded else 8,
+                rotation=45 if crowded else 0,
+                ha="right" if crowded else "center",
             )
             axis.set_title(f"{_literal(feature['name'])}: per-group rates", fontsize=10)
             axis.legend(fontsize=8)
