@@ -491,3 +491,34 @@ def test_chart_is_a_png_even_with_math_characters_in_group_names(tmp_path) -> No
     assert write_chart(result, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not write_chart({**result, "features": []}, tmp_path / "none.png")
+
+
+# --- tasks the gate does not judge ------------------------------------------------------------
+
+
+def test_multiclass_targets_are_skipped_or_refused_when_thresholds_ask(churn_repo) -> None:
+    import yaml
+
+    from mlgate.errors import ConfigError
+    from mlgate.fairness import run_fairness
+    from mlgate.gates import Verdict
+    from mlgate.project import load_project
+    from mlgate.rundir import RunDir
+    from mlgate.stages import Session
+    from mlgate.training import Task
+
+    three_classes = Task("classification", inferred=False, classes=("a", "b", "c"))
+    config = churn_repo / "mlgate.yaml"
+    session = Session(load_project(config), RunDir(churn_repo / "run"), task=three_classes)
+
+    with pytest.raises(ConfigError, match=r"fairness\.thresholds: .* this target has 3 classes"):
+        run_fairness(session)
+
+    document = yaml.safe_load(config.read_text())
+    document["fairness"].pop("thresholds")
+    config.write_text(yaml.safe_dump(document))
+    session = Session(load_project(config), RunDir(churn_repo / "run"), task=three_classes)
+    result = run_fairness(session)
+
+    assert result.verdict is Verdict.SKIPPED
+    assert "supports binary targets (3 classes here)" in result.summary
