@@ -145,6 +145,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()  # reap it, or Popen warns that it is still running
         log.close()
 
 

@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
             "the config; later stages use the latest run)",
         )
         sub.add_argument("--json", action="store_true", help="print the machine-readable result")
+        sub.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="run every stage even when its inputs are unchanged since an earlier run",
+        )
         return sub
 
     stage_command(
@@ -206,7 +211,7 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
         clear_outputs(run_dir)
     else:
         run_dir = RunDir.existing(project.state_dir, chosen)
-    session = Session(project=project, run_dir=run_dir)
+    session = Session(project=project, run_dir=run_dir, use_cache=not args.no_cache)
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)
     try:

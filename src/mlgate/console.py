@@ -68,7 +68,8 @@ class StagePrinter:
 
     def stage(self, result: Any) -> None:
         mark = MARKS.get(result.verdict.value, "?")
-        self._print(f"  {mark} {result.stage:<9} {result.summary}")
+        reused = " (reused: inputs unchanged)" if result.reused else ""
+        self._print(f"  {mark} {result.stage:<9} {result.summary}{reused}")
 
     def footer(self, results: list[Any], code: int) -> None:
         failed = [r.stage for r in results if r.verdict.value == "failed"]

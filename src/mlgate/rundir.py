@@ -79,6 +79,14 @@ class RunDir:
         atomic_write_text(target, json.dumps(result, indent=2, sort_keys=False, default=str))
         return target
 
+    def peek_result(self, stage: str) -> dict[str, Any]:
+        """The stage's result if this run has a readable one, else an empty dict."""
+        try:
+            result = json.loads(self.file(f"{stage}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return result if isinstance(result, dict) else {}
+
     def read_result(self, stage: str, *, needed_by: str) -> dict[str, Any]:
         target = self.file(f"{stage}.json")
         try:

@@ -31,6 +31,17 @@ class StageResult:
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> StageResult:
+        details = {
+            k: v for k, v in stored.items() if k not in ("stage", "verdict", "summary", "seconds")
+        }
+        return cls(stored["stage"], Verdict(stored["verdict"]), stored["summary"], details)
+
+    @property
+    def reused(self) -> bool:
+        return bool((self.details.get("cache") or {}).get("reused"))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "stage": self.stage,
@@ -52,6 +63,9 @@ class Session:
     task: Any = None
     trained: Any = None
     results: dict[str, StageResult] = field(default_factory=dict)
+    use_cache: bool = True
+    data_hashes: dict[str, str] = field(default_factory=dict)  # role -> sha256, for the cache
+    champion_probe: str | None = None  # the champion's version as the cache last read it
     _registry: Any = None
 
     def registry(self) -> Any:
@@ -185,15 +199,16 @@ def stage_train(session: Session) -> StageResult:
 def _ensure_model(session: Session, needed_by: str) -> Any:
     if session.trained is not None:
         return session.trained.pipeline
+    from mlgate.reuse import stage_inputs
+
     trained = session.result("train", needed_by)
     project = session.project
-    if (trained.get("config_sha256"), trained.get("feature_spec_sha256")) != (
-        project.config_sha256,
-        project.spec_sha256,
-    ):
+    recorded = (trained.get("cache") or {}).get("fingerprint")
+    if recorded != stage_inputs(session, "train").fingerprint():
         raise RunDirError(
-            f"{project.config_path.name} or the feature spec changed since this run's model "
-            "was trained; start a new run with `mlgate run` (or `mlgate train`)"
+            f"the training data, the model section of {project.config_path.name}, the feature "
+            "spec or the code changed since this run's model was trained; start a new run "
+            "with `mlgate run` (or `mlgate train`)"
         )
     import joblib
 
@@ -304,7 +319,7 @@ def run_stages(
     results = []
     for name in names:
         started = time.perf_counter()
-        result = STAGES[name](session)
+        result = _reused_or_run(session, name)
         result = StageResult(
             result.stage,
             result.verdict,
@@ -320,3 +335,31 @@ def run_stages(
         if result.verdict is Verdict.FAILED and name in STOPS_THE_RUN:
             break
     return results
+
+
+def _reused_or_run(session: Session, name: str) -> StageResult:
+    """Restore the stage from the cache when its inputs are unchanged, else run and store it."""
+    from mlgate.cache import StageCache
+    from mlgate.reuse import READS, stage_inputs, still_valid
+
+    inputs = stage_inputs(session, name)
+    fingerprint = inputs.fingerprint() if inputs.cacheable else None
+    store = StageCache(session.project.state_dir / "cache" / "stages")
+    if fingerprint and session.use_cache:
+        cached = store.lookup(name, fingerprint)
+        if cached is not None and still_valid(session, cached):
+            cached.restore(session.run_dir.path)
+            result = StageResult.from_dict(cached.result)
+            from_run = (result.details.get("cache") or {}).get("run_id")
+            cache = {"fingerprint": fingerprint, "reused": True, "from_run": from_run}
+            return StageResult(
+                result.stage, result.verdict, result.summary, {**result.details, "cache": cache}
+            )
+    result = STAGES[name](session)
+    cache = {"fingerprint": fingerprint, "reused": False, "run_id": session.run_dir.run_id}
+    result = StageResult(
+        result.stage, result.verdict, result.summary, {**result.details, "cache": cache}
+    )
+    if fingerprint:
+        store.store(name, fingerprint, result.to_dict(), session.run_dir.path, READS[name].outputs)
+    return result

@@ -1,0 +1,263 @@
+"""mlgate's speed, each figure measured against its baseline in the same run.
+
+    python benchmarks/run.py                    # start-up, overhead, re-run (about 3 minutes)
+    python benchmarks/run.py --scales 1 10 100  # also 10x and 100x the example's rows (long)
+    python benchmarks/run.py --install          # uv (warm cache) against pip, same wheels
+
+Every figure is the median of --repeats runs, and every one is a ratio to a baseline
+timed on the same machine in the same run, so a slow or busy machine slows both sides.
+Run it from the repo root with the project's virtualenv (`.venv/bin/python`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "churn"
+BIN = Path(sys.executable).parent
+EXAMPLE_ROWS = (4000, 1000)
+
+# The baseline for `mlgate run`: the same data, pipeline, fit, prediction and metrics
+# with pandas and scikit-learn alone, timing its own phases.
+PLAIN_SCRIPT = r"""
+import json, sys, time
+started = time.perf_counter()
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+imported = time.perf_counter()
+data = sys.argv[1]
+train = pd.read_csv(f"{data}/train.csv")
+valid = pd.read_csv(f"{data}/validation.csv")
+numeric = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "num_products"]
+categorical = ["plan", "contract", "payment_method", "paperless_billing"]
+pipeline = Pipeline([
+    ("prepare", ColumnTransformer([
+        ("numeric", SimpleImputer(strategy="median"), numeric),
+        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+    ])),
+    ("model", GradientBoostingClassifier(
+        n_estimators=250, learning_rate=0.05, max_depth=5, random_state=42)),
+])
+read = time.perf_counter()
+pipeline.fit(train[numeric + categorical], train["churned"])
+fitted = time.perf_counter()
+scores = pipeline.predict_proba(valid[numeric + categorical])[:, 1]
+labels = pipeline.predict(valid[numeric + categorical])
+predicted = time.perf_counter()
+truth = valid["churned"] == "yes"
+metrics = {
+    "roc_auc": roc_auc_score(truth, scores),
+    "accuracy": accuracy_score(valid["churned"], labels),
+    "f1": f1_score(valid["churned"], labels, pos_label="yes"),
+}
+done = time.perf_counter()
+print(json.dumps({"import": imported - started, "read": read - imported,
+                  "fit": fitted - read, "predict": predicted - fitted,
+                  "metrics": done - predicted, "values": metrics}))
+"""
+
+
+def timed(command: list[str], *, cwd: Path | None = None, env: dict | None = None) -> tuple:
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        sys.exit(f"benchmark: {' '.join(command)} exited {done.returncode}:\n{done.stderr}")
+    return seconds, done.stdout
+
+
+def median_of(repeats: int, measure) -> float:
+    return statistics.median(measure() for _ in range(repeats))
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLFLOW_"))}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+# --- 1. start-up ------------------------------------------------------------------------
+
+
+def startup(repeats: int) -> list[tuple]:
+    mlgate = [str(BIN / "mlgate"), "--help"]
+    python = [sys.executable, "-c", "pass"]
+    timed(mlgate)  # warm the file cache once for both
+    base = median_of(repeats, lambda: timed(python)[0])
+    ours = median_of(repeats, lambda: timed(mlgate)[0])
+    return [("start-up: `mlgate --help` vs `python -c pass`", ours, base, "≤ 3.0")]
+
+
+# --- 2-4. overhead, scale, re-run ---------------------------------------------------------
+
+
+def example_copy(workdir: Path, scale: int) -> Path:
+    """A private copy of the example, its data regenerated at `scale` times the rows."""
+    target = workdir / f"churn-x{scale}"
+    if not target.exists():
+        shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+        if scale != 1:
+            rows_train, rows_validation = (rows * scale for rows in EXAMPLE_ROWS)
+            subprocess.run(
+                [sys.executable, str(target / "generate.py"), "--rows-train", str(rows_train),
+                 "--rows-validation", str(rows_validation), "--out", str(target / "data")],
+                check=True, capture_output=True,
+            )
+    return target
+
+
+def fresh_state(repo: Path) -> None:
+    shutil.rmtree(repo / ".mlgate", ignore_errors=True)
+
+
+def mlgate_run(repo: Path, *extra: str) -> tuple[float, dict]:
+    seconds, out = timed(
+        [str(BIN / "mlgate"), "run", str(repo), "--json", *extra], cwd=repo, env=clean_env()
+    )
+    return seconds, json.loads(out)
+
+
+def plain_run(repo: Path) -> tuple[float, dict]:
+    seconds, out = timed([sys.executable, "-c", PLAIN_SCRIPT, str(repo / "data")])
+    return seconds, json.loads(out)
+
+
+def overhead(workdir: Path, scale: int, repeats: int) -> tuple[list[tuple], dict]:
+    repo = example_copy(workdir, scale)
+    plain, ours, stages = [], [], []
+    for _ in range(repeats):
+        plain.append(plain_run(repo))
+        fresh_state(repo)
+        ours.append(mlgate_run(repo))
+    base = statistics.median(seconds for seconds, _ in plain)
+    total = statistics.median(seconds for seconds, _ in ours)
+    for _, document in ours:
+        stages.append({s["stage"]: s["seconds"] for s in document["stages"]})
+    per_stage = {
+        name: statistics.median(run.get(name, 0.0) for run in stages) for name in stages[0]
+    }
+    plain_phases = {
+        phase: statistics.median(doc[phase] for _, doc in plain)
+        for phase in ("import", "read", "fit", "predict", "metrics")
+    }
+    label = "example" if scale == 1 else f"{scale}× rows"
+    target = "≤ +5 s" if scale == 1 else ("≤ 1.2" if scale == 100 else "")
+    rows = [(f"overhead: `mlgate run` vs plain scikit-learn ({label})", total, base, target)]
+    detail = {"scale": scale, "mlgate_stages": per_stage, "plain_phases": plain_phases,
+              "extra_seconds": total - base, "mlgate_seconds": total, "plain_seconds": base}
+    return rows, detail
+
+
+def rerun(workdir: Path, repeats: int) -> list[tuple]:
+    repo = example_copy(workdir, 1)
+    firsts, seconds_ = [], []
+    for _ in range(repeats):
+        fresh_state(repo)
+        firsts.append(mlgate_run(repo)[0])
+        seconds_.append(mlgate_run(repo)[0])
+    first, second = statistics.median(firsts), statistics.median(seconds_)
+    return [("unchanged re-run vs first run", second, first, "≤ 0.10")]
+
+
+# --- 5. install ---------------------------------------------------------------------------
+
+
+def install(workdir: Path) -> list[tuple]:
+    """uv with a warm cache against pip, both from the same local wheels, no index."""
+    wheels = Path.home() / ".cache" / "mlgate-benchmarks" / "wheels"
+    requirements = ROOT / "requirements" / "runtime.txt"
+    if not any(wheels.glob("*.whl")):
+        wheels.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+             "-r", str(requirements), "-d", str(wheels)],
+            check=True,
+        )
+    source = ["--no-index", "--find-links", str(wheels), "-r", str(requirements)]
+    uv = shutil.which("uv") or str(BIN / "uv")
+
+    def uv_install(name: str) -> float:
+        venv = workdir / name
+        subprocess.run([uv, "venv", "-q", str(venv)], check=True)
+        started = time.perf_counter()
+        subprocess.run(
+            [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *source], check=True
+        )
+        return time.perf_counter() - started
+
+    def pip_install(name: str) -> float:
+        venv = workdir / name
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        started = time.perf_counter()
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-cache-dir",
+             *source], check=True,
+        )
+        return time.perf_counter() - started
+
+    uv_install("uv-warm-up")  # fills uv's cache, as the setup action's cache restore does
+    ours = uv_install("uv-cached")
+    base = pip_install("pip")
+    return [("install: uv (warm cache) vs pip, same wheels", ours, base, "≤ 0.20")]
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+def print_table(rows: list[tuple], details: list[dict], repeats: int) -> None:
+    cpus = os.cpu_count()
+    print(f"\nmachine: {platform.machine()}, {cpus} CPUs, Python {platform.python_version()}, "
+          f"{platform.system()} {platform.release()}; median of {repeats} runs\n")
+    print("| figure | mlgate (s) | baseline (s) | ratio | target |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for name, ours, base, target in rows:
+        print(f"| {name} | {ours:.3f} | {base:.3f} | {ours / base:.2f} | {target} |")
+    for detail in details:
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in detail["mlgate_stages"].items())
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in detail["plain_phases"].items())
+        print(f"\nscale {detail['scale']}×: mlgate {detail['mlgate_seconds']:.2f} s "
+              f"(+{detail['extra_seconds']:.2f} s); stages: {stages}; plain: {phases}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--startup-repeats", type=int, default=31)
+    parser.add_argument("--scales", type=int, nargs="+", default=[1], help="row multipliers")
+    parser.add_argument("--install", action="store_true", help="also time uv against pip")
+    args = parser.parse_args()
+    rows, details = startup(args.startup_repeats), []
+    with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as temp:
+        workdir = Path(temp)
+        for scale in args.scales:
+            repeats = args.repeats if scale < 100 else 1
+            scale_rows, detail = overhead(workdir, scale, repeats)
+            rows += scale_rows
+            details.append(detail)
+        rows += rerun(workdir, args.repeats)
+        if args.install:
+            rows += install(workdir)
+    print_table(rows, details, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Skip what has not changed: a fingerprint of each stage's inputs, and a store of results.
+
+A stage's fingerprint covers exactly what it reads: the data files (by SHA-256), the
+config sections and files it uses, the fingerprints of the earlier stages whose
+outputs it reads, the code commit (plus any uncommitted diff), the versions of the
+libraries that shape its result, and, for stages that compare with the champion, the
+version now behind the champion alias. Equal fingerprint, equal result: the stage's
+JSON result and output files are copied from the store instead of being computed.
+
+The store lives beside the embedded registry (`.mlgate/cache/stages/<stage>/<fp>/`)
+and is written to a temporary directory first and renamed into place, so an
+interrupted run never leaves a half-written entry that a later run would trust.
+
+The champion is read without importing MLflow (importing it costs seconds, and a run
+with nothing to do should take well under one): with SQLite straight from the
+database file, with a tracking server through its REST API. Any other store, or any
+failure to read, gives `UNKNOWN`, and the stages that depend on the champion then run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+UNKNOWN = "unknown"
+NO_CHAMPION = "none"
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """Everything one stage reads, as plain data."""
+
+    stage: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)  # name -> sha256
+    upstream: Mapping[str, str] = field(default_factory=dict)  # stage -> fingerprint
+    packages: Mapping[str, str] = field(default_factory=dict)
+    code: str | None = None
+    champion: str | None = None  # None: the stage does not read the champion
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def cacheable(self) -> bool:
+        """False when an input could not be known: then the stage runs."""
+        return self.champion != UNKNOWN and UNKNOWN not in self.upstream.values()
+
+    def fingerprint(self) -> str:
+        parts = {
+            "stage": self.stage,
+            "config": self.config,
+            "files": self.files,
+            "upstream": self.upstream,
+            "packages": self.packages,
+            "code": self.code,
+            "champion": self.champion,
+            "context": self.context,
+        }
+        text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedStage:
+    stage: str
+    fingerprint: str
+    path: Path
+    result: dict[str, Any]
+
+    def restore(self, run_dir: Path) -> list[str]:
+        """Copy the stage's output files into `run_dir`; return their names."""
+        restored = []
+        for source in sorted(self.path.iterdir()):
+            if source.name == RESULT_FILE:
+                continue
+            target = run_dir / source.name
+            if source.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(source, target)
+            else:
+                shutil.copy2(source, target)
+            restored.append(source.name)
+        return restored
+
+
+class StageCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def lookup(self, stage: str, fingerprint: str) -> CachedStage | None:
+        path = self.root / stage / fingerprint
+        try:
+            result = json.loads((path / RESULT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return CachedStage(stage, fingerprint, path, result)
+
+    def store(
+        self,
+        stage: str,
+        fingerprint: str,
+        result: dict[str, Any],
+        run_dir: Path,
+        outputs: Iterable[str],
+    ) -> None:
+        final = self.root / stage / fingerprint
+        if final.exists():
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{fingerprint[:12]}-", dir=final.parent))
+        try:
+            for name in outputs:
+                source = run_dir / name
+                if source.is_dir():
+                    shutil.copytree(source, staging / name)
+                elif source.is_file():
+                    shutil.copy2(source, staging / name)
+            (staging / RESULT_FILE).write_text(json.dumps(result, default=str), encoding="utf-8")
+            os.replace(staging, final)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another run stored it first, or no space
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions(names: Iterable[str]) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def code_state(root: Path) -> str | None:
+    """The commit plus a hash of uncommitted changes to tracked files (None outside git)."""
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return None
+    diff = _git(root, "diff", "HEAD", "--binary")
+    return f"{commit}+{hashlib.sha256(diff.encode()).hexdigest()[:16]}" if diff else commit
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout if completed.returncode == 0 else None
+
+
+# --- the champion, read without MLflow ----------------------------------------------------
+
+
+def champion_version(tracking_uri: str, model: str, alias: str, *, timeout: float = 5.0) -> str:
+    """The version behind `model@alias`, `NO_CHAMPION`, or `UNKNOWN` when it cannot be read."""
+    scheme = urllib.parse.urlsplit(tracking_uri).scheme
+    try:
+        if scheme == "sqlite":
+            return _sqlite_alias(tracking_uri, model, alias)
+        if scheme in ("http", "https"):
+            return _rest_alias(tracking_uri, model, alias, timeout)
+    except (OSError, sqlite3.Error, ValueError):
+        return UNKNOWN
+    return UNKNOWN
+
+
+def _sqlite_alias(uri: str, model: str, alias: str) -> str:
+    # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them
+    path = Path(urllib.parse.unquote(uri.removeprefix("sqlite:///")))
+    if not path.is_file():
+        return NO_CHAMPION
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as connection:
+        row = connection.execute(
+            "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+            (model, alias),
+        ).fetchone()
+    return str(row[0]) if row else NO_CHAMPION
+
+
+def _rest_alias(uri: str, model: str, alias: str, timeout: float) -> str:
+    query = urllib.parse.urlencode({"name": model, "alias": alias})
+    request = urllib.request.Request(
+        f"{uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias?{query}"
+    )
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    elif user and password:
+        import base64
+
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {basic}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code in (400, 404):
+            # MLflow answers a missing alias or model with RESOURCE_DOES_NOT_EXIST or
+            # INVALID_PARAMETER_VALUE; anything else (auth, 5xx) is not knowledge.
+            code = _error_code(error)
+            if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return NO_CHAMPION
+        return UNKNOWN
+    return str(body["model_version"]["version"])
+
+
+def _error_code(error: urllib.error.HTTPError) -> str | None:
+    try:
+        return json.loads(error.read()).get("error_code")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,198 @@
+"""Which inputs each stage reads, so that a re-run can reuse what has not changed.
+
+The table `READS` is the whole policy: change a gate threshold and only the stages
+that read `evaluation` (and those that read their results) run again; change the
+validation file and training is reused, since training never reads it. The
+fingerprints themselves and the store are in `mlgate.cache`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlgate import __version__
+from mlgate.cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
+
+if TYPE_CHECKING:
+    from mlgate.cache import CachedStage
+    from mlgate.stages import Session
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What one stage reads and writes."""
+
+    config: tuple[str, ...] = ()  # dotted paths into mlgate.yaml
+    data: tuple[str, ...] = ()  # data roles whose bytes it reads
+    upstream: tuple[str, ...] = ()  # earlier stages whose outputs it reads
+    packages: tuple[str, ...] = ()  # libraries that shape its result
+    files: tuple[str, ...] = ()  # config keys naming files in the model repo
+    champion: bool = False  # compares with the version behind the champion alias
+    code: bool = False  # runs the model repo's own code (a model factory)
+    ci: bool = False  # depends on the event that started the run
+    outputs: tuple[str, ...] = ()  # files and folders it leaves in the run directory
+
+
+_CORE = ("pandas", "numpy")
+READS: dict[str, Reads] = {
+    "validate": Reads(
+        config=("data", "validation"),
+        data=("training", "validation"),
+        packages=(*_CORE, "pyarrow", "great-expectations", "scipy"),
+        files=("validation.suite",),
+        champion=True,  # drift may compare with the champion's training data
+    ),
+    "train": Reads(
+        config=("data.feature_spec", "model"),
+        data=("training",),
+        packages=(*_CORE, "scikit-learn"),
+        code=True,
+        outputs=("model.joblib",),
+    ),
+    "evaluate": Reads(
+        config=("evaluation",),
+        data=("validation",),
+        upstream=("train",),
+        packages=(*_CORE, "scikit-learn", "scipy", "matplotlib"),
+        champion=True,
+        outputs=("predictions.csv", "plots"),
+    ),
+    "fairness": Reads(
+        config=("fairness", "evaluation.champion_alias"),
+        data=("validation",),
+        upstream=("train",),
+        packages=(*_CORE, "scikit-learn", "fairlearn", "matplotlib"),
+        champion=True,
+        outputs=("fairness.png",),
+    ),
+    "card": Reads(
+        config=("card", "tracking", "evaluation.champion_alias"),
+        upstream=("validate", "train", "evaluate", "fairness"),
+        packages=("jinja2",),
+        files=("card.template",),
+        champion=True,  # the card shows what changed against the champion's
+        outputs=("model_card.md", "model_card.html", "card.json"),
+    ),
+    "register": Reads(
+        config=("tracking", "promotion"),
+        upstream=("validate", "train", "evaluate", "fairness", "card"),
+        packages=("mlflow", "scikit-learn"),
+        ci=True,
+        # It stamps the card with the version it registered.
+        outputs=("model_card.md", "model_card.html", "card.json"),
+    ),
+}
+
+
+def stage_inputs(session: Session, stage: str) -> StageInputs:
+    """The inputs of `stage` in this session; upstream fingerprints come from its results."""
+    from mlgate.cache import code_state, package_versions
+
+    reads = READS[stage]
+    project = session.project
+    config = {path: _config_value(project.config, path) for path in reads.config}
+    files = {f"data.{role}": _data_sha256(session, role) for role in reads.data}
+    files["feature_spec"] = project.spec_sha256
+    for key in reads.files:
+        value = _config_value(project.config, key)
+        if value:
+            files[key] = _file_sha256(project.location(str(value)))
+    upstream = {name: _upstream_fingerprint(session, name) for name in reads.upstream}
+    return StageInputs(
+        stage=stage,
+        config=config,
+        files=files,
+        upstream=upstream,
+        packages={"mlgate": __version__, **package_versions(reads.packages)},
+        code=code_state(project.root) if reads.code else None,
+        champion=_champion(session) if reads.champion else None,
+        context=_ci(session) if reads.ci else {},
+    )
+
+
+def still_valid(session: Session, cached: CachedStage) -> bool:
+    """A stored result that points into the registry is reused only while that holds true."""
+    if cached.stage != "register":
+        return True
+    version = cached.result.get("version")
+    if not version:
+        return True  # nothing was registered (a pull request's run, or a failed gate)
+    project = session.project
+    alias = project.config.tracking.candidate_alias
+    from mlgate.registry import tracking_uri_for
+
+    current = champion_version(tracking_uri_for(project), project.registry_name, alias)
+    return current == str(version)
+
+
+def _config_value(config: Any, dotted: str) -> Any:
+    value = config
+    for part in dotted.split("."):
+        value = getattr(value, part, None)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+def _data_sha256(session: Session, role: str) -> str:
+    memo = session.data_hashes
+    if role not in memo:
+        project = session.project
+        written = getattr(project.config.data, f"{role}_data_path")
+        if "://" in str(written):
+            from mlgate import s3
+
+            memo[role] = s3.fetch(str(written), project.state_dir / "cache" / "s3").sha256
+        else:
+            memo[role] = _file_sha256(project.location(str(written)))
+    return memo[role]
+
+
+def _file_sha256(path: Any) -> str:
+    from mlgate.cache import file_sha256
+
+    try:
+        return file_sha256(path)
+    except OSError:
+        return "missing"  # the stage itself reports the missing file
+
+
+def _upstream_fingerprint(session: Session, stage: str) -> str:
+    result = session.results.get(stage)
+    if result is not None:
+        recorded = result.details.get("cache") or {}
+        return recorded.get("fingerprint") or UNKNOWN
+    # A stage command continuing an earlier run: that stage's result counts only if its
+    # inputs are still what they were (else this stage runs and says what is stale).
+    recorded = session.run_dir.peek_result(stage).get("cache") or {}
+    fingerprint = recorded.get("fingerprint")
+    if not fingerprint or fingerprint != stage_inputs(session, stage).fingerprint():
+        return UNKNOWN
+    return fingerprint
+
+
+def _champion(session: Session) -> str:
+    project = session.project
+    if session.champion_probe is None:
+        from mlgate.registry import tracking_uri_for
+
+        alias = project.config.evaluation.champion_alias
+        session.champion_probe = champion_version(
+            tracking_uri_for(project), project.registry_name, alias
+        )
+    return session.champion_probe
+
+
+def _ci(session: Session) -> dict[str, Any]:
+    ci = session.ci
+    return {
+        "event": ci.event_name,
+        "ref": ci.ref,
+        "default_branch": ci.default_branch,
+        "sha": ci.sha,
+        "repository": ci.repository,
+    }
+
+
+__all__ = ["NO_CHAMPION", "READS", "Reads", "stage_inputs", "still_valid"]

@@ -1,0 +1,174 @@
+"""The stage cache: an unchanged re-run reuses every stage, and each change reruns exactly
+the stages that read it (mlgate.reuse.READS), on the example with its embedded store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlgate.cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
+
+ALL = ["validate", "train", "evaluate", "fairness", "card", "register"]
+
+
+def _edit(config: Path, change) -> None:
+    data = yaml.safe_load(config.read_text())
+    change(data)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _run(cli, repo: Path, *extra: str) -> dict[str, bool]:
+    """Run the pipeline; return, per stage, whether it was reused."""
+    outcome = cli("run", str(repo), "--json", *extra, cwd=repo)
+    assert outcome.code == 0, outcome.err
+    stages = json.loads(outcome.out)["stages"]
+    return {stage["stage"]: stage["cache"]["reused"] for stage in stages}
+
+
+def _rerun(reused: dict[str, bool]) -> list[str]:
+    return [stage for stage in ALL if not reused[stage]]
+
+
+@pytest.fixture(scope="module")
+def primed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example, small and fast, after one full run (its cache and registry filled)."""
+    from mlgate.cli import main
+
+    repo = tmp_path_factory.mktemp("cache") / "churn"
+    example = Path(__file__).resolve().parents[1] / "examples" / "churn"
+    shutil.copytree(example, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+
+    def smaller(config: dict) -> None:
+        config["model"]["params"]["n_estimators"] = 30
+        config["evaluation"]["bootstrap"] = {"n": 200}
+        config["fairness"]["n_boot"] = 50
+
+    _edit(repo / "mlgate.yaml", smaller)
+    assert main(["run", str(repo)]) == 0
+    return repo
+
+
+@pytest.fixture
+def repo(primed: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "churn"
+    shutil.copytree(primed, copy, symlinks=True)
+    return copy
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_unchanged_rerun_reuses_every_stage(repo: Path, cli) -> None:
+    reused = _run(cli, repo)
+    assert _rerun(reused) == []
+    run_dir = Path(json.loads(cli("run", str(repo), "--json", cwd=repo).out)["run_dir"])
+    # The reused outputs are in the new run directory, ready for report and register.
+    for name in ("model.joblib", "predictions.csv", "model_card.html", "fairness.png"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "plots").glob("*.png"))
+
+
+def test_no_cache_runs_every_stage(repo: Path, cli) -> None:
+    assert _rerun(_run(cli, repo, "--no-cache")) == ALL
+
+
+def test_changed_validation_data_reruns_all_but_training(repo: Path, cli) -> None:
+    validation = repo / "data" / "validation.csv"
+    lines = validation.read_text().splitlines(keepends=True)
+    validation.write_text("".join(lines[:-1]))  # one row fewer
+    assert _rerun(_run(cli, repo)) == ["validate", "evaluate", "fairness", "card", "register"]
+
+
+def test_changed_model_parameter_reruns_from_training(repo: Path, cli) -> None:
+    _edit(repo / "mlgate.yaml", lambda c: c["model"]["params"].update(max_depth=3))
+    assert _rerun(_run(cli, repo)) == ["train", "evaluate", "fairness", "card", "register"]
+
+
+def test_changed_gate_threshold_reruns_evaluation_only(repo: Path, cli) -> None:
+    _edit(repo / "mlgate.yaml", lambda c: c["evaluation"]["gates"]["roc_auc"].update(min=0.79))
+    assert _rerun(_run(cli, repo)) == ["evaluate", "card", "register"]
+
+
+def test_changed_fairness_threshold_reruns_fairness_only(repo: Path, cli) -> None:
+    def looser(config: dict) -> None:
+        config["fairness"]["thresholds"]["demographic_parity_difference"] = 0.2
+
+    _edit(repo / "mlgate.yaml", looser)
+    assert _rerun(_run(cli, repo)) == ["fairness", "card", "register"]
+
+
+def test_a_new_champion_reruns_the_stages_that_compare_with_it(repo: Path, cli) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / '.mlgate' / 'mlflow.db'}")
+    client.set_registered_model_alias("production-churn-model", "production", "1")
+    assert _rerun(_run(cli, repo)) == ["validate", "evaluate", "fairness", "card", "register"]
+
+
+def test_a_deleted_version_is_registered_again(repo: Path, cli) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / '.mlgate' / 'mlflow.db'}")
+    client.delete_registered_model_alias("production-churn-model", "candidate")
+    assert _rerun(_run(cli, repo)) == ["register"]
+
+
+def test_later_command_accepts_a_gate_change_but_not_a_new_model(repo: Path, cli) -> None:
+    assert cli("train", str(repo), cwd=repo).code == 0
+    _edit(repo / "mlgate.yaml", lambda c: c["evaluation"]["gates"]["roc_auc"].update(min=0.7))
+    assert cli("evaluate", str(repo), cwd=repo).code == 0
+    _edit(repo / "mlgate.yaml", lambda c: c["model"]["params"].update(max_depth=2))
+    refused = cli("evaluate", str(repo), cwd=repo)
+    assert refused.code == 2
+    assert "changed since this run's model was trained" in refused.err
+
+
+# --- the pure parts ----------------------------------------------------------------------
+
+
+def test_fingerprint_changes_with_each_input_and_only_then() -> None:
+    def inputs(**kwargs) -> StageInputs:
+        return StageInputs("train", config={"model": {"type": "x"}}, **kwargs)
+
+    base = inputs(files={"data.training": "a"})
+    assert base.fingerprint() == inputs(files={"data.training": "a"}).fingerprint()
+    variants = [
+        StageInputs("train", config={"model": {"type": "y"}}, files={"data.training": "a"}),
+        StageInputs("train", config={"model": {"type": "x"}}, files={"data.training": "b"}),
+        StageInputs("evaluate", config={"model": {"type": "x"}}, files={"data.training": "a"}),
+        StageInputs(
+            "train", config={"model": {"type": "x"}}, files={"data.training": "a"}, code="c"
+        ),
+    ]
+    assert len({base.fingerprint(), *(v.fingerprint() for v in variants)}) == 5
+
+
+def test_unknown_inputs_are_not_cacheable() -> None:
+    assert not StageInputs("evaluate", champion=UNKNOWN).cacheable
+    assert not StageInputs("card", upstream={"train": UNKNOWN}).cacheable
+    assert StageInputs("evaluate", champion=NO_CHAMPION).cacheable
+
+
+def test_champion_read_without_mlflow(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    assert champion_version(missing, "m", "production") == NO_CHAMPION
+    assert champion_version("databricks", "m", "production") == UNKNOWN
+    assert champion_version("http://127.0.0.1:9", "m", "production", timeout=1) == UNKNOWN
+
+
+def test_champion_read_through_a_tracking_server(mlflow_server: str) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server)
+    name = "cache-probe-model"
+    client.create_registered_model(name)
+    assert champion_version(mlflow_server, name, "production") == NO_CHAMPION
+    assert champion_version(mlflow_server, "no-such-model", "production") == NO_CHAMPION
+    run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
+    version = client.create_model_version(name, f"runs:/{run.info.run_id}/m", run.info.run_id)
+    client.set_registered_model_alias(name, "production", version.version)
+    assert champion_version(mlflow_server, name, "production") == str(version.version)
