@@ -394,6 +394,11 @@ def _age_in_one_bin(repo: Path) -> None:
             id="numeric-without-bins",
         ),
         pytest.param(
+            _config(sensitive_features=[], thresholds={"demographic_parity_difference": 0.1}),
+            ["fairness.thresholds", "there is no sensitive feature to judge"],
+            id="thresholds-without-features",
+        ),
+        pytest.param(
             _config(thresholds={"demographic_parity_ratio": 1.5}),
             ["fairness.thresholds.demographic_parity_ratio", "between 0 and 1"],
             id="ratio-above-one",

@@ -70,7 +70,14 @@ def run_fairness(session: Any) -> Any:
     declared = project.spec.sensitive_features
     features = grouping.judged_features(fairness.sensitive_features, declared)
     kind = task.kind
+    session.run_dir.file(CHART_FILE).unlink(missing_ok=True)  # an earlier attempt's chart
     if not features:
+        if fairness.thresholds:
+            raise project.config_error(
+                ("fairness", "thresholds"),
+                "thresholds are set but there is no sensitive feature to judge; declare them "
+                "under sensitive_features in the feature spec (or remove the thresholds)",
+            )
         return StageResult(
             "fairness",
             Verdict.SKIPPED,
