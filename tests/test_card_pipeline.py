@@ -169,6 +169,11 @@ def test_the_html_card_has_every_section(repo: Path) -> None:
     assert len(plots) == 5
     assert _result(repo / "first", "fairness")["chart"] == "fairness.png"
     assert len(card.images) == len(plots) + 1
+    # The free-text sections are the example's card: text, shown as written.
+    html = (repo / "first" / "model_card.html").read_text()
+    free_text = yaml.safe_load((repo / "mlgate.yaml").read_text())["card"]
+    for key in ("intended_use", "out_of_scope_uses", "limitations", "ethical_considerations"):
+        assert f"<p>{' '.join(free_text[key].split())}</p>".replace("'", "&#39;") in html
     assert all(src.startswith("data:image/png;base64,") for src in card.images)
 
 
