@@ -326,3 +326,22 @@ def test_an_artifact_links_only_to_the_trusted_mlflow_server(
     shown = _trusted_context(untrusted, {"MLFLOW_TRACKING_URI": tracking}, {})
     assert (shown.mlflow_run_url == url) is kept
     assert ("[MLflow run]" in compose(shown, builders=False).full()) is kept
+
+
+def test_footer_says_which_stages_were_reused() -> None:
+    from mlgate.report.compose import footer
+
+    stages = {
+        "validate": {"stage": "validate", "verdict": "passed", "summary": "ok"},
+        "train": {
+            "stage": "train",
+            "verdict": "passed",
+            "summary": "ok",
+            "cache": {"reused": True},
+        },
+        "evaluate": {"stage": "evaluate", "verdict": "passed", "summary": "ok", "cache": {}},
+    }
+    line = footer(ReportData(model="m", stages=stages, mlgate_version="1.0.0"))
+    assert "reused, inputs unchanged: train ·" in line
+    fresh = {name: {**result, "cache": {"reused": False}} for name, result in stages.items()}
+    assert "reused" not in footer(ReportData(model="m", stages=fresh, mlgate_version="1.0.0"))

@@ -346,6 +346,14 @@ def artifacts_url(data: ReportData) -> str | None:
 
 def footer(data: ReportData) -> str:
     links = []
+    reused = [
+        name
+        for name in STAGE_LABELS
+        if isinstance((data.stages.get(name) or {}).get("cache"), dict)
+        and data.stages[name]["cache"].get("reused") is True
+    ]
+    if reused:  # stage names from the fixed list above, never from the artifact
+        links.append(f"reused, inputs unchanged: {', '.join(reused)}")
     if data.mlflow_run_url:
         links.append(f"[MLflow run]({data.mlflow_run_url})")
     artifacts = artifacts_url(data)
