@@ -11,6 +11,8 @@ it never has to parse bodies) and recorded in `proxy.requests`. Faults are queue
         proxy.inject(Fault.respond(403, headers={"Retry-After": "1"}), path_contains="/issues")
         proxy.inject(Fault.drop())         # close the connection without an answer
         proxy.inject(Fault.delay(2.5))     # answer late (then forward normally)
+        proxy.inject(Fault.lose_answer(503), path_contains="/create")  # done, but the
+        #                                  client hears 503 (a retry must not do it twice)
         ...
         assert proxy.count("GET") == 2
 
@@ -35,7 +37,7 @@ _MAX_HEAD = 1 << 16
 class Fault:
     """What to do to a request instead of (or while) forwarding it."""
 
-    kind: str  # "cut_body" | "respond" | "drop" | "delay"
+    kind: str  # "cut_body" | "respond" | "drop" | "delay" | "lose_answer"
     after_bytes: int = 0
     status: int = 0
     body: bytes = b""
@@ -58,6 +60,14 @@ class Fault:
     def drop(cls) -> Fault:
         """Read the request, then close the connection without answering."""
         return cls("drop")
+
+    @classmethod
+    def lose_answer(
+        cls, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> Fault:
+        """Forward the request and let the server act on it, but answer the client with this
+        status instead of the server's answer (a gateway timing out after the work is done)."""
+        return cls("lose_answer", status=status, body=body, headers=tuple((headers or {}).items()))
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:
@@ -208,10 +218,24 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 client.sendall(_canned(method, fault))
             return
+        if fault is not None and fault.kind == "lose_answer":
+            body = _read_body(client, head, rest)
+            self._forward_and_discard(_with_close(head) + body)
+            seen.status = fault.status
+            with contextlib.suppress(OSError):
+                client.sendall(_canned(method, fault))
+            return
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         limit = fault.after_bytes if fault is not None and fault.kind == "cut_body" else None
         self._forward(client, _with_close(head), rest, limit, seen)
+
+    def _forward_and_discard(self, request: bytes) -> None:
+        """Send a whole request to the server and read its answer to the end, unseen."""
+        with contextlib.suppress(OSError), socket.create_connection(self._target, 30) as upstream:
+            upstream.sendall(request)
+            while upstream.recv(1 << 16):
+                pass
 
     def _forward(
         self,
@@ -271,6 +295,20 @@ def _with_close(head: bytes) -> bytes:
     lines = head[: -len(_HEAD_END)].split(b"\r\n")
     kept = [line for line in lines if not line.lower().startswith(b"connection:")]
     return b"\r\n".join([*kept, b"Connection: close"]) + _HEAD_END
+
+
+def _read_body(client: socket.socket, head: bytes, rest: bytes) -> bytes:
+    """The request body by its Content-Length (mlgate's clients never send chunked bodies)."""
+    body = rest
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+            while len(body) < length:
+                chunk = client.recv(min(length - len(body), 1 << 16))
+                if not chunk:
+                    break
+                body += chunk
+    return body
 
 
 def _drain_body(client: socket.socket, head: bytes, rest: bytes) -> None:

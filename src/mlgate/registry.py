@@ -205,7 +205,23 @@ class Registry:
                 tags=tags,
                 model_id=run.model_id,
             )
-        return str(version.version)
+        return self._keep_first(tags.get("mlgate.fingerprint"), str(version.version))
+
+    def _keep_first(self, fingerprint: str | None, created: str) -> str:
+        """One version per fingerprint, even when the create was sent twice.
+
+        MLflow retries a POST whose answer was lost (a 503 from a gateway after the server
+        did the work), and two jobs with the same inputs may register at the same moment:
+        either way the lowest version with this fingerprint stays, later ones are deleted.
+        """
+        if not fingerprint:
+            return created
+        first = self.find_version(fingerprint)
+        if first is None or str(first.version) == created:
+            return created
+        with _calls(self.uri, f"delete duplicate version {created} of {self.name}"):
+            self.client.delete_model_version(self.name, created)
+        return str(first.version)
 
     def set_alias(self, alias: str, version: str) -> None:
         with _calls(self.uri, f"set alias {alias} of {self.name}"):
@@ -225,6 +241,7 @@ def open_client(uri: str, state_dir: Path | None = None) -> Any:
     """
     for key, value in MLFLOW_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    _check_retry_settings()
     with _calls(uri, "connect"):
         import mlflow
         from mlflow import MlflowClient
@@ -235,6 +252,29 @@ def open_client(uri: str, state_dir: Path | None = None) -> Any:
         if uri.startswith("sqlite:///"):
             _initialise_sqlite(client, state_dir or Path(uri[len("sqlite:///") :]).parent)
     return client
+
+
+# MLflow reads these when a request is sent and fails deep inside it on a bad value.
+_RETRY_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": int,
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": int,
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": float,
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": int,
+}
+
+
+def _check_retry_settings() -> None:
+    from mlgate.errors import ConfigError
+
+    for name, kind in _RETRY_SETTINGS.items():
+        value = os.environ.get(name, "")
+        try:
+            number = kind(value)
+        except ValueError:
+            number = -1
+        if number < 0:
+            what = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{name} must be {what} of 0 or more, got {value!r}")
 
 
 def _log_sklearn_model(
