@@ -100,7 +100,7 @@ def test_spark_engine_fails_an_empty_table_and_a_missing_column(spark_session) -
     spec = FeatureSpec.model_validate(
         {"target": "label", "features": {"size": {"type": "numeric", "max": 10}}}
     )
-    expectations = baseline_expectations(spec, classes=None, strict_columns=False, engine="spark")
+    expectations = baseline_expectations(spec, classes=None, strict_columns=False)
     table = pd.DataFrame({"size": [1.0, 2.0], "label": ["a", "b"]})
 
     def failures(frame: pd.DataFrame) -> set[tuple[str | None, str]]:

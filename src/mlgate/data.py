@@ -221,7 +221,8 @@ def _coerce_types(project: Project, frame: pd.DataFrame, path: Path) -> pd.DataF
     import numpy as np
     import pandas as pd
 
-    frame = frame.copy()
+    # Columns are replaced, never written into: a shallow copy is enough (and free).
+    frame = frame.copy(deep=False)
     columns = {**project.spec.features, **project.spec.sensitive_features}
     for name, column in columns.items():
         values = frame[name]
@@ -231,6 +232,8 @@ def _coerce_types(project: Project, frame: pd.DataFrame, path: Path) -> pd.DataF
                     f"column '{name}' is declared {column.type} but holds true/false values",
                     file=path,
                 )
+            if pd.api.types.is_numeric_dtype(values):
+                continue  # already numbers (Parquet, or a clean CSV column)
             numbers = pd.to_numeric(values, errors="coerce")
             bad = values.notna() & numbers.isna()
             if bad.any():
@@ -247,7 +250,12 @@ def _coerce_types(project: Project, frame: pd.DataFrame, path: Path) -> pd.DataF
         else:
             # One representation for categories whatever the file format: strings,
             # with missing values as NaN, so one-hot encoding sees the same labels.
-            text = values.astype(object).map(_category_text, na_action="ignore")
+            if isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is np.nan:
+                continue  # pandas' own text type, missing values NaN: already that form
+            if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+                text = values.astype(object)  # already text: no per-value conversion
+            else:
+                text = values.astype(object).map(_category_text, na_action="ignore")
             frame[name] = text.where(text.notna(), np.nan).astype(object)
     return frame
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgate.validation.baseline import baseline_expectations, merge
+from mlgate.validation.baseline import baseline_expectations, check_types, merge, spec_columns
 from mlgate.validation.drift import DriftSettings, FeatureDrift, feature_drift
 from mlgate.validation.results import Failure, judge
 from mlgate.validation.suite import Expectation, load_suite
@@ -97,9 +97,7 @@ def check_data(
             )
         suite = load_suite(location, shown_as=settings.suite)
     classes = list(task.classes) if task.kind == "classification" else None
-    baseline = baseline_expectations(
-        spec, classes=classes, strict_columns=settings.strict_columns, engine=settings.engine
-    )
+    baseline = baseline_expectations(spec, classes=classes, strict_columns=settings.strict_columns)
     expectations = merge(baseline, suite)
     sensitive = set(spec.sensitive_features)
 
@@ -107,11 +105,18 @@ def check_data(
 
     failures: list[Failure] = []
     checked: dict[str, int] = {}
+    built = engine.build_suite(expectations, "mlgate")
     for role, frame in frames.items():
+        type_failures = check_types(frame, spec, role=role)
         outcomes = engine.run(
-            frame, expectations, engine=settings.engine, sample_size=settings.max_sample_values
+            frame,
+            expectations,
+            engine=settings.engine,
+            sample_size=settings.max_sample_values,
+            suite=built,
         )
-        checked[role] = len(outcomes)
+        checked[role] = len(outcomes) + len(spec_columns(spec))
+        failures += type_failures
         failures += judge(
             outcomes,
             role=role,

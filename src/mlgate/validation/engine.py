@@ -111,12 +111,16 @@ def spark_session() -> Any:
 
 def build_suite(expectations: list[Expectation], name: str) -> Any:
     gx = _gx()
-    suite = gx.ExpectationSuite(name=name)
-    for index, expectation in enumerate(expectations):
-        cls = expectation_class(expectation.type)
-        meta = {**expectation.meta, _INDEX: index}
-        suite.add_expectation(cls(**expectation.kwargs, meta=meta))
-    return suite
+    # One constructor call: add_expectation() asks the store about the suite each time.
+    return gx.ExpectationSuite(
+        name=name,
+        expectations=[
+            expectation_class(expectation.type)(
+                **expectation.kwargs, meta={**expectation.meta, _INDEX: index}
+            )
+            for index, expectation in enumerate(expectations)
+        ],
+    )
 
 
 def result_format(sample_size: int) -> dict[str, Any]:
@@ -161,14 +165,22 @@ def to_spark(frame: Any) -> Any:
 
 
 def run(
-    table: Any, expectations: list[Expectation], *, engine: str, sample_size: int
+    table: Any,
+    expectations: list[Expectation],
+    *,
+    engine: str,
+    sample_size: int,
+    suite: Any = None,
 ) -> list[Outcome]:
-    """Validate `table` (a pandas frame; converted for Spark) against `expectations`."""
+    """Validate `table` (a pandas frame; converted for Spark) against `expectations`.
+
+    `suite` is `build_suite(expectations)` when the caller validates several tables.
+    """
     if not expectations:
         return []
     data = to_spark(table) if engine == "spark" else table
     batch = _batch_definition(engine).get_batch(batch_parameters={"dataframe": data})
-    suite = build_suite(expectations, "mlgate")
+    suite = suite if suite is not None else build_suite(expectations, "mlgate")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GE's own deprecation chatter, not the user's concern
         validation = batch.validate(suite, result_format=result_format(sample_size))

@@ -48,6 +48,9 @@ def judge(
     """The failures among `outcomes` (an empty list when every expectation held)."""
     failures = []
     for outcome in outcomes:
+        if outcome.mismatched and not outcome.success:
+            failures += _column_set_failures(outcome, role)
+            continue
         failure = _failure(outcome, role, sensitive, max_samples, show_sensitive)
         if failure is not None:
             failures.append(failure)
@@ -64,6 +67,36 @@ def judge(
     return kept
 
 
+def _column_set_failures(outcome: Outcome, role: str) -> list[Failure]:
+    """One failure per missing column, and per undeclared one under strict_columns."""
+    name = outcome.expectation.type
+    found = []
+    for column in outcome.mismatched.get("missing") or []:
+        found.append(
+            Failure(
+                role=role,
+                expectation=name,
+                origin=outcome.expectation.origin,
+                column=str(column),
+                reason="missing-column",
+                message=f"column '{column}' does not exist in the {role} data",
+            )
+        )
+    for column in outcome.mismatched.get("unexpected") or []:
+        found.append(
+            Failure(
+                role=role,
+                expectation=name,
+                origin=outcome.expectation.origin,
+                column=str(column),
+                reason="unexpected",
+                message=f"column '{column}' in the {role} data is not in the feature spec "
+                "(validation.strict_columns allows only the declared columns)",
+            )
+        )
+    return found
+
+
 def _missing_column(failure: Failure, role: str) -> Failure:
     return Failure(
         role=role,
@@ -74,7 +107,8 @@ def _missing_column(failure: Failure, role: str) -> Failure:
         message=f"column '{failure.column}' does not exist in the {role} data"
         + (
             ""
-            if failure.expectation == "expect_column_to_exist"
+            if failure.expectation
+            in ("expect_column_to_exist", "expect_table_columns_to_match_set")
             else f" ({failure.expectation} needs it)"
         ),
         arguments=failure.arguments,
@@ -102,8 +136,7 @@ def _failure(
             return Failure(
                 **{**base, "column": missing.group(1)},
                 reason="missing-column",
-                message=f"column '{missing.group(1)}' does not exist in the {role} data "
-                f"({name} needs it)",
+                message=f"column '{missing.group(1)}' does not exist in the {role} data",
             )
         first_line = outcome.exception.strip().splitlines()[0] if outcome.exception else "error"
         return Failure(
@@ -128,20 +161,6 @@ def _failure(
         )
     if outcome.success:
         return None
-    if outcome.mismatched:
-        unexpected = [str(c) for c in outcome.mismatched.get("unexpected") or []]
-        missing = [str(c) for c in outcome.mismatched.get("missing") or []]
-        parts = []
-        if unexpected:
-            parts.append(f"column(s) {_names(unexpected)} not in the feature spec")
-        if missing:
-            parts.append(f"column(s) {_names(missing)} missing")
-        return Failure(
-            **{**base, "column": (unexpected or missing)[0] if unexpected or missing else None},
-            reason="unexpected",
-            message=f"{' and '.join(parts)} in the {role} data ({name}; "
-            "validation.strict_columns allows only the declared columns)",
-        )
     hidden = bool(sensitive.intersection(columns)) and not show_sensitive
     # The unexpected values of a null check are all null: nothing to show.
     nulls = name == "expect_column_values_to_not_be_null"
@@ -164,11 +183,6 @@ def _failure(
         samples=samples,
         samples_hidden=hidden and bool(outcome.samples) and not nulls,
     )
-
-
-def _names(columns: list[str], limit: int = 5) -> str:
-    shown = ", ".join(f"'{c}'" for c in columns[:limit])
-    return shown + (f" (+{len(columns) - limit} more)" if len(columns) > limit else "")
 
 
 def _subject(column: str | None) -> str:
