@@ -105,8 +105,9 @@ def _edit(config: Path, change) -> None:
 def _quick(data: dict) -> None:
     """Fewer trees and bootstrap rounds: the same pipeline, in seconds rather than minutes."""
     data["model"]["params"].update(n_estimators=60, max_depth=3)
-    data.setdefault("evaluation", {})["bootstrap"] = {"n": 50}
+    data.setdefault("evaluation", {}).update(noise_aware=False, bootstrap={"n": 50})
     data.setdefault("fairness", {})["n_boot"] = 0
+    data.setdefault("validation", {})["drift"] = {"enabled": False}
 
 
 def _clean_env() -> dict[str, str]:
@@ -307,6 +308,8 @@ def test_promote_canary_rollback_and_load_again(server: Server, mlgate) -> None:
         "workflow run: https://github.com/acme/churn/actions/runs/101",
         v1.tags["mlgate.data.training.sha256"],  # what data
         "evaluation: passed",  # gate figures
+        "fairness: passed",
+        "gender demographic_parity_difference",
         "roc_auc",
         "promote production (unset → v1) by alice: first release",  # when promoted, by whom
         "rollback production (v2 → v1) by dave: latency regression",
@@ -515,6 +518,15 @@ def test_each_move_is_recorded_as_a_github_deployment(
     assert made[0]["ref"] == "6dcb09b5b57875f334f61aebed695e2e4193db5e"
     assert made[0]["production_environment"] is True
     assert json.loads(promoted.out)["deployment"]["id"] == made[0]["id"]
+
+    # GitHub failing after the alias moved: exit 3, and the registry says what happened.
+    github_api.fake.inject("POST", r"/repos/[^/]+/[^/]+/deployments", "502")
+    broken = mlgate("promote", model, "--version", second, "--to", "staging")
+    assert broken.code == 3
+    assert "but recording the GitHub deployment failed" in broken.err
+    assert "the registry and its ledger are up to date" in broken.err
+    assert server.aliases(model)["staging"] == second
+    assert server.ledger(model).entries[-1].alias == "staging"
 
 
 def test_the_promote_action_passes_its_inputs_to_the_command(server: Server, tmp_path: Path):

@@ -188,6 +188,25 @@ def test_a_claim_written_too_slowly_is_given_up() -> None:
 
 
 @pytest.mark.usefixtures("quick_protocol")
+def test_a_slow_claim_is_tried_again_on_the_same_seat() -> None:
+    delays = iter([0.4, 0.0])
+
+    class OnceSlow(RegisterStore):
+        def set_tag(self, key: str, value: str) -> None:
+            self.write_delay = next(delays, 0.0)
+            super().set_tag(key, value)
+
+    store = OnceSlow(aliases={"production": "1"})
+
+    seq, claim, _ = ledger.claim(
+        store, Move("promote", "production", "1", "2"), actor="a", model="m"
+    )
+
+    assert seq == 1
+    assert Claim.decode(1, store.tags[ledger.claim_key(1)]).token == claim.token
+
+
+@pytest.mark.usefixtures("quick_protocol")
 def test_an_alias_moved_since_planning_is_refused() -> None:
     store = RegisterStore(aliases={"production": "3"})
 
@@ -216,6 +235,24 @@ def test_record_writes_entry_and_head_and_drops_the_claim() -> None:
     assert seq == 1
     assert set(store.tags) == {ledger.entry_key(1), ledger.HEAD_TAG}
     assert store.tags[ledger.HEAD_TAG] == "1"
+
+
+def test_a_recorded_entry_stands_when_the_head_cannot_be_written() -> None:
+    from mlgate.errors import ServiceError
+
+    class HeadDown(RegisterStore):
+        def set_tag(self, key: str, value: str) -> None:
+            if key == ledger.HEAD_TAG:
+                raise ServiceError("MLflow at http://x failed to write tag")
+            super().set_tag(key, value)
+
+    store = HeadDown()
+
+    ledger.record(store, _entry(7, "promote", "staging", None, "1"))
+
+    book = Ledger.from_tags(store.tags)
+    assert [e.seq for e in book.entries] == [7]
+    assert book.last_seq == 7
 
 
 # --- rules -------------------------------------------------------------------------------

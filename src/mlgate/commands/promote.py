@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     settings = promotion_settings(project)
     rules.check_target(target, settings.aliases)
     if args.from_alias is not None:
-        rules.check_target(args.from_alias, [*settings.aliases, "candidate"])
+        rules.check_alias(args.from_alias)
     percent = args.canary
     if target == moves.CANARY and percent is None:
         percent = settings.canary_percent

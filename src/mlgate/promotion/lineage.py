@@ -52,6 +52,7 @@ def answer(
         if match := _DATA_TAG.match(key):
             data.setdefault(match.group(1), {})[match.group(2)] = value
     gates_detail = _json(vtags.get("mlgate.gates"))
+    fairness = _json(vtags.get("mlgate.fairness"))
     book = Ledger.from_tags(tags)
     promotions = [e.to_dict() for e in book.entries if e.to_version == info.version]
     findings = rules.check_lineage(info)
@@ -92,6 +93,7 @@ def answer(
                 if k.startswith(rules.METRIC_PREFIX)
             },
             "checks": gates_detail if isinstance(gates_detail, list) else [],
+            "fairness": fairness if isinstance(fairness, list) else [],
         },
         "mlflow_run_id": info.run_id,
         "promotions": promotions,
@@ -139,6 +141,12 @@ def render(record: dict[str, Any]) -> str:
             lines.append(
                 f"    {check.get('metric')} {_figure(check.get('value'))} "
                 f"({check.get('bound')} {_figure(check.get('limit'))}): {check.get('verdict')}"
+            )
+    for check in gates["fairness"]:
+        if isinstance(check, dict):
+            lines.append(
+                f"    {check.get('feature')} {check.get('metric')} {_figure(check.get('value'))} "
+                f"(threshold {_figure(check.get('threshold'))}): {check.get('verdict')}"
             )
     if gates["metrics"]:
         lines.append("  metrics: " + ", ".join(f"{k} {v}" for k, v in gates["metrics"].items()))

@@ -61,12 +61,16 @@ def check_force(force: bool, reason: str | None) -> None:
         )
 
 
-def check_target(alias: str, allowed: list[str] | tuple[str, ...]) -> None:
+def check_alias(alias: str) -> None:
     if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"v\d+", alias):
         raise UsageError(
             f"'{alias}' is not a valid alias: start with a letter, then letters, digits, "
             "'_' or '-' ('latest' and 'v<number>' are reserved by MLflow)"
         )
+
+
+def check_target(alias: str, allowed: list[str] | tuple[str, ...]) -> None:
+    check_alias(alias)
     if alias not in allowed:
         raise UsageError(
             f"alias '{alias}' is not a promotion target; allowed: {', '.join(allowed)} "
