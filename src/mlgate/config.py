@@ -6,6 +6,7 @@ so that a complete config is valid today and a typo anywhere is caught at once.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -110,7 +111,10 @@ class EvaluationSection(Section):
 class FairnessSection(Section):
     # Each entry is a sensitive feature, or a list of them judged as one intersection.
     sensitive_features: list[str | list[str]] | None = None
-    thresholds: dict[FairnessMetricName, float] = Field(default_factory=dict)
+    # A difference or a ratio: below 0 no model could ever pass.
+    thresholds: dict[FairnessMetricName, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict
+    )
     policy: Literal["point", "confident"] = "point"
     mode: Literal["block", "warn"] = "block"
     min_group_size: int = Field(default=30, ge=1)
@@ -237,4 +241,8 @@ def resolve_location(base: Path, value: str) -> str | Path:
     """A data location as written: URIs stay strings, paths resolve against `base`."""
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
         return value
-    return (base / Path(value).expanduser()).resolve()
+    path = base / Path(value).expanduser()
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: left as written, reported as not found
+        return Path(os.path.abspath(path))

@@ -93,6 +93,9 @@ def find_config(argument: str | None) -> Path:
 def load_project(config_path: Path) -> Project:
     config_doc = read_yaml(config_path, what="config")
     config = _validate(Config, config_doc)
+    from mlgate.repopaths import check_inside_repo
+
+    check_inside_repo(config_doc, config, config_path.parent)
     spec_location = resolve_location(config_path.parent, config.data.feature_spec)
     if not isinstance(spec_location, Path):
         raise config_doc.error(

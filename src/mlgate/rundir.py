@@ -39,7 +39,17 @@ class RunDir:
     @classmethod
     def create(cls, state_dir: Path, chosen: Path | None = None) -> RunDir:
         if chosen is not None:
-            chosen.mkdir(parents=True, exist_ok=True)
+            try:
+                chosen.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise RunDirError(
+                    "is not a directory; give --run-dir a folder (new or from an earlier run)",
+                    file=chosen,
+                ) from None
+            except OSError as exc:
+                raise RunDirError(
+                    f"cannot create the run directory: {exc.strerror or exc}", file=chosen
+                ) from None
             return cls(chosen.resolve())
         runs = state_dir / RUNS
         runs.mkdir(parents=True, exist_ok=True)
