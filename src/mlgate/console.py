@@ -20,7 +20,9 @@ MARKS = {"passed": "✓", "failed": "✗", "skipped": "–"}
 
 
 def error(message: str, *, file: Path | None = None, line: int | None = None) -> None:
-    one_line = " ".join(message.split("\n"))
+    # splitlines, not split("\n"): a runner also ends a line at a lone "\r", and a value
+    # after it that starts with "::" would be read as a workflow command.
+    one_line = " ".join(message.splitlines())
     print(f"mlgate: error: {one_line}", file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         properties = []
@@ -69,7 +71,8 @@ class StagePrinter:
     def stage(self, result: Any) -> None:
         mark = MARKS.get(result.verdict.value, "?")
         reused = " (reused: inputs unchanged)" if result.reused else ""
-        self._print(f"  {mark} {result.stage:<9} {result.summary}{reused}")
+        summary = " ".join(str(result.summary).splitlines())  # data in it cannot start a line
+        self._print(f"  {mark} {result.stage:<9} {summary}{reused}")
 
     def footer(self, results: list[Any], code: int) -> None:
         failed = [r.stage for r in results if r.verdict.value == "failed"]

@@ -52,8 +52,12 @@ def text(value: object) -> str:
 
 
 def code(value: object) -> str:
-    """Untrusted text as inline code; backticks inside cannot close the span."""
-    raw = " ".join(str(value).split()).replace("`", "ˋ")
+    """Untrusted text as inline code; backticks inside cannot close the span.
+
+    A pipe would end a table cell even inside a code span (GFM splits rows first), and
+    `\\|` would show its backslash outside tables: it becomes a look-alike, like `.
+    """
+    raw = " ".join(str(value).split()).replace("`", "ˋ").replace("|", "│")
     return f"`{raw}`" if raw else "` `"
 
 
