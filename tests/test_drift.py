@@ -156,3 +156,37 @@ def test_a_missing_reference_file_is_a_config_error(cli, churn_repo: Path) -> No
     assert result.code == 2
     assert "validation.drift.reference" in result.err
     assert "data/nope.csv not found" in result.err
+
+
+@pytest.mark.slow
+def test_drift_compares_new_training_data_with_the_champions(
+    cli, churn_repo: Path, shifted_data: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    # Version 1, trained on the example's data, becomes the champion.
+    shutil.copy(churn_repo / "data" / "train.csv", churn_repo / "data" / "train-v1.csv")
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", "data/train-v1.csv")
+    assert cli("run", cwd=churn_repo).code == 0
+    client = MlflowClient(tracking_uri=f"sqlite:///{churn_repo / '.mlgate' / 'mlflow.db'}")
+    client.set_registered_model_alias("production-churn-model", "production", "1")
+    # The next training data has drifted; the validation file has not.
+    shutil.copy(shifted_data / "train.csv", churn_repo / "data" / "train-v2.csv")
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", "data/train-v2.csv")
+
+    result = cli("validate", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
+
+    assert result.code == 1, result.out + result.err
+    drift = drift_of(churn_repo)
+    assert drift["reference"] == "the champion's training data"
+    assert drift["reference_uri"].endswith("train-v1.csv")
+    drifted = {(item["role"], item["feature"]) for item in drift["drifted"]}
+    assert ("training", "tenure_months") in drifted
+    assert ("validation", "tenure_months") not in drifted
+
+    # A champion whose recorded file changed on disk is not a reference: say so, fall back.
+    shutil.copy(shifted_data / "train.csv", churn_repo / "data" / "train-v1.csv")
+    cli("validate", "--run-dir", ".mlgate/runs/t", "--no-cache", cwd=churn_repo)
+    drift = drift_of(churn_repo)
+    assert drift["reference"] == "the training file"
+    assert "has changed since it was trained on" in drift["note"]

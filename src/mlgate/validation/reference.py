@@ -60,6 +60,15 @@ def choose_reference(project: Project, training_sha256: str, registry: Any) -> R
             training_uri,
             f"the champion's training data {uri} is not a readable local file",
         )
+    from mlgate.data import sha256_of
+
+    if sha256 and sha256_of(location) != sha256:
+        return Reference(
+            "the training file",
+            None,
+            training_uri,
+            f"the champion's training data {uri} has changed since it was trained on",
+        )
     return Reference("the champion's training data", read_reference(project, location), uri)
 
 
@@ -84,11 +93,13 @@ def _champion_training_data(
             return None, None
         reason = " ".join(str(exc).split())[:120]
         return None, f"could not read the champion from the registry ({reason})"
+    from mlgate.publish import TAG_PREFIX
+
     tags = version.tags or {}
-    recorded = tags.get("data.training.uri")
+    recorded = tags.get(f"{TAG_PREFIX}data.training.uri")
     if not recorded:
         return None, f"the champion (version {version.version}) has no recorded training data"
-    return (recorded, tags.get("data.training.sha256")), None
+    return (recorded, tags.get(f"{TAG_PREFIX}data.training.sha256")), None
 
 
 def read_reference(project: Project, path: Path) -> pd.DataFrame:
