@@ -486,6 +486,8 @@ def test_the_diff_shows_metrics_data_and_parameters_that_changed() -> None:
     champion["model"]["version"] = "3"
     results = {**_all_results(), "train": _train(n_estimators=250, max_depth=5, subsample=0.8)}
     results["validate"]["files"]["training"]["sha256"] = "e" * 64
+    # The same evaluation file, checked out under another folder: not a change.
+    results["validate"]["files"]["validation"]["uri"] = "/home/runner/work/data/validation.csv"
     current = _facts(results)
 
     changes = diff_facts(current, champion)

@@ -328,3 +328,28 @@ def test_a_screenshot_in_headless_chromium_shows_the_card(repo: Path, tmp_path: 
         header = grey.crop((0, 0, 1200, 60))
         assert ImageStat.Stat(header).mean[0] < 80  # the dark header band rendered
         shutil.copy(shot, repo / "first" / "model_card.png")  # kept beside the card
+
+
+def test_a_champion_registered_without_a_card_is_said_so(repo: Path) -> None:
+    client = _client(repo)
+    facts_path = client.get_model_version(MODEL, "1").tags[FACTS_TAG]
+    run_dir = repo / "second-again"
+    shutil.copytree(repo / "second", run_dir)
+    client.delete_model_version_tag(MODEL, "1", FACTS_TAG)  # as mlgate before cards left it
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name in ISOLATED_ENV:
+                patch.delenv(name, raising=False)
+            # --no-cache: the stage cache keys on the champion's version, not on its tags.
+            code = main(
+                ["card", str(repo / "second.yaml"), "--run-dir", str(run_dir), "--no-cache"]
+            )
+    finally:
+        client.set_model_version_tag(MODEL, "1", FACTS_TAG, facts_path)
+
+    assert code == 0
+    changes = _result(run_dir, "card")["facts"]["changes"]
+    assert changes["status"] == "no champion card"
+    assert changes["items"] == []
+    html = (run_dir / "model_card.html").read_text()
+    assert "The champion (v1) was registered without a model card" in html

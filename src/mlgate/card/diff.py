@@ -68,7 +68,7 @@ def _data(current: Mapping[str, Any], champion: Mapping[str, Any]) -> list[dict[
     for role in ("training", "evaluation"):
         new = (current.get("data") or {}).get(role) or {}
         old = (champion.get("data") or {}).get(role) or {}
-        if (new.get("sha256"), new.get("uri")) == (old.get("sha256"), old.get("uri")):
+        if not _data_changed(old, new):
             continue
         items.append(
             {
@@ -79,6 +79,15 @@ def _data(current: Mapping[str, Any], champion: Mapping[str, Any]) -> list[dict[
             }
         )
     return items
+
+
+def _data_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Other content, or another remote object. A local path alone does not count: the
+    same file sits under another folder on a laptop and on each CI runner."""
+    if old.get("sha256") != new.get("sha256"):
+        return True
+    remote = "://" in str(old.get("uri", "")) or "://" in str(new.get("uri", ""))
+    return remote and old.get("uri") != new.get("uri")
 
 
 def _describe_file(info: Mapping[str, Any]) -> str:
