@@ -309,6 +309,28 @@ def test_great_expectations_json_suite_runs(cli, churn_repo) -> None:
     assert failure["failed_rows"] > 0
 
 
+def test_a_great_expectations_0x_json_suite_is_read_too(cli, churn_repo) -> None:
+    suite = {
+        "expectation_suite_name": "churn",
+        "expectations": [
+            {
+                "expectation_type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "plan", "value_set": ["basic", "plus"]},
+            }
+        ],
+    }
+    write_suite(churn_repo, "legacy.json", json.dumps(suite))
+
+    result = validate(cli, churn_repo)
+
+    assert result.code == 1
+    [failure] = [
+        f for f in result_of(churn_repo)["expectations"]["failed"] if f["origin"] == "suite"
+    ][:1]
+    assert failure["column"] == "plan"
+    assert "'premium'" in failure["message"]
+
+
 def test_a_suite_column_that_does_not_exist_fails_loudly(cli, churn_repo) -> None:
     write_suite(
         churn_repo, "ghost.yml", "- expect_column_values_to_not_be_null: {column: tenure}\n"
@@ -346,6 +368,15 @@ def test_one_error_annotation_per_failed_expectation_in_github_actions(
     assert "%250A::warning::x" in plan  # the data cannot start a new workflow command
     assert "file=data/validation.csv" in products
     assert "num_products" in products
+
+    again = validate(cli, churn_repo)  # unchanged inputs: the result is reused
+
+    assert again.code == 1
+    assert result_of(churn_repo)["cache"]["reused"] is True
+    assert sorted(line for line in again.out.splitlines() if line.startswith("::error")) == [
+        plan,
+        products,
+    ]
 
 
 def test_no_annotations_outside_github_actions(cli, churn_repo) -> None:

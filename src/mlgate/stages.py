@@ -86,7 +86,7 @@ class Session:
 
 
 def stage_validate(session: Session) -> StageResult:
-    from mlgate.validation import annotations, check_data
+    from mlgate.validation import check_data
 
     files = _load_data(session)
     task = session.task
@@ -97,9 +97,6 @@ def stage_validate(session: Session) -> StageResult:
         "task": task.to_dict(),
         **checked.to_dict(),
     }
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in annotations(details):
-            print(line, flush=True)
     return StageResult(
         "validate",
         Verdict.PASSED if checked.passed else Verdict.FAILED,
@@ -320,6 +317,7 @@ def run_stages(
     for name in names:
         started = time.perf_counter()
         result = _reused_or_run(session, name)
+        _annotate(name, result)
         result = StageResult(
             result.stage,
             result.verdict,
@@ -335,6 +333,15 @@ def run_stages(
         if result.verdict is Verdict.FAILED and name in STOPS_THE_RUN:
             break
     return results
+
+
+def _annotate(name: str, result: StageResult) -> None:
+    """In GitHub Actions, one `::error` per failed expectation (a reused result too)."""
+    if name == "validate" and os.environ.get("GITHUB_ACTIONS") == "true":
+        from mlgate.validation import annotations
+
+        for line in annotations(result.to_dict()):
+            print(line, flush=True)
 
 
 def _reused_or_run(session: Session, name: str) -> StageResult:

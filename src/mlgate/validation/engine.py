@@ -92,21 +92,35 @@ def _batch_definition(engine: str) -> Any:
 
 def spark_session() -> Any:
     """The active SparkSession, or a local one (`local[2]`) started for this process."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        from pyspark.sql import SparkSession
+    from mlgate.errors import ConfigError
 
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError(
+            "validation.engine: spark needs pyspark; install it with "
+            "`pip install 'mlgate[spark]'` or set validation.engine: pandas"
+        ) from None
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    return (
-        SparkSession.builder.master(SPARK_MASTER)
-        .appName("mlgate")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
+    try:
+        return (
+            SparkSession.builder.master(SPARK_MASTER)
+            .appName("mlgate")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+    except Exception as exc:  # most often no Java: PySpark raises its own error types
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(
+            f"validation.engine: spark could not start a local Spark session ({reason}); "
+            "Spark needs Java 17 or later on PATH or in JAVA_HOME"
+        ) from None
 
 
 def build_suite(expectations: list[Expectation], name: str) -> Any:
