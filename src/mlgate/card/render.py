@@ -201,8 +201,7 @@ def _environment(kind: str, team_dir: Path | None) -> Any:
     )
     if kind == "markdown":
         environment.filters.update(
-            # A pipe would end a table cell even inside a code span (GFM), so it is escaped.
-            code=lambda value: Markdown(markdown.code(value).replace("|", "\\|")),
+            code=lambda value: Markdown(markdown.code(value)),
             paragraphs=_markdown_paragraphs,
             md=lambda value: Markdown(markdown.text(value)),
             # Inside a fenced block nothing is markup; only a fence could end it early.
