@@ -82,7 +82,15 @@ def read_yaml(path: Path, *, what: str) -> YamlDocument:
 
 
 def parse_yaml(text: str, *, path: Path, what: str) -> YamlDocument:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks every character: NUL and the like are refused
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise ConfigError(
+            f"invalid YAML: character {exc.character!r} is not allowed in YAML text",
+            file=path,
+            line=line,
+        ) from None
     try:
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}
