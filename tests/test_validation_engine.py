@@ -108,6 +108,20 @@ def test_baseline_catches_a_text_column_declared_numeric() -> None:
     assert check_types(frame(), SPEC, role="training") == []
 
 
+def test_an_integer_column_with_fractions_is_a_type_failure() -> None:
+    spec = FeatureSpec.model_validate(
+        {"target": "label", "features": {"rooms": {"type": "integer"}}}
+    )
+    table = pd.DataFrame({"rooms": [1.0, 2.5, None, 3.0], "label": ["a", "b", "a", "b"]})
+
+    [failure] = check_types(table, spec, role="validation")
+
+    assert failure.column == "rooms"
+    assert (failure.failed_rows, failure.total_rows) == (1, 4)
+    assert "declared integer but 1 of 4 rows are not whole numbers, e.g. 2.5" in failure.message
+    assert check_types(table.fillna(1.0).replace(2.5, 2.0), spec, role="validation") == []
+
+
 def test_sensitive_samples_are_hidden() -> None:
     [failure] = failures_of(frame(group=["a", "secret", "b"]), BASELINE)
     assert failure.samples == []

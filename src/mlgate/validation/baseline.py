@@ -70,6 +70,8 @@ def check_types(frame: Any, spec: FeatureSpec, *, role: str) -> list[Failure]:
             continue
         values = frame[name]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            if column.type == "integer" and not pd.api.types.is_integer_dtype(values):
+                failures += _non_whole(name, values, role)
             continue
         failures.append(
             Failure(
@@ -111,6 +113,28 @@ def _column_expectations(name: str, column: Column) -> list[Expectation]:
             )
         )
     return found
+
+
+def _non_whole(name: str, values: Any, role: str) -> list[Failure]:
+    present = values.dropna()
+    fractional = present[present % 1 != 0]
+    if fractional.empty:
+        return []
+    return [
+        Failure(
+            role=role,
+            expectation="expect_column_values_to_be_of_type",
+            origin="baseline",
+            column=name,
+            reason="unexpected",
+            message=f"column '{name}' is declared integer but {len(fractional):,} of "
+            f"{len(values.index):,} rows are not whole numbers, e.g. "
+            + ", ".join(str(v) for v in fractional.unique()[:3].tolist()),
+            failed_rows=len(fractional),
+            total_rows=len(values.index),
+            arguments={"type": "integer"},
+        )
+    ]
 
 
 def category_text(value: Any) -> str:

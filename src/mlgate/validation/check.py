@@ -115,7 +115,8 @@ def check_data(
             sample_size=settings.max_sample_values,
             suite=built,
         )
-        checked[role] = len(outcomes) + len(spec_columns(spec))
+        numeric = sum(1 for column in spec_columns(spec).values() if column.is_numeric)
+        checked[role] = len(outcomes) + numeric
         failures += type_failures
         failures += judge(
             outcomes,
