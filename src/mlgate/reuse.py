@@ -40,7 +40,8 @@ READS: dict[str, Reads] = {
         config=("data", "validation"),
         data=("training", "validation"),
         packages=(*_CORE, "pyarrow", "great-expectations", "scipy"),
-        files=("validation.suite",),
+        # The reference may name a data file ("champion" and "training" name no file).
+        files=("validation.suite", "validation.drift.reference"),
         champion=True,  # drift may compare with the champion's training data
     ),
     "train": Reads(
@@ -96,7 +97,7 @@ def stage_inputs(session: Session, stage: str) -> StageInputs:
     files["feature_spec"] = project.spec_sha256
     for key in reads.files:
         value = _config_value(project.config, key)
-        if value:
+        if value and value not in ("champion", "training"):
             files[key] = _file_sha256(project.location(str(value)))
     upstream = {name: _upstream_fingerprint(session, name) for name in reads.upstream}
     return StageInputs(
