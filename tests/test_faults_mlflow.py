@@ -207,3 +207,55 @@ def test_an_answer_lost_after_the_version_was_created_leaves_one_version(
     [version] = _versions(client, register["fingerprint"])
     assert register["version"] == version.version
     assert client.get_model_version_by_alias(MODEL, "candidate").version == version.version
+
+
+def test_an_interrupt_while_registering_is_completed_by_the_next_run(
+    repo: Path, proxy: FaultProxy, client, cli
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # The create reaches the server late, after the command was interrupted: the version
+    # then exists without its alias, which the next run must complete, not duplicate.
+    proxy.inject(Fault.delay(4), method="POST", path_contains=CREATE_VERSION)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_ACTIONS")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlgate", "register"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while proxy.count("POST", CREATE_VERSION) == 0:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the register stage never created a version"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, out + err
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert not (latest_run(repo) / "register.json").exists()
+    assert check_consistent(latest_run(repo)) == []
+    deadline = time.monotonic() + 30
+    while _statuses(proxy, CREATE_VERSION) != [200]:  # the late create has now been done
+        assert time.monotonic() < deadline, proxy.requests
+        time.sleep(0.1)
+
+    again = cli("register", "--json", cwd=repo)
+
+    assert again.code == 0, again.err
+    register = json.loads(again.out)["stages"][-1]
+    assert register["reused"] is True
+    [version] = _versions(client, register["fingerprint"])
+    assert client.get_model_version_by_alias(MODEL, "candidate").version == version.version
