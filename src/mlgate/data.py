@@ -46,8 +46,14 @@ class DataFile:
         return info
 
 
-def load_table(project: Project, role: str) -> tuple[pd.DataFrame, DataFile]:
-    """Read the `role` table named in the config and check it against the feature spec."""
+def load_table(
+    project: Project, role: str, *, known_sha256: str | None = None
+) -> tuple[pd.DataFrame, DataFile]:
+    """Read the `role` table named in the config and check it against the feature spec.
+
+    `known_sha256` is the file's hash when the caller has just computed it (the stage
+    cache does), so that a large file is not read twice only to hash it again.
+    """
     key = ROLES[role]
     written = getattr(project.config.data, key)
     location = project.location(written)
@@ -65,7 +71,8 @@ def load_table(project: Project, role: str) -> tuple[pd.DataFrame, DataFile]:
         raise project.config_error(key_path, f"{written} does not exist (looked in {location})")
     if not location.is_file():
         raise project.config_error(key_path, f"{written} is not a regular file")
-    return _load_file(project, role, location, file_format, sha256_of(location))
+    digest = known_sha256 or sha256_of(location)
+    return _load_file(project, role, location, file_format, digest)
 
 
 def _load_s3(

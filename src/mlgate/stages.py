@@ -115,7 +115,8 @@ def _load_data(session: Session) -> dict[str, Any]:
     project = session.project
     frames, files = {}, {}
     for role in ("training", "validation"):
-        frames[role], files[role] = load_table(project, role)
+        known = session.data_hashes.get(role)  # hashed a moment ago by the stage cache
+        frames[role], files[role] = load_table(project, role, known_sha256=known)
     training_path = project.location(project.config.data.training_data_path)
     task = infer_task(project, frames["training"], training_path)
     project.check_task_metrics(task.kind)
