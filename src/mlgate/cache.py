@@ -56,7 +56,10 @@ class StageInputs:
     @property
     def cacheable(self) -> bool:
         """False when an input could not be known: then the stage runs."""
-        return self.champion != UNKNOWN and UNKNOWN not in self.upstream.values()
+        return self.champion != UNKNOWN and UNKNOWN not in (
+            *self.upstream.values(),
+            *self.files.values(),
+        )
 
     def fingerprint(self) -> str:
         parts = {

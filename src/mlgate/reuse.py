@@ -140,13 +140,19 @@ def _data_sha256(session: Session, role: str) -> str:
     memo = session.data_hashes
     if role not in memo:
         project = session.project
-        written = getattr(project.config.data, f"{role}_data_path")
-        if "://" in str(written):
-            from mlgate import s3
+        written = str(getattr(project.config.data, f"{role}_data_path"))
+        if "://" not in written:
+            digest = _file_sha256(project.location(written))
+            if digest != UNKNOWN:
+                memo[role] = digest
+            return digest
+        from mlgate import s3
+        from mlgate.errors import MlgateError
 
-            memo[role] = s3.fetch(str(written), project.state_dir / "cache" / "s3").sha256
-        else:
-            memo[role] = _file_sha256(project.location(str(written)))
+        try:
+            memo[role] = s3.fetch(written, project.state_dir / "cache" / "s3").sha256
+        except MlgateError:
+            return UNKNOWN  # the stage reads it again and reports the problem in full
     return memo[role]
 
 
@@ -156,7 +162,7 @@ def _file_sha256(path: Any) -> str:
     try:
         return file_sha256(path)
     except OSError:
-        return "missing"  # the stage itself reports the missing file
+        return UNKNOWN  # the stage runs and reports the missing file itself
 
 
 def _upstream_fingerprint(session: Session, stage: str) -> str:
