@@ -47,19 +47,20 @@ class DataFile:
 
 
 def load_table(
-    project: Project, role: str, *, known_sha256: str | None = None
+    project: Project, role: str, *, known_sha256: str | None = None, fetched: Any = None
 ) -> tuple[pd.DataFrame, DataFile]:
     """Read the `role` table named in the config and check it against the feature spec.
 
-    `known_sha256` is the file's hash when the caller has just computed it (the stage
-    cache does), so that a large file is not read twice only to hash it again.
+    `known_sha256` (a local file's hash) and `fetched` (an s3 object just fetched) come
+    from the stage cache, which has looked at the same file a moment ago: a large file
+    is then not hashed twice, nor an object asked for twice.
     """
     key = ROLES[role]
     written = getattr(project.config.data, key)
     location = project.location(written)
     key_path = ("data", key)
     if not isinstance(location, Path):
-        return _load_s3(project, role, written, key_path)
+        return _load_s3(project, role, written, key_path, fetched)
     file_format = _format_of(location)
     if file_format is None:
         raise project.config_error(
@@ -76,7 +77,7 @@ def load_table(
 
 
 def _load_s3(
-    project: Project, role: str, written: str, key_path: tuple[str, str]
+    project: Project, role: str, written: str, key_path: tuple[str, str], fetched: Any = None
 ) -> tuple[pd.DataFrame, DataFile]:
     """Fetch an s3:// object through the local cache, then read it like a local file."""
     from dataclasses import replace
@@ -98,7 +99,8 @@ def _load_s3(
             f"{written}: unknown file type; use one of {', '.join(sorted(FORMATS))} "
             "(optionally compressed: .gz, .bz2, .zst, .xz)",
         )
-    fetched = s3.fetch(written, project.state_dir / "cache" / "s3")
+    if fetched is None or fetched.uri != written:
+        fetched = s3.fetch(written, project.state_dir / "cache" / "s3")
     try:
         frame, info = _load_file(project, role, fetched.path, file_format, fetched.sha256)
     except InputError as error:  # name the object, not its copy in the cache
@@ -134,6 +136,11 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def is_readable_name(name: str) -> bool:
+    """Whether a file or object name has a suffix the loader reads."""
+    return _format_of(Path(name.rsplit("/", 1)[-1])) is not None
 
 
 def _format_of(path: Path) -> str | None:

@@ -147,12 +147,19 @@ def _data_sha256(session: Session, role: str) -> str:
                 memo[role] = digest
             return digest
         from mlgate import s3
-        from mlgate.errors import MlgateError
+        from mlgate.data import is_readable_name
+        from mlgate.errors import ConfigError, InputError
 
+        # A URI the loader would refuse is left to the stage, which names the config key;
+        # so is an object that cannot be read for a reason of the user's (exit 2). An
+        # unreachable store (exit 3) stops here: the stage could only fail the same way.
+        if not s3.is_s3_uri(written) or not is_readable_name(written):
+            return UNKNOWN
         try:
-            memo[role] = s3.fetch(written, project.state_dir / "cache" / "s3").sha256
-        except MlgateError:
-            return UNKNOWN  # the stage reads it again and reports the problem in full
+            fetched = s3.fetch(written, project.state_dir / "cache" / "s3")
+        except (ConfigError, InputError):
+            return UNKNOWN
+        session.fetched_s3[role], memo[role] = fetched, fetched.sha256
     return memo[role]
 
 

@@ -65,6 +65,7 @@ class Session:
     results: dict[str, StageResult] = field(default_factory=dict)
     use_cache: bool = True
     data_hashes: dict[str, str] = field(default_factory=dict)  # role -> sha256, for the cache
+    fetched_s3: dict[str, Any] = field(default_factory=dict)  # role -> s3.S3Object
     champion_probe: str | None = None  # the champion's version as the cache last read it
     _registry: Any = None
 
@@ -115,8 +116,12 @@ def _load_data(session: Session) -> dict[str, Any]:
     project = session.project
     frames, files = {}, {}
     for role in ("training", "validation"):
-        known = session.data_hashes.get(role)  # hashed a moment ago by the stage cache
-        frames[role], files[role] = load_table(project, role, known_sha256=known)
+        frames[role], files[role] = load_table(  # the stage cache looked a moment ago
+            project,
+            role,
+            known_sha256=session.data_hashes.get(role),
+            fetched=session.fetched_s3.get(role),
+        )
     training_path = project.location(project.config.data.training_data_path)
     task = infer_task(project, frames["training"], training_path)
     project.check_task_metrics(task.kind)
