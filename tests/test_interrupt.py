@@ -102,3 +102,13 @@ def test_the_lock_is_refused_while_held_and_free_after(tmp_path: Path) -> None:
         assert (state / "lock").read_text() == f"mlgate run, pid {os.getpid()}\n"
     with (state / "lock").open() as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_state_folder_that_cannot_be_written_is_one_line_exit_2(churn_repo: Path, cli) -> None:
+    (churn_repo / ".mlgate").write_text("a file where mlgate keeps its folder\n")
+
+    result = cli("validate", cwd=churn_repo)
+
+    assert result.code == 2, result.err
+    [line] = result.error_lines
+    assert line.startswith("mlgate: error: .mlgate: cannot write mlgate's state folder")

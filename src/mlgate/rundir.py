@@ -140,9 +140,17 @@ def hold_lock(state_dir: Path, command: str) -> Iterator[None]:
     except ImportError:
         yield
         return
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / LOCK
-    with path.open("a+", encoding="utf-8") as handle:
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise RunDirError(
+            f"cannot write mlgate's state folder: {exc.strerror or exc}; run from a writable "
+            "checkout",
+            file=state_dir,
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
