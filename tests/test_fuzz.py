@@ -37,30 +37,26 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-_base: dict[str, Path] = {}
 
-
-def _base_repo() -> Path:
-    """examples/churn with 30 rows per file and drift off, made once per session."""
-    if "repo" not in _base:
-        root = Path(tempfile.mkdtemp(prefix="mlgate-fuzz-"))
-        repo = root / "churn"
-        shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
-        for name in ("data/train.csv", "data/validation.csv"):
-            lines = (repo / name).read_text(encoding="utf-8").splitlines(keepends=True)
-            (repo / name).write_text("".join(lines[: ROWS + 1]), encoding="utf-8")
-        config = yaml.safe_load((repo / "mlgate.yaml").read_text())
-        config["validation"]["drift"] = {"enabled": False}
-        (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        _base["repo"] = repo
-    return _base["repo"]
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/churn with 30 rows per file and drift off, made once for the module."""
+    repo = tmp_path_factory.mktemp("fuzz") / "churn"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+    for name in ("data/train.csv", "data/validation.csv"):
+        lines = (repo / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (repo / name).write_text("".join(lines[: ROWS + 1]), encoding="utf-8")
+    config = yaml.safe_load((repo / "mlgate.yaml").read_text())
+    config["validation"]["drift"] = {"enabled": False}
+    (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return repo
 
 
 @contextlib.contextmanager
-def _fresh_repo():
+def _fresh_repo(base: Path):
     with tempfile.TemporaryDirectory(prefix="mlgate-fuzz-case-") as temporary:
         repo = Path(temporary) / "churn"
-        shutil.copytree(_base_repo(), repo)
+        shutil.copytree(base, repo)
         yield repo
 
 
@@ -170,31 +166,31 @@ def _yaml_of(repo: Path, name: str) -> Any:
 
 @FUZZ
 @given(data=st.data())
-def test_mutated_configs(data: st.DataObject) -> None:
-    base = _yaml_of(_base_repo(), "mlgate.yaml")
+def test_mutated_configs(base: Path, data: st.DataObject) -> None:
+    document = _yaml_of(base, "mlgate.yaml")
     text = data.draw(
         st.one_of(
-            _mutated_yaml(base),
-            _mangled_text((_base_repo() / "mlgate.yaml").read_text(encoding="utf-8")),
+            _mutated_yaml(document),
+            _mangled_text((base / "mlgate.yaml").read_text(encoding="utf-8")),
         )
     )
-    with _fresh_repo() as repo:
+    with _fresh_repo(base) as repo:
         (repo / "mlgate.yaml").write_text(text, encoding="utf-8")
         _check_outcome(*_validate(repo))
 
 
 @FUZZ
 @given(data=st.data())
-def test_mutated_feature_specs(data: st.DataObject) -> None:
+def test_mutated_feature_specs(base: Path, data: st.DataObject) -> None:
     name = "configs/features.yaml"
-    base = _yaml_of(_base_repo(), name)
+    document = _yaml_of(base, name)
     text = data.draw(
         st.one_of(
-            _mutated_yaml(base),
-            _mangled_text((_base_repo() / name).read_text(encoding="utf-8")),
+            _mutated_yaml(document),
+            _mangled_text((base / name).read_text(encoding="utf-8")),
         )
     )
-    with _fresh_repo() as repo:
+    with _fresh_repo(base) as repo:
         (repo / name).write_text(text, encoding="utf-8")
         _check_outcome(*_validate(repo))
 
@@ -229,8 +225,8 @@ _ARGUMENTS = st.dictionaries(
 @given(
     suite=st.lists(st.dictionaries(_EXPECTATIONS, _ARGUMENTS, min_size=1, max_size=1), max_size=4)
 )
-def test_random_suites(suite: list[dict[str, Any]]) -> None:
-    with _fresh_repo() as repo:
+def test_random_suites(base: Path, suite: list[dict[str, Any]]) -> None:
+    with _fresh_repo(base) as repo:
         (repo / "expectations/churn.yml").write_text(
             yaml.safe_dump(suite, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
@@ -255,12 +251,13 @@ _CELL = st.one_of(
     keep_rows=st.one_of(st.none(), st.integers(0, ROWS)),
 )
 def test_mutated_data_files(
+    base: Path,
     role: str,
     edits: list[tuple[int, int, str]],
     header_edit: tuple[int, str] | None,
     keep_rows: int | None,
 ) -> None:
-    with _fresh_repo() as repo:
+    with _fresh_repo(base) as repo:
         path = repo / role
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
@@ -281,8 +278,8 @@ def test_mutated_data_files(
     role=st.sampled_from(["data/train.csv", "data/validation.csv"]),
     data=st.data(),
 )
-def test_mangled_data_bytes(role: str, data: st.DataObject) -> None:
-    with _fresh_repo() as repo:
+def test_mangled_data_bytes(base: Path, role: str, data: st.DataObject) -> None:
+    with _fresh_repo(base) as repo:
         path = repo / role
         raw = path.read_bytes()
         start = data.draw(st.integers(0, len(raw)))
