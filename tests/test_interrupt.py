@@ -112,3 +112,25 @@ def test_a_state_folder_that_cannot_be_written_is_one_line_exit_2(churn_repo: Pa
     assert result.code == 2, result.err
     [line] = result.error_lines
     assert line.startswith("mlgate: error: .mlgate: cannot write mlgate's state folder")
+
+
+def test_an_interrupt_while_saving_the_model_leaves_no_half_model(
+    churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import joblib
+
+    make_fast(churn_repo)
+
+    def dump_half_then_interrupt(value: object, filename: str | Path, *args, **kwargs) -> None:
+        Path(filename).write_bytes(b"half a model")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(joblib, "dump", dump_half_then_interrupt)
+
+    result = cli("train", cwd=churn_repo)
+
+    assert result.code == 130, result.err
+    [run_dir] = run_dirs(churn_repo)
+    assert not (run_dir / "model.joblib").exists()
+    assert check_consistent(run_dir) == []
+    assert not (run_dir / "train.json").exists()

@@ -172,7 +172,15 @@ def stage_train(session: Session) -> StageResult:
 
     _ensure_data(session, "train")
     trained = train_model(session.project, session.frames["training"], session.task)
-    joblib.dump(trained.pipeline, session.run_dir.file(MODEL_FILE))
+    # A temporary name, then a rename: an interrupt never leaves half a model behind.
+    model_path = session.run_dir.file(MODEL_FILE)
+    partial = model_path.with_name(f".{MODEL_FILE}.partial")
+    try:
+        joblib.dump(trained.pipeline, partial)
+        os.replace(partial, model_path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     session.trained = trained
     choice = trained.estimator
     summary = f"{choice.name} on {len(trained.feature_columns)} features in {trained.seconds:.1f}s"
