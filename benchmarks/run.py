@@ -75,9 +75,7 @@ print(json.dumps({"import": imported - started, "read": read - imported,
 
 def timed(command: list[str], *, cwd: Path | None = None, env: dict | None = None) -> tuple:
     started = time.perf_counter()
-    done = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode not in (0, 1):
         sys.exit(f"benchmark: {' '.join(command)} exited {done.returncode}:\n{done.stderr}")
@@ -119,9 +117,18 @@ def example_copy(workdir: Path, scale: int) -> Path:
         if scale != 1:
             rows_train, rows_validation = (rows * scale for rows in EXAMPLE_ROWS)
             subprocess.run(
-                [sys.executable, str(target / "generate.py"), "--rows-train", str(rows_train),
-                 "--rows-validation", str(rows_validation), "--out", str(target / "data")],
-                check=True, capture_output=True,
+                [
+                    sys.executable,
+                    str(target / "generate.py"),
+                    "--rows-train",
+                    str(rows_train),
+                    "--rows-validation",
+                    str(rows_validation),
+                    "--out",
+                    str(target / "data"),
+                ],
+                check=True,
+                capture_output=True,
             )
     return target
 
@@ -138,9 +145,7 @@ def mlgate_run(repo: Path, *extra: str) -> tuple[float, dict]:
 
 
 def plain_run(repo: Path) -> tuple[float, dict]:
-    seconds, out = timed(
-        [sys.executable, "-c", PLAIN_SCRIPT, str(repo / "data")], env=clean_env()
-    )
+    seconds, out = timed([sys.executable, "-c", PLAIN_SCRIPT, str(repo / "data")], env=clean_env())
     return seconds, json.loads(out)
 
 
@@ -165,8 +170,14 @@ def overhead(workdir: Path, scale: int, repeats: int) -> tuple[list[tuple], dict
     label = "example" if scale == 1 else f"{scale}× rows"
     target = "≤ +5 s" if scale == 1 else ("≤ 1.2" if scale == 100 else "")
     rows = [(f"overhead: `mlgate run` vs plain scikit-learn ({label})", total, base, target)]
-    detail = {"scale": scale, "mlgate_stages": per_stage, "plain_phases": plain_phases,
-              "extra_seconds": total - base, "mlgate_seconds": total, "plain_seconds": base}
+    detail = {
+        "scale": scale,
+        "mlgate_stages": per_stage,
+        "plain_phases": plain_phases,
+        "extra_seconds": total - base,
+        "mlgate_seconds": total,
+        "plain_seconds": base,
+    }
     return rows, detail
 
 
@@ -188,15 +199,27 @@ def install(workdir: Path) -> list[tuple]:
     """uv with a warm cache against pip, both from the same local wheels, no index."""
     wheels = Path.home() / ".cache" / "mlgate-benchmarks" / "wheels"
     requirements = ROOT / "requirements" / "runtime.txt"
-    if not any(wheels.glob("*.whl")):
-        wheels.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
-             "-r", str(requirements), "-d", str(wheels)],
-            check=True,
-        )
     source = ["--no-index", "--find-links", str(wheels), "-r", str(requirements)]
     uv = shutil.which("uv") or str(BIN / "uv")
+
+    pip_venv = workdir / "pip"
+    subprocess.run([sys.executable, "-m", "venv", str(pip_venv)], check=True)
+    pip = [str(pip_venv / "bin" / "python"), "-m", "pip"]
+    if not any(wheels.glob("*.whl")):  # once: the wheels both installers read
+        wheels.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                *pip,
+                "download",
+                "-q",
+                "--only-binary=:all:",
+                "-r",
+                str(requirements),
+                "-d",
+                str(wheels),
+            ],
+            check=True,
+        )
 
     def uv_install(name: str) -> float:
         venv = workdir / name
@@ -207,19 +230,14 @@ def install(workdir: Path) -> list[tuple]:
         )
         return time.perf_counter() - started
 
-    def pip_install(name: str) -> float:
-        venv = workdir / name
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    def pip_install() -> float:
         started = time.perf_counter()
-        subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-cache-dir",
-             *source], check=True,
-        )
+        subprocess.run([*pip, "install", "-q", "--no-cache-dir", *source], check=True)
         return time.perf_counter() - started
 
     uv_install("uv-warm-up")  # fills uv's cache, as the setup action's cache restore does
     ours = uv_install("uv-cached")
-    base = pip_install("pip")
+    base = pip_install()
     return [("install: uv (warm cache) vs pip, same wheels", ours, base, "≤ 0.20")]
 
 
@@ -228,8 +246,10 @@ def install(workdir: Path) -> list[tuple]:
 
 def print_table(rows: list[tuple], details: list[dict], repeats: int) -> None:
     cpus = os.cpu_count()
-    print(f"\nmachine: {platform.machine()}, {cpus} CPUs, Python {platform.python_version()}, "
-          f"{platform.system()} {platform.release()}; median of {repeats} runs\n")
+    print(
+        f"\nmachine: {platform.machine()}, {cpus} CPUs, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; median of {repeats} runs\n"
+    )
     print("| figure | mlgate (s) | baseline (s) | ratio | target |")
     print("| --- | ---: | ---: | ---: | --- |")
     for name, ours, base, target in rows:
@@ -237,8 +257,10 @@ def print_table(rows: list[tuple], details: list[dict], repeats: int) -> None:
     for detail in details:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in detail["mlgate_stages"].items())
         phases = ", ".join(f"{k} {v:.2f}" for k, v in detail["plain_phases"].items())
-        print(f"\nscale {detail['scale']}×: mlgate {detail['mlgate_seconds']:.2f} s "
-              f"(+{detail['extra_seconds']:.2f} s); stages: {stages}; plain: {phases}")
+        print(
+            f"\nscale {detail['scale']}×: mlgate {detail['mlgate_seconds']:.2f} s "
+            f"(+{detail['extra_seconds']:.2f} s); stages: {stages}; plain: {phases}"
+        )
 
 
 def main() -> int:
