@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,39 @@ def test_changed_fairness_threshold_reruns_fairness_only(repo: Path, cli) -> Non
 
     _edit(repo / "mlgate.yaml", looser)
     assert _rerun(_run(cli, repo)) == ["fairness", "card", "register"]
+
+
+def test_a_commit_that_only_changes_a_gate_reuses_training(repo: Path, cli) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        )
+
+    (repo / ".gitignore").write_text(".mlgate/\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "model repo")
+    assert _rerun(_run(cli, repo)) == []  # being in git changes nothing
+    _edit(repo / "mlgate.yaml", lambda c: c["evaluation"]["gates"]["roc_auc"].update(min=0.79))
+    git("commit", "-q", "-am", "lower the roc_auc floor")
+    assert _rerun(_run(cli, repo)) == ["evaluate", "card", "register"]
+
+
+def test_a_change_to_the_model_factory_reruns_training(repo: Path, cli) -> None:
+    (repo / "churnmodels").mkdir()
+    factory = repo / "churnmodels" / "__init__.py"
+    factory.write_text(
+        "from sklearn.linear_model import LogisticRegression\n\n"
+        "def build(C=1.0):\n    return LogisticRegression(C=C, max_iter=500)\n"
+    )
+    _edit(repo / "mlgate.yaml", lambda c: c["model"].update(type="churnmodels:build", params={}))
+    assert "train" in _rerun(_run(cli, repo))
+    assert _rerun(_run(cli, repo)) == []
+    factory.write_text(factory.read_text().replace("max_iter=500", "max_iter=400"))
+    assert _rerun(_run(cli, repo))[:1] == ["train"]
 
 
 def test_a_new_champion_reruns_the_stages_that_compare_with_it(repo: Path, cli) -> None:

@@ -2,7 +2,7 @@
 
 A stage's fingerprint covers exactly what it reads: the data files (by SHA-256), the
 config sections and files it uses, the fingerprints of the earlier stages whose
-outputs it reads, the code commit (plus any uncommitted diff), the versions of the
+outputs it reads, the team's own model code (a model factory), the versions of the
 libraries that shape its result, and, for stages that compare with the champion, the
 version now behind the champion alias. Equal fingerprint, equal result: the stage's
 JSON result and output files are copied from the store instead of being computed.
@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 import urllib.error
 import urllib.parse
@@ -153,25 +152,6 @@ def package_versions(names: Iterable[str]) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
     return versions
-
-
-def code_state(root: Path) -> str | None:
-    """The commit plus a hash of uncommitted changes to tracked files (None outside git)."""
-    commit = _git(root, "rev-parse", "HEAD")
-    if commit is None:
-        return None
-    diff = _git(root, "diff", "HEAD", "--binary")
-    return f"{commit}+{hashlib.sha256(diff.encode()).hexdigest()[:16]}" if diff else commit
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        completed = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return completed.stdout if completed.returncode == 0 else None
 
 
 # --- the champion, read without MLflow ----------------------------------------------------

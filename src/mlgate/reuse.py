@@ -88,7 +88,7 @@ READS: dict[str, Reads] = {
 
 def stage_inputs(session: Session, stage: str) -> StageInputs:
     """The inputs of `stage` in this session; upstream fingerprints come from its results."""
-    from mlgate.cache import code_state, package_versions
+    from mlgate.cache import package_versions
 
     reads = READS[stage]
     project = session.project
@@ -106,7 +106,7 @@ def stage_inputs(session: Session, stage: str) -> StageInputs:
         files=files,
         upstream=upstream,
         packages={"mlgate": __version__, **package_versions(reads.packages)},
-        code=code_state(project.root) if reads.code else None,
+        code=_model_code(project) if reads.code else None,
         champion=_champion(session) if reads.champion else None,
         context=_ci(session) if reads.ci else {},
     )
@@ -125,6 +125,29 @@ def still_valid(session: Session, cached: CachedStage) -> bool:
 
     current = champion_version(tracking_uri_for(project), project.registry_name, alias)
     return current == str(version)
+
+
+def _model_code(project: Any) -> str | None:
+    """The team's own model code, file by file, when `model.type` is `package.module:factory`.
+
+    Only that code: the rest of the repository (its config, its README, a new commit that
+    changes neither) must not force retraining. A scikit-learn class is pinned by the
+    library versions instead. The factory's top-level package (or module file) is what
+    mlgate ships with the model as its code_paths.
+    """
+    import hashlib
+
+    written = project.config.model.type
+    if ":" not in written:
+        return None
+    top = project.root / written.split(":")[0].split(".")[0]
+    digest = hashlib.sha256()
+    for place in (top, top.with_suffix(".py")):
+        files = sorted(place.rglob("*.py")) if place.is_dir() else [place] * place.is_file()
+        for path in files:
+            digest.update(str(path.relative_to(project.root)).encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _config_value(config: Any, dotted: str) -> Any:
