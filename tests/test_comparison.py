@@ -234,8 +234,9 @@ def test_a_champion_without_a_figure_gets_no_difference() -> None:
     assert set(drawn.candidate) == {"accuracy", "roc_auc"}
 
 
-def test_a_thousand_draws_of_a_thousand_rows_take_well_under_a_second() -> None:
-    """The evaluate stage's default; the figure is printed for the record (`-s`)."""
+def test_a_thousand_draws_of_a_thousand_rows_cover_every_metric() -> None:
+    """The evaluate stage's default size; its time is printed for the record (`-s`), not
+    asserted: a timed assertion flakes on a busy machine (the benchmarks measure speed)."""
     global ROWS
     saved, ROWS = ROWS, 1000
     try:
@@ -246,7 +247,7 @@ def test_a_thousand_draws_of_a_thousand_rows_take_well_under_a_second() -> None:
         ROWS = saved
     names = list(CLASSIFICATION_METRICS)
     started = time.perf_counter()
-    bootstrap(
+    drawn = bootstrap(
         names,
         task,
         candidate,
@@ -259,7 +260,7 @@ def test_a_thousand_draws_of_a_thousand_rows_take_well_under_a_second() -> None:
     )
     seconds = time.perf_counter() - started
     print(f"bootstrap: 9 metrics x 2 models x 1000 draws x 1000 rows in {seconds:.2f}s")
-    assert seconds < 5
+    assert set(drawn.differences) == set(names)
 
 
 # --- McNemar's test ---------------------------------------------------------------------

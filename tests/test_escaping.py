@@ -28,6 +28,16 @@ INTENDED_USE = "line one\n# Heading from config\n[click](javascript:alert(2))\r:
 HOSTILE_LIVE = ("<script", "<img", "<iframe", "](javascript:", "@octo-org/admins", "\n# Heading")
 # The workflow commands mlgate itself may print; anything else at a line start was injected.
 OWN_COMMANDS = re.compile(r"^::(error|warning|notice|add-mask|group|endgroup)( [^:]*)?::")
+# What the hostile inputs below try to issue: a line that starts with one was injected,
+# even though it looks like a command mlgate itself prints.
+INJECTED = (
+    "::warning::injected by data",
+    "::error::pwned by data",
+    "::error::from config",
+    "::error::cr",
+    "::error::lf in config",
+    "::error::ls",
+)
 
 
 def _rewrite_csv(path: Path, change) -> None:
@@ -71,7 +81,11 @@ def _hostile_repo(repo: Path) -> None:
 def _injected_commands(*outputs: str) -> list[str]:
     """Lines that a runner would read as a workflow command mlgate did not mean to issue."""
     lines = [line for output in outputs for line in re.split(r"\r\n|\r|\n", output)]
-    return [line for line in lines if line.startswith("::") and not OWN_COMMANDS.match(line)]
+    return [
+        line
+        for line in lines
+        if line.startswith(INJECTED) or (line.startswith("::") and not OWN_COMMANDS.match(line))
+    ]
 
 
 @pytest.mark.slow

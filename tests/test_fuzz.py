@@ -62,15 +62,16 @@ def _fresh_repo(base: Path):
 
 def _validate(repo: Path) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    with (
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(err),
-        contextlib.chdir(repo),
-    ):
-        try:
-            code = main(["validate"])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
+    before = os.getcwd()  # not contextlib.chdir: Python 3.10 has none
+    os.chdir(repo)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(["validate"])
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    finally:
+        os.chdir(before)
     return code, out.getvalue(), err.getvalue()
 
 
