@@ -140,7 +140,7 @@ def test_a_hostile_category_in_failed_validation_is_escaped_in_annotations_and_r
 
     assert validate.code == 1, validate.err
     assert _injected_commands(validate.out, validate.err) == []
-    annotations = [line for line in validate.out.splitlines() if line.startswith("::error")]
+    annotations = [line for line in validate.err.splitlines() if line.startswith("::error")]
     # The sample value is shown as a Python literal: its line break is the text "\\n".
     assert any("'basic\\n::error::pwned by data'" in line for line in annotations), annotations
     monkeypatch.delenv("GITHUB_ACTIONS")

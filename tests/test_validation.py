@@ -360,7 +360,7 @@ def test_one_error_annotation_per_failed_expectation_in_github_actions(
     result = validate(cli, churn_repo)
 
     assert result.code == 1
-    annotations = [line for line in result.out.splitlines() if line.startswith("::error")]
+    annotations = [line for line in result.err.splitlines() if line.startswith("::error")]
     assert len(annotations) == 2
     plan, products = sorted(annotations)
     assert "file=data/train.csv" in plan
@@ -373,7 +373,7 @@ def test_one_error_annotation_per_failed_expectation_in_github_actions(
 
     assert again.code == 1
     assert result_of(churn_repo)["cache"]["reused"] is True
-    assert sorted(line for line in again.out.splitlines() if line.startswith("::error")) == [
+    assert sorted(line for line in again.err.splitlines() if line.startswith("::error")) == [
         plan,
         products,
     ]

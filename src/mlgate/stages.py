@@ -8,6 +8,7 @@ the run directory when stages run as separate commands) and returns a
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -354,8 +355,8 @@ def _annotate(name: str, result: StageResult) -> None:
     if name == "validate" and os.environ.get("GITHUB_ACTIONS") == "true":
         from mlgate.validation import annotations
 
-        for line in annotations(result.to_dict()):
-            print(line, flush=True)
+        for line in annotations(result.to_dict()):  # stderr: stdout may carry --json
+            print(line, file=sys.stderr, flush=True)
 
 
 def _reused_or_run(session: Session, name: str) -> StageResult:

@@ -128,7 +128,8 @@ def _disparity_table(result: dict[str, Any], feature: dict[str, Any]) -> str:
         if champion:
             row += [md.number(check["champion"]), md.signed(check["change"])]
         mark = MARKS.get(check["verdict"], "")
-        row.append(f"{mark} {VERDICT_WORDS.get(check['verdict'], check['verdict'])}".strip())
+        words = VERDICT_WORDS.get(check["verdict"], md.text(check["verdict"]))
+        row.append(f"{mark} {words}".strip())
         rows.append(row)
     return md.table(headers, rows, "lrrr" + ("rr" if champion else "") + "l")
 
@@ -140,8 +141,8 @@ def _details_body(result: dict[str, Any]) -> str:
         else "the point estimate decides"
     )
     interval = (
-        f"{result['confidence']:.0%} bootstrap intervals ({result['n_boot']} resamples, "
-        f"seed {result['seed']})"
+        f"{result['confidence']:.0%} bootstrap intervals ({md.text(result['n_boot'])} "
+        f"resamples, seed {md.text(result['seed'])})"
         if result["n_boot"]
         else "no bootstrap intervals (n\\_boot 0)"
     )
@@ -154,7 +155,8 @@ def _details_body(result: dict[str, Any]) -> str:
     )
     lines = [
         f"Policy {md.code(result['policy'])}: {policy} · mode {md.code(result['mode'])} · "
-        f"{interval} · groups under {result['min_group_size']} rows are reported, not judged · "
+        f"{interval} · groups under {md.text(result['min_group_size'])} rows are reported, "
+        "not judged · "
         f"{md.count(result['rows'])} validation rows · {against}",
         "",
     ]

@@ -97,7 +97,9 @@ def _sample_cell(failure: dict[str, Any]) -> str:
     samples = failure.get("samples") or []
     if not samples:
         return markdown.text(failure["message"]) if failure.get("reason") == "error" else "–"
-    return ", ".join(f"{markdown.text(item['value'])} ×{item['count']}" for item in samples)
+    return ", ".join(
+        f"{markdown.text(item['value'])} ×{markdown.text(item['count'])}" for item in samples
+    )
 
 
 def _drift_body(drift: dict[str, Any]) -> str:
@@ -117,7 +119,8 @@ def _drift_body(drift: dict[str, Any]) -> str:
         )
     head = (
         f"Compared with {markdown.text(drift.get('reference', ''))}; drift when PSI ≥ "
-        f"{drift.get('psi_threshold')} or KS p-value < {drift.get('pvalue_threshold')}."
+        f"{markdown.text(drift.get('psi_threshold'))} or KS p-value < "
+        f"{markdown.text(drift.get('pvalue_threshold'))}."
     )
     if drift.get("note"):
         head += f" Note: {markdown.text(drift['note'])}."
