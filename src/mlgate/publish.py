@@ -45,7 +45,8 @@ def publish(session: Any, pipeline: Any) -> StageResult:
     evaluation = session.result("evaluate", "register")
     fairness = session.result("fairness", "register")
     gates_passed = (
-        evaluation["verdict"] == Verdict.PASSED.value
+        data["verdict"] == Verdict.PASSED.value
+        and evaluation["verdict"] == Verdict.PASSED.value
         and fairness["verdict"] != Verdict.FAILED.value
     )
     allowed, why_not = registration_decision(project.config.tracking.registration, session.ci)
@@ -162,6 +163,7 @@ def lineage_tags(
         tags[f"data.{role}.etag"] = info.get("etag")
     for name, version in lineage.environment().items():
         tags[f"env.{name}"] = version
+    tags["gate.validation"] = data["verdict"]  # promotion re-checks every recorded gate
     tags["gate.evaluation"] = evaluation["verdict"]
     for name, value in evaluation["metrics"].items():
         tags[f"metric.{name}"] = f"{value:.6g}"
