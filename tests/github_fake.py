@@ -582,7 +582,16 @@ class PrismGitHub:
         """Prism's contract violations (requests or responses off the spec) since an offset."""
         import time
 
-        time.sleep(0.3)  # Prism logs a response's validation just after forwarding it
+        # Prism logs a response's validation just after forwarding it, later on a busy
+        # machine: wait until its log has stopped growing for a while (at most 10 s).
+        deadline, quiet_since, size = time.monotonic() + 10, time.monotonic(), -1
+        while time.monotonic() < deadline:
+            current = self.log_path.stat().st_size
+            if current != size:
+                size, quiet_since = current, time.monotonic()
+            elif time.monotonic() - quiet_since >= 1.0:
+                break
+            time.sleep(0.1)
         with self.log_path.open("rb") as stream:
             stream.seek(since)
             text = stream.read().decode("utf-8", "replace")
