@@ -166,6 +166,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, s3_server: str):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()  # reap it, or Popen warns that it is still running
 
 
 def _wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -388,20 +389,21 @@ def test_bad_requests_exit_2_and_name_the_problem(server: Server, mlgate) -> Non
     assert "no promotion history for alias staging" in no_history.err
 
 
+# Both processes import everything first, say so, and wait for the word to go: a busy
+# machine may take any time to import, but the promotions themselves start together.
 _AT_THE_SAME_MOMENT = """
-import sys, time
-import mlflow  # imports first, so that both processes start their promotion together
+import sys
+import mlflow
 from mlgate.cli import main
-start = float(sys.argv[1])
-time.sleep(max(0.0, start - time.time()))
-sys.exit(main(sys.argv[2:]))
+print("ready", flush=True)
+sys.stdin.readline()
+sys.exit(main(sys.argv[1:]))
 """
 
 
 def test_two_promotions_at_the_same_moment_have_one_winner(server: Server) -> None:
     model = "raced-churn"
     first, second = server.copy_version(model, "1"), server.copy_version(model, "2")
-    start = time.time() + 20  # time enough for both to import everything
     env = {**_clean_env(), "MLFLOW_TRACKING_URI": server.url}
     processes = [
         subprocess.Popen(
@@ -409,7 +411,6 @@ def test_two_promotions_at_the_same_moment_have_one_winner(server: Server) -> No
                 sys.executable,
                 "-c",
                 _AT_THE_SAME_MOMENT,
-                str(start),
                 "promote",
                 model,
                 "--version",
@@ -420,12 +421,18 @@ def test_two_promotions_at_the_same_moment_have_one_winner(server: Server) -> No
                 f"ship v{version}",
             ],
             env={**env, "GITHUB_ACTOR": f"user-{version}"},
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for version in (first, second)
     ]
+    for process in processes:
+        assert process.stdout.readline().strip() == "ready"
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
     outcomes = []
     for process in processes:
         out, err = process.communicate(timeout=180)
