@@ -194,8 +194,10 @@ def _champion_predictions(session: Any, rows: int) -> dict[str, Any] | None:
             f"{PREDICTIONS_FILE} has {rows} rows but the validation data has "
             f"{len(validation.index)}; rerun `mlgate evaluate`"
         )
-    features = validation[list(project.spec.model_inputs)]
-    y_pred, _ = predict(champion.model, features, session.task)
+    # The champion's own inputs, which a later config may have changed (evaluate has
+    # already refused data that lacks any of them).
+    columns = list(getattr(champion.model, "feature_names_in_", project.spec.model_inputs))
+    y_pred, _ = predict(champion.model, validation[columns], session.task)
     return {
         "alias": alias,
         "version": champion.version,
