@@ -2,7 +2,8 @@
 
     python benchmarks/run.py                    # start-up, overhead, re-run (about 3 minutes)
     python benchmarks/run.py --scales 1 10 100  # also 10x and 100x the example's rows (long)
-    python benchmarks/run.py --install          # uv (warm cache) against pip, same wheels
+    python benchmarks/run.py --install          # also uv (warm cache) against pip, same wheels
+    python benchmarks/run.py --install-only     # only that
 
 Every figure is the median of --repeats runs, and every one is a ratio to a baseline
 timed on the same machine in the same run, so a slow or busy machine slows both sides.
@@ -267,19 +268,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--startup-repeats", type=int, default=31)
-    parser.add_argument("--scales", type=int, nargs="+", default=[1], help="row multipliers")
+    parser.add_argument(
+        "--scales", type=int, nargs="*", default=[1], help="row multipliers (none: skip)"
+    )
     parser.add_argument("--install", action="store_true", help="also time uv against pip")
+    parser.add_argument("--install-only", action="store_true", help="only time uv against pip")
     args = parser.parse_args()
-    rows, details = startup(args.startup_repeats), []
+    rows, details = [], []
     with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as temp:
         workdir = Path(temp)
-        for scale in args.scales:
-            repeats = args.repeats if scale < 100 else 1
-            scale_rows, detail = overhead(workdir, scale, repeats)
-            rows += scale_rows
-            details.append(detail)
-        rows += rerun(workdir, args.repeats)
-        if args.install:
+        if not args.install_only:
+            rows += startup(args.startup_repeats)
+            for scale in args.scales:
+                repeats = args.repeats if scale < 100 else 1
+                scale_rows, detail = overhead(workdir, scale, repeats)
+                rows += scale_rows
+                details.append(detail)
+            rows += rerun(workdir, args.repeats)
+        if args.install or args.install_only:
             rows += install(workdir)
     print_table(rows, details, args.repeats)
     return 0
