@@ -89,6 +89,7 @@ def test_init_never_overwrites(cli, fresh_repo: Path) -> None:
     [
         pytest.param(["--target", "churn"], "--target 'churn' is not a column", id="bad-target"),
         pytest.param(["--data", "nope.csv"], "--data nope.csv not found", id="missing-data"),
+        pytest.param(["--name", "team/churn"], "not a usable registered model name", id="bad-name"),
     ],
 )
 def test_init_refuses_bad_arguments(cli, fresh_repo: Path, args, words) -> None:
@@ -97,6 +98,7 @@ def test_init_refuses_bad_arguments(cli, fresh_repo: Path, args, words) -> None:
     assert result.code == 2
     assert words in result.err
     assert not (fresh_repo / "mlgate.yaml").exists()
+    assert not (fresh_repo / "configs").exists()  # nothing written, so a rerun can succeed
 
 
 def test_init_needs_held_out_data(cli, fresh_repo: Path) -> None:

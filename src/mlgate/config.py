@@ -20,6 +20,13 @@ SUPPORTED_MAJOR_VERSION = 1
 # MLflow names travel inside `models:/NAME@ALIAS` URIs, so they cannot hold the
 # separators of that syntax.
 _REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,254}$")
+
+
+def usable_registry_name(name: str) -> bool:
+    """Whether MLflow can register (and `models:/` URIs can name) a model called `name`."""
+    return bool(_REGISTRY_NAME.match(name))
+
+
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 
 
@@ -151,7 +158,7 @@ class TrackingSection(Section):
     @field_validator("registry_name")
     @classmethod
     def _registry_name(cls, name: str | None) -> str | None:
-        if name is not None and not _REGISTRY_NAME.match(name):
+        if name is not None and not usable_registry_name(name):
             raise ValueError(
                 f"'{name}' is not a usable registered model name: use letters, digits, "
                 "'.', '_', '-' or spaces (no '/', ':' or '@')"

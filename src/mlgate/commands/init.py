@@ -50,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
     if not validation.is_file():
         raise InputError(f"--validation {args.validation} not found")
     name = args.name or folder.name
+    from mlgate.config import usable_registry_name
+
+    if not usable_registry_name(name):  # checked before anything is written
+        raise UsageError(
+            f"'{name}' is not a usable registered model name (letters, digits, '.', '_', "
+            "'-' or spaces); give one with --name"
+        )
     import pandas as pd
 
     frame = scaffold.read_data(data)
