@@ -109,3 +109,15 @@ def test_unreachable_tracking_server_exits_3_and_keeps_the_run(cli, churn_repo, 
     run_dir = runs / (runs / "LATEST").read_text().strip()
     kept = sorted(p.name for p in run_dir.glob("*.json"))
     assert kept == ["evaluate.json", "train.json", "validate.json"]
+
+
+@pytest.mark.slow
+def test_an_unwritable_path_of_the_environment_is_exit_2_naming_it(
+    churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path))  # a folder, not a file
+
+    result = cli("validate", cwd=churn_repo)
+
+    assert result.code == 2, result.err
+    assert result.error_lines == [f"mlgate: error: cannot use {tmp_path}: Is a directory"]

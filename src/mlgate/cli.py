@@ -175,7 +175,17 @@ def _handle_errors(*, as_json: bool) -> Iterator[_Outcome]:
     except KeyboardInterrupt:
         console.error("interrupted; the run directory keeps the stages that finished")
         outcome.code = EXIT_INTERRUPTED
-    except Exception as error:  # a bug in mlgate, not the user's input: say so, keep it short
+    except Exception as error:
+        if isinstance(error, OSError) and error.filename:
+            # A folder that cannot be written, a file that is not there: a problem of the
+            # environment, named by its path (--run-dir, $GITHUB_OUTPUT, --write-artifact...).
+            message = f"cannot use {error.filename}: {error.strerror or type(error).__name__}"
+            console.error(message)
+            outcome.code = EXIT_BAD_INPUT
+            if as_json:
+                console.print_error_json(message, EXIT_BAD_INPUT)
+            return
+        # Anything else is a bug in mlgate, not the user's input: say so, keep it short.
         log = console.save_traceback()
         console.error(
             f"unexpected {type(error).__name__}: {error}".splitlines()[0]
