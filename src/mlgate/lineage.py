@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
@@ -121,7 +120,9 @@ def _public_remote(url: str | None) -> str | None:
     """A remote URL without any credentials embedded in it (https://user:token@host/...)."""
     if not url:
         return None
-    return re.sub(r"^(\w+://)[^@/]+@", r"\1", url)
+    from mlgate.redact import without_credentials
+
+    return without_credentials(url)
 
 
 def environment() -> dict[str, str]:

@@ -9,7 +9,6 @@ network's exceptions into ServiceError (exit 3).
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,7 +64,9 @@ def tracking_uri_for(project: Project) -> str:
 
 def display_uri(uri: str) -> str:
     """The tracking URI without credentials, fit for logs and reports."""
-    return re.sub(r"^(\w+://)[^@/]+@", r"\1", uri)
+    from mlgate.redact import without_credentials
+
+    return without_credentials(uri)
 
 
 class Registry:

@@ -316,7 +316,9 @@ def _status(exc: Any) -> int:
 
 def _endpoint(s3: Any) -> str:
     url = str(getattr(s3.meta, "endpoint_url", "") or "S3")
-    return re.sub(r"^(\w+://)[^@/]+@", r"\1", url)  # never show credentials in a URL
+    from mlgate.redact import without_credentials
+
+    return without_credentials(url)
 
 
 def _attempts(s3: Any) -> int:
