@@ -34,3 +34,21 @@ def test_run_registers_on_the_tracking_server(churn_repo: Path, cli, mlflow_serv
     rows = pd.read_csv(churn_repo / "data" / "validation.csv").head(20)
     predicted = model.predict(rows.drop(columns=["customer_id", "gender", "age", "churned"]))
     assert set(predicted) <= {"yes", "no"}
+
+
+def test_the_environment_wins_over_the_config_for_the_tracking_server(
+    churn_repo: Path, monkeypatch
+) -> None:
+    from mlgate.project import load_project
+    from mlgate.registry import tracking_uri_for
+
+    config = churn_repo / "mlgate.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "tracking:\n", "tracking:\n  tracking_uri: https://elsewhere.example.com\n", 1
+        )
+    )
+    project = load_project(config)
+    assert tracking_uri_for(project) == "https://elsewhere.example.com"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking_uri_for(project) == "http://127.0.0.1:5000"

@@ -56,7 +56,13 @@ class LoggedRun:
 
 
 def tracking_uri_for(project: Project) -> str:
-    configured = project.config.tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    """MLFLOW_TRACKING_URI first, as `mlgate promote` reads it, then the config's URI.
+
+    The environment wins so that every command talks to the same server, and so that a
+    pull request's edit of mlgate.yaml cannot send the job's MLflow credentials (which
+    come with MLFLOW_TRACKING_URI from the workflow's secrets) to a host of its choosing.
+    """
+    configured = os.environ.get("MLFLOW_TRACKING_URI") or project.config.tracking.tracking_uri
     if configured:
         return configured
     return f"sqlite:///{project.state_dir / EMBEDDED_DB}"
