@@ -37,19 +37,12 @@ STAGE_LABELS = {
 # Stages shown in the verdict table even when they passed (train and card only when failed).
 GATE_STAGES = ("validate", "evaluate", "fairness", "register")
 
-# Where a stage's own report builder may live, tried in order, and the names it may have.
-# Each builder takes the stage's result dict and returns a Section, a list of them, or None.
-BUILDER_MODULES = {
-    "validate": ("mlgate.validation.report", "mlgate.validation"),
-    "evaluate": ("mlgate.evaluation.report", "mlgate.evaluation"),
-    "fairness": ("mlgate.fairness.report", "mlgate.fairness"),
-    "card": ("mlgate.card.report", "mlgate.card"),
-}
-BUILDER_NAMES = {
-    "validate": ("report_sections", "sections", "validation_sections", "section"),
-    "evaluate": ("report_sections", "sections", "evaluation_sections", "section"),
-    "fairness": ("report_sections", "sections", "fairness_sections", "section"),
-    "card": ("report_sections", "sections", "card_sections", "section"),
+# Each stage's own report builder: it takes the stage's result dict and returns Sections.
+BUILDERS = {
+    "validate": "mlgate.validation.report:sections",
+    "evaluate": "mlgate.evaluation:evaluation_sections",
+    "fairness": "mlgate.fairness.report:sections",
+    "card": "mlgate.card.report:report_sections",
 }
 
 MARKER_PREFIX = "<!-- mlgate:report model="
@@ -183,24 +176,18 @@ def _stage_sections(name: str, result: dict[str, Any], *, builders: bool) -> lis
         built = _run_builder(builder, name, result)
         if built is not None:
             return built
-    if name == "evaluate":
+    if name == "evaluate":  # a plain table when the builder is off or cannot read the result
         chart = metrics_chart(result)
         return [metrics_section(result), *([chart] if chart else [])]
     return [generic_section(name, result)]
 
 
 def find_builder(stage: str) -> Callable[[dict[str, Any]], Any] | None:
-    """The stage module's own section builder, if that module exists and has one."""
-    for module_name in BUILDER_MODULES.get(stage, ()):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for attribute in BUILDER_NAMES.get(stage, ()):
-            candidate = getattr(module, attribute, None)
-            if callable(candidate) and not isinstance(candidate, type):
-                return candidate
-    return None
+    """The stage module's own section builder (None for stages that have none)."""
+    if stage not in BUILDERS:
+        return None
+    module_name, attribute = BUILDERS[stage].split(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def _run_builder(builder: Callable[..., Any], name: str, result: dict[str, Any]) -> Any:
