@@ -206,3 +206,18 @@ def test_champion_read_through_a_tracking_server(mlflow_server: str) -> None:
     version = client.create_model_version(name, f"runs:/{run.info.run_id}/m", run.info.run_id)
     client.set_registered_model_alias(name, "production", version.version)
     assert champion_version(mlflow_server, name, "production") == str(version.version)
+
+
+def test_the_cache_keeps_the_files_each_stage_writes() -> None:
+    """reuse.READS names the outputs literally (importing the stages would slow a re-run)."""
+    from mlgate.card import CARD_FILES
+    from mlgate.fairness import CHART_FILE
+    from mlgate.plots import PLOTS_DIR
+    from mlgate.reuse import READS
+    from mlgate.stages import MODEL_FILE, PREDICTIONS_FILE
+
+    assert READS["train"].outputs == (MODEL_FILE,)
+    assert set(READS["evaluate"].outputs) == {PREDICTIONS_FILE, PLOTS_DIR}
+    assert READS["fairness"].outputs == (CHART_FILE,)
+    assert set(READS["card"].outputs) == set(CARD_FILES)
+    assert set(READS["register"].outputs) == set(CARD_FILES)  # stamped with the version
