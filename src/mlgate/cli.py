@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     stage_command("register", "log the run to MLflow and register the model if every gate passed")
     for name in OTHER_COMMANDS:
         module = _command_module(name)
-        summary = module.__doc__.strip().splitlines()[0]
+        summary = module.__doc__.strip().splitlines()[0].rstrip(".")
         module.configure(commands.add_parser(name, help=summary, description=summary))
     return parser
 
