@@ -72,8 +72,17 @@ def load_table(
         raise project.config_error(key_path, f"{written} does not exist (looked in {location})")
     if not location.is_file():
         raise project.config_error(key_path, f"{written} is not a regular file")
-    digest = known_sha256 or sha256_of(location)
-    return _load_file(project, role, location, file_format, digest)
+    if known_sha256:
+        return _load_file(project, role, location, file_format, known_sha256)
+    # Hash while the file is parsed: hashlib and the parsers release the GIL, so on two
+    # cores the hash that lineage and the stage cache need costs almost nothing.
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(sha256_of, location)
+        frame, info = _load_file(project, role, location, file_format, "")
+        return frame, replace(info, sha256=digest.result())
 
 
 def _load_s3(

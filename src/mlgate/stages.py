@@ -123,6 +123,7 @@ def _load_data(session: Session) -> dict[str, Any]:
             known_sha256=session.data_hashes.get(role),
             fetched=session.fetched_s3.get(role),
         )
+        session.data_hashes[role] = files[role].sha256
     training_path = project.location(project.config.data.training_data_path)
     task = infer_task(project, frames["training"], training_path)
     project.check_task_metrics(task.kind)
@@ -362,12 +363,17 @@ def _annotate(name: str, result: StageResult) -> None:
 def _reused_or_run(session: Session, name: str) -> StageResult:
     """Restore the stage from the cache when its inputs are unchanged, else run and store it."""
     from mlgate.cache import StageCache
-    from mlgate.reuse import READS, stage_inputs, still_valid
+    from mlgate.reuse import stage_inputs, still_valid
 
+    store = StageCache(session.project.state_dir / "cache" / "stages")
+    if not session.use_cache:  # run first: the stage hashes the data while reading it
+        result = STAGES[name](session)
+        inputs = stage_inputs(session, name)
+        fingerprint = inputs.fingerprint() if inputs.cacheable else None
+        return _stored(session, store, name, fingerprint, result)
     inputs = stage_inputs(session, name)
     fingerprint = inputs.fingerprint() if inputs.cacheable else None
-    store = StageCache(session.project.state_dir / "cache" / "stages")
-    if fingerprint and session.use_cache:
+    if fingerprint:
         cached = store.lookup(name, fingerprint)
         if cached is not None and still_valid(session, cached):
             cached.restore(session.run_dir.path)
@@ -377,7 +383,15 @@ def _reused_or_run(session: Session, name: str) -> StageResult:
             return StageResult(
                 result.stage, result.verdict, result.summary, {**result.details, "cache": cache}
             )
-    result = STAGES[name](session)
+    return _stored(session, store, name, fingerprint, STAGES[name](session))
+
+
+def _stored(
+    session: Session, store: Any, name: str, fingerprint: str | None, result: StageResult
+) -> StageResult:
+    """The stage's fresh result, marked with its fingerprint and kept for a later run."""
+    from mlgate.reuse import READS
+
     cache = {"fingerprint": fingerprint, "reused": False, "run_id": session.run_dir.run_id}
     result = StageResult(
         result.stage, result.verdict, result.summary, {**result.details, "cache": cache}
