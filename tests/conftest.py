@@ -94,59 +94,68 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real MLflow tracking server on loopback (SQLite backend, local artifact store)."""
+@contextlib.contextmanager
+def serve_on_loopback(
+    command: list[str], *, port: int, health: str, log_path: Path, env=None, within: float = 90
+):
+    """Run a server process until the block ends; yields http://127.0.0.1:PORT once
+    GET `health` answers (the server's own log is in `log_path`)."""
+    import os
     import subprocess
-    import sys
     import time
     import urllib.request
 
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = (root / "server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'db.sqlite'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start; see {root / 'server.log'}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        deadline = time.monotonic() + within
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()  # reap it, or Popen warns that it is still running
-        log.close()
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}{health}", timeout=2):
+                        break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"{Path(command[0]).name} {command[1:3]} did not start; see {log_path}"
+                    )
+                time.sleep(0.3)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()  # reap it, or Popen warns that it is still running
+
+
+@contextlib.contextmanager
+def start_mlflow_server(root: Path, *, artifacts: str, env=None):
+    """A real `mlflow server` (SQLite backend in `root`, artifacts at `artifacts`)."""
+    import sys
+
+    port = _free_port()
+    command = [
+        *(sys.executable, "-m", "mlflow", "server"),
+        *("--backend-store-uri", f"sqlite:///{root / 'db.sqlite'}"),
+        *("--artifacts-destination", artifacts),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+    ]
+    log_path = root / "server.log"
+    with serve_on_loopback(command, port=port, health="/health", log_path=log_path, env=env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real MLflow tracking server on loopback (SQLite backend, local artifact store)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with start_mlflow_server(root, artifacts=str(root / "artifacts")) as url:
+        yield url
 
 
 # --- S3: a real moto server on loopback -----------------------------------------------------
@@ -162,43 +171,20 @@ def start_moto_server(directory: Path, env: dict[str, str] | None = None):
     Each server keeps its own buckets in memory. `env` adds variables to the server's
     environment (moto reads settings such as INITIAL_NO_AUTH_ACTION_COUNT from it).
     """
-    import os
-    import subprocess
     import sys
-    import time
-    import urllib.request
 
     port = _free_port()
     script = Path(sys.executable).with_name("moto_server")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
-    log_path = directory / f"moto-{port}.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [*command, "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2):
-                        break
-                except OSError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start; see {log_path}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    with serve_on_loopback(
+        [*command, "-H", "127.0.0.1", "-p", str(port)],
+        port=port,
+        health="/moto-api/data.json",
+        log_path=directory / f"moto-{port}.log",
+        env=env,
+        within=60,
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import csv
 import itertools
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from fastrepo import embedded_versions as registered_versions
 
 CONFIG = "mlgate.yaml"
 SPEC = "configs/features.yaml"
@@ -84,20 +84,6 @@ def write_bytes(name: str, content: bytes) -> Breakage:
 def header_of(repo: Path, name: str) -> str:
     with (repo / name).open(encoding="utf-8") as handle:
         return handle.readline()
-
-
-def registered_versions(repo: Path) -> int:
-    """Model versions in the embedded registry (0 when it was never created)."""
-    database = repo / ".mlgate" / "mlflow.db"
-    if not database.exists():
-        return 0
-    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
-        tables = connection.execute(
-            "select count(*) from sqlite_master where type = 'table' and name = 'model_versions'"
-        ).fetchone()[0]
-        if not tables:
-            return 0
-        return connection.execute("select count(*) from model_versions").fetchone()[0]
 
 
 # --- the breakages -------------------------------------------------------------------------

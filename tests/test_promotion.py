@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import EXAMPLE, _free_port, s3_client
+from conftest import EXAMPLE, s3_client, start_mlflow_server
 from mlgate.promotion.ledger import CLAIM_PREFIX, HEAD_TAG, Ledger
 
 pytestmark = pytest.mark.slow
@@ -125,30 +124,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, s3_server: str):
     s3 = s3_client(s3_server)
     bucket = f"mlflow-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
-    port = _free_port()
-    log_path = root / "server.log"
     env = {
-        **_clean_env(),
         "MLFLOW_S3_ENDPOINT_URL": s3_server,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "mlflow", "server"),
-                *("--backend-store-uri", f"sqlite:///{root / 'db.sqlite'}"),
-                *("--artifacts-destination", f"s3://{bucket}/mlflow"),
-                *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(url, process, log_path)
+    with start_mlflow_server(root, artifacts=f"s3://{bucket}/mlflow", env=env) as url:
         repo = root / "churn"
         shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
         _edit(repo / "mlgate.yaml", _quick)
@@ -159,30 +141,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, s3_server: str):
         _edit(repo / "mlgate.yaml", lambda c: c["model"]["params"].update(n_estimators=80))
         _git(repo, "commit", "-q", "-am", "more trees")
         _register(repo, url, run_id="102", actor="bob")
-        yield Server(url, bucket, s3, repo, log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()  # reap it, or Popen warns that it is still running
-
-
-def _wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"mlflow server did not start; see {log}")
-        time.sleep(0.5)
+        yield Server(url, bucket, s3, repo, root / "server.log")
 
 
 def _register(repo: Path, url: str, *, run_id: str, actor: str) -> None:
