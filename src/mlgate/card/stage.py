@@ -27,11 +27,11 @@ from mlgate.card.diff import NO_CHAMPION, NO_CHAMPION_CARD, diff_facts, no_diff
 from mlgate.card.facts import NOT_RUN, collect_facts, with_registration
 from mlgate.card.render import KINDS, render_card, template_kind
 from mlgate.gates import Verdict
+from mlgate.plots import PLOTS_DIR
 from mlgate.rundir import atomic_write_text
 
 # The stages whose results a card reports, in pipeline order.
 CARD_INPUTS = ("validate", "train", "evaluate", "fairness", "register")
-PLOTS_DIR = "plots"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
