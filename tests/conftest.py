@@ -10,6 +10,14 @@ from typing import Any
 
 import pytest
 
+# Docker engine, loopback registries, base image and wheels: fixtures registered by import.
+from docker_support import (  # noqa: F401
+    docker_client,
+    docker_registry,
+    docker_registry_with_auth,
+    serving_base_image,
+    serving_wheels,
+)
 from mlgate.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
