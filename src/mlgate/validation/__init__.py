@@ -1,8 +1,9 @@
 """Data validation: Great Expectations suites, the feature spec's baseline, and drift.
 
 `check_data` runs everything for the validate stage; `sections` and `annotations`
-turn its result into report sections and GitHub annotations. Great Expectations is
-imported only when expectations run.
+turn its result into report sections and GitHub annotations. The feature spec's
+baseline is computed in pandas; Great Expectations runs the suite, and is imported only
+when there is one.
 """
 
 from __future__ import annotations

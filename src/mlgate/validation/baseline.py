@@ -5,15 +5,31 @@ present (and, with `validation.strict_columns`, no others), numeric columns nume
 (`check_types`), declared non-null columns without nulls, categories inside their
 declared `values`, numbers inside `min`/`max`, and the target within the training
 labels (a missing target is refused earlier, by the data loader).
+
+These checks are one vectorised pass over a column each, so `evaluate` computes them
+with pandas and reports them exactly as Great Expectations would (the same `Outcome`:
+row counts, unexpected counts, the most frequent of the first unexpected values), and
+Great Expectations runs only the team's suite, where each expectation costs a pass of
+its validation graph. A baseline check that the suite already makes as strictly (say
+`expect_column_values_to_be_between` on the same column with narrower bounds) is left
+to the suite (`uncovered`), so no check runs twice.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from mlgate.featurespec import Column, FeatureSpec
+from mlgate.validation.engine import Outcome
 from mlgate.validation.results import Failure
 from mlgate.validation.suite import Expectation
+
+ROW_COUNT = "expect_table_row_count_to_be_between"
+COLUMN_SET = "expect_table_columns_to_match_set"
+NOT_NULL = "expect_column_values_to_not_be_null"
+IN_SET = "expect_column_values_to_be_in_set"
+BETWEEN = "expect_column_values_to_be_between"
 
 
 def baseline_expectations(
@@ -152,12 +168,148 @@ def _plain(value: Any) -> Any:
     return item() if callable(item) else value
 
 
-def merge(baseline: list[Expectation], suite: list[Expectation]) -> list[Expectation]:
-    """Baseline first, then the suite without the checks the baseline already makes."""
-    seen = {expectation.key for expectation in baseline}
-    merged = list(baseline)
-    for expectation in suite:
-        if expectation.key not in seen:
-            seen.add(expectation.key)
-            merged.append(expectation)
-    return merged
+def uncovered(baseline: list[Expectation], suite: list[Expectation]) -> list[Expectation]:
+    """The baseline checks that no suite expectation already makes, at least as strictly."""
+    return [check for check in baseline if not any(covers(other, check) for other in suite)]
+
+
+def covers(suite: Expectation, baseline: Expectation) -> bool:
+    """Whether `suite` fails on every row (or table) on which `baseline` would fail.
+
+    Only plain forms count: a `mostly` below 1 or a `row_condition` checks less, and
+    bounds or sets that are not plain numbers and values are not compared.
+    """
+    if suite.type != baseline.type:
+        return False
+    mine, theirs = suite.kwargs, baseline.kwargs
+    if mine.get("row_condition") or mine.get("mostly", 1) != 1:
+        return False
+    if suite.type == ROW_COUNT:
+        low = mine.get("min_value")
+        return _number(low) and low >= theirs["min_value"]
+    if suite.type == COLUMN_SET:
+        wanted, required = set(mine.get("column_set") or []), set(theirs["column_set"])
+        if theirs.get("exact_match", True):
+            return wanted == required and mine.get("exact_match", True) is True
+        return wanted >= required
+    if mine.get("column") != theirs["column"]:
+        return False
+    if suite.type == NOT_NULL:
+        return True
+    if suite.type == IN_SET:
+        allowed = mine.get("value_set")
+        if not isinstance(allowed, list):
+            return False
+        try:
+            return set(allowed) <= set(theirs["value_set"])
+        except TypeError:  # unhashable values: leave the check to both
+            return False
+    if suite.type == BETWEEN:
+        for key, stricter in (("min_value", float.__ge__), ("max_value", float.__le__)):
+            bound = theirs.get(key)
+            if bound is None:
+                continue
+            value = mine.get(key)
+            if not _number(value) or not stricter(float(value), float(bound)):
+                return False
+        return True
+    return False
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def evaluate(frame: Any, expectations: list[Expectation], *, sample_size: int) -> list[Outcome]:
+    """The baseline's expectations on a pandas frame, as Great Expectations reports them.
+
+    Same semantics as Great Expectations' pandas engine: value checks skip missing
+    values and pass vacuously on a table with no rows (or no values), which `judge`
+    then fails; a check on a missing column reports Great Expectations' exception.
+    """
+    limit = max(sample_size, 1)
+    return [_evaluate(frame, expectation, limit) for expectation in expectations]
+
+
+def _evaluate(frame: Any, expectation: Expectation, limit: int) -> Outcome:
+    import pandas as pd
+
+    kwargs = expectation.kwargs
+    rows = len(frame.index)
+    if expectation.type == ROW_COUNT:
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        held = (low is None or rows >= low) and (high is None or rows <= high)
+        return Outcome(expectation, held, observed_value=rows)
+    if expectation.type == COLUMN_SET:
+        return _column_set(frame, expectation)
+    name = kwargs["column"]
+    if name not in frame.columns:
+        return Outcome(
+            expectation, False, exception=f'The column "{name}" in BatchData does not exist.'
+        )
+    values = frame[name]
+    missing = values.isna()
+    missing_count = int(missing.sum())
+    if expectation.type == NOT_NULL:
+        return Outcome(
+            expectation,
+            rows == 0 or missing_count == 0,
+            element_count=rows,
+            unexpected_count=missing_count,
+            samples=[(None, min(missing_count, limit))] if missing_count else [],
+        )
+    present = values[~missing] if missing_count else values
+    if expectation.type == IN_SET:
+        bad = ~present.isin(kwargs["value_set"])
+    elif expectation.type == BETWEEN:
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        try:
+            inside = pd.Series(True, index=present.index)
+            if low is not None:
+                inside &= present >= low
+            if high is not None:
+                inside &= present <= high
+        except TypeError:  # text in a numeric column: what Great Expectations says
+            return Outcome(
+                expectation,
+                False,
+                exception="Column values, min_value, and max_value must either be None "
+                "or of the same type.",
+            )
+        bad = ~inside
+    else:
+        raise ValueError(f"{expectation.type} is not a baseline expectation")
+    unexpected = int(bad.sum())
+    return Outcome(
+        expectation,
+        rows == 0 or missing_count == rows or unexpected == 0,
+        element_count=rows,
+        unexpected_count=unexpected,
+        missing_count=missing_count,
+        samples=_most_common(list(present[bad][:limit]), limit) if unexpected else [],
+    )
+
+
+def _column_set(frame: Any, expectation: Expectation) -> Outcome:
+    required = {str(name) for name in expectation.kwargs["column_set"]}
+    present = {str(name) for name in frame.columns}
+    extra, missing = sorted(present - required), sorted(required - present)
+    mismatched = {
+        key: names for key, names in (("unexpected", extra), ("missing", missing)) if names
+    }
+    exact = expectation.kwargs.get("exact_match", True)
+    return Outcome(
+        expectation,
+        not missing and not (exact and extra),
+        observed_value=sorted(present),
+        mismatched=mismatched,
+    )
+
+
+def _most_common(values: list[Any], limit: int) -> list[tuple[Any, int]]:
+    """Great Expectations' `partial_unexpected_counts` of the first unexpected values."""
+    try:
+        counted = sorted(Counter(values).most_common(limit), key=lambda item: (-item[1], item[0]))
+    except TypeError:  # values that do not sort: GE then gives the list itself
+        return [(value, 1) for value in values]
+    return [(value, count) for value, count in counted]
