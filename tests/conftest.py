@@ -48,6 +48,9 @@ ISOLATED_ENV = (
     "AWS_MAX_ATTEMPTS",
     "AWS_RETRY_MODE",
     "MLFLOW_S3_ENDPOINT_URL",
+    # The machine's own registry login must not reach the build-image tests.
+    "MLGATE_REGISTRY_USERNAME",
+    "MLGATE_REGISTRY_PASSWORD",
 )
 
 

@@ -34,6 +34,7 @@ SECRET_VARIABLES = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "DATABRICKS_TOKEN",
+    "MLGATE_REGISTRY_PASSWORD",  # `mlgate build-image --push`
 )
 # Variables that hold a URI whose user-info part may carry a password or token.
 URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")

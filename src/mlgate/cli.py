@@ -27,7 +27,14 @@ STAGE_COMMANDS = {
 
 # Commands that are not stages, each a module `mlgate.commands.<name>` with
 # `configure(parser)` (argparse only, so --help stays fast) and `run(args) -> int`.
-OTHER_COMMANDS: tuple[str, ...] = ("report", "promote", "rollback", "lineage", "init")
+OTHER_COMMANDS: tuple[str, ...] = (
+    "report",
+    "promote",
+    "rollback",
+    "lineage",
+    "build-image",
+    "init",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -172,6 +172,32 @@ class PromotionSection(Section):
     canary_percent: float = Field(default=10, gt=0, lt=100)
 
 
+# A base image pinned by digest: `name@sha256:<64 hex>`, optionally `name:tag@sha256:...`.
+_PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(?::[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
+
+
+def pinned_image(reference: str) -> str:
+    """`reference` if it names its image by digest, else a ValueError saying how to pin it."""
+    if not _PINNED_IMAGE.match(reference):
+        raise ValueError(
+            f"'{reference}' is not pinned by digest: write NAME@sha256:<digest> "
+            "(`docker inspect --format '{{index .RepoDigests 0}}' IMAGE` prints it)"
+        )
+    return reference
+
+
+class ServingSection(Section):
+    """`mlgate build-image`: how a registered version becomes a serving image."""
+
+    base_image: Annotated[str, AfterValidator(pinned_image)] | None = None
+    repository: str | None = Field(default=None, min_length=1)  # where --push sends it
+    wheels: str | None = Field(default=None, min_length=1)  # offline: a local wheel directory
+    template: str | None = Field(default=None, min_length=1)  # a team's own Dockerfile.j2
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Histogram buckets for a regression model's predictions on /metrics.
+    prediction_buckets: list[float] | None = Field(default=None, min_length=1)
+
+
 class ReportSection(Section):
     # When true, a PR comment that cannot be posted (GitHub down, no token) fails the
     # report step (exit 3); by default it is a warning and the gates decide the exit code.
@@ -190,6 +216,7 @@ class Config(Section):
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     promotion: PromotionSection = Field(default_factory=PromotionSection)
     report: ReportSection = Field(default_factory=ReportSection)
+    serving: ServingSection = Field(default_factory=ServingSection)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ MLFLOW_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
     # mlgate prints its own one-line summary per stage; MLflow's progress lines are noise.
     "MLFLOW_LOGGING_LEVEL": "ERROR",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     # MLflow prints run links to stdout for HTTP servers, which would corrupt `--json`.
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     # A CI step should not phone home.

@@ -15,6 +15,40 @@ def open_store(config: str | None, model: str) -> tuple[Any, Any]:
     return ModelStore.connect(uri, model, state_dir), project
 
 
+def resolve_version(store: Any, target: str) -> Any:
+    """The version MODEL[@ALIAS | :VERSION] names, as a store.VersionInfo.
+
+    MODEL alone means MODEL@production when that alias is set, else the latest version.
+    """
+    from mlgate.errors import InputError
+    from mlgate.promotion.lineage import parse_target
+
+    model, alias, version = parse_target(target)
+    if alias is not None or version is None:
+        snapshot = store.read()
+        if alias is not None:
+            version = snapshot.aliases.get(alias)
+            if version is None:
+                set_aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(snapshot.aliases.items()))
+                raise InputError(
+                    f"alias {alias} of {model} is not set (aliases: {set_aliases or 'none'})"
+                )
+        else:
+            version = snapshot.aliases.get("production")
+            if version is None:
+                numbers = store.version_numbers()
+                if not numbers:
+                    raise InputError(f"{model} has no versions at {store.where}")
+                version = numbers[-1]
+    info = store.version(version)
+    if info is None:
+        raise InputError(
+            f"{model} has no version {version} at {store.where}; "
+            f"versions: {', '.join(store.version_numbers()) or 'none'}"
+        )
+    return info
+
+
 def promotion_settings(project: Any) -> Any:
     """The config's promotion section, or its defaults when there is no config."""
     from mlgate.config import PromotionSection

@@ -22,33 +22,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from mlgate.commands._promotion import open_store
-    from mlgate.errors import InputError
+    from mlgate.commands._promotion import open_store, resolve_version
     from mlgate.promotion import lineage
 
-    model, alias, version = lineage.parse_target(args.target)
+    model, _, _ = lineage.parse_target(args.target)
     store, _ = open_store(args.config, model)
     snapshot = store.read()
-    if alias is not None:
-        version = snapshot.aliases.get(alias)
-        if version is None:
-            set_aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(snapshot.aliases.items()))
-            raise InputError(
-                f"alias {alias} of {model} is not set (aliases: {set_aliases or 'none'})"
-            )
-    elif version is None:
-        version = snapshot.aliases.get("production")
-        if version is None:
-            numbers = store.version_numbers()
-            if not numbers:
-                raise InputError(f"{model} has no versions at {store.where}")
-            version = numbers[-1]
-    info = store.version(version)
-    if info is None:
-        raise InputError(
-            f"{model} has no version {version} at {store.where}; "
-            f"versions: {', '.join(store.version_numbers()) or 'none'}"
-        )
+    info = resolve_version(store, args.target)
     run = store.run(info.run_id) if info.run_id else None
     record = lineage.answer(model, info, snapshot.aliases, snapshot.tags, run)
     if args.json:

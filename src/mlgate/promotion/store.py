@@ -137,6 +137,23 @@ class ModelStore:
         with self._calls(f"write tag {key}"):
             self.client.set_registered_model_tag(self.name, key, value)
 
+    def set_version_tag(self, version: str, key: str, value: str) -> None:
+        with self._calls(f"write tag {key} on version {version}"):
+            self.client.set_model_version_tag(self.name, version, key, value)
+
+    def download_model(self, version: str, destination: Path) -> Path:
+        """The version's MLflow model files, downloaded into `destination`."""
+        destination.mkdir(parents=True, exist_ok=True)
+        with self._calls(f"download version {version}"):
+            from mlflow import artifacts
+
+            local = artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.name}/{version}",
+                dst_path=str(destination),
+                tracking_uri=self.uri,
+            )
+        return Path(local)
+
     def delete_tag(self, key: str) -> None:
         with self._calls(f"delete tag {key}"):
             from mlflow.exceptions import MlflowException

@@ -1,0 +1,226 @@
+"""build a serving container image of a registered model version, and push it.
+
+The image serves the version with MLflow's pyfunc scoring server (/ping,
+/invocations) plus Prometheus metrics on /metrics. Its Dockerfile comes from a
+Jinja2 template; the base image is pinned by digest (`serving.base_image`); the
+requirements are the model's own pins, from a package index or, offline, from a
+wheel directory (`serving.wheels`). With --push, the image goes to
+`serving.repository` and its digest is tagged on the version (`mlgate.image`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+IMAGE_TAG = "mlgate.image"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from mlgate.commands.promote import add_common
+
+    parser.add_argument(
+        "target", metavar="MODEL[@ALIAS | :VERSION]", help="e.g. production-churn-model@production"
+    )
+    parser.add_argument(
+        "--push", action="store_true", help="push the image and tag its digest on the version"
+    )
+    parser.add_argument(
+        "--base-image", metavar="NAME@sha256:DIGEST", help="base image (serving.base_image)"
+    )
+    parser.add_argument(
+        "--repository", metavar="[REGISTRY/]NAME", help="image repository (serving.repository)"
+    )
+    parser.add_argument(
+        "--wheels",
+        metavar="DIR",
+        help="install from this wheel directory, offline (serving.wheels)",
+    )
+    add_common(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    import tempfile
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    import mlgate
+    from mlgate.actions_io import append_summary, write_outputs
+    from mlgate.commands._promotion import open_store, resolve_version
+    from mlgate.errors import ConfigError
+    from mlgate.markdown import code
+    from mlgate.promotion.lineage import parse_target
+    from mlgate.serving import context, dockerfile, engine, plan
+
+    model, _, _ = parse_target(args.target)
+    store, project = open_store(args.config, model)
+    settings = _settings(args, project)
+    if args.push and settings["repository"] is None:
+        from mlgate.errors import UsageError
+
+        raise UsageError(
+            "--push needs a repository to push to: set serving.repository in mlgate.yaml "
+            "or pass --repository REGISTRY/NAME"
+        )
+    info = resolve_version(store, args.target)
+    names = plan.image_names(model, info.version, settings["repository"])
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    client = engine.connect()  # before any download: no engine, no work
+    engine.ensure_base_image(client, settings["base_image"], settings["base_key"], progress)
+    with tempfile.TemporaryDirectory(prefix="mlgate-image-") as scratch:
+        build_dir = Path(scratch) / "context"
+        build_dir.mkdir()
+        model_ref = f"{model} v{info.version}"
+        progress(f"downloading {model_ref} from {store.where}")
+        downloaded = store.download_model(info.version, Path(scratch) / "model")
+        files = context.read_model(downloaded, model_ref)
+        requirements = plan.image_requirements(files.requirements, files.mlflow_version)
+        labels = plan.labels(
+            model,
+            info.version,
+            info.run_id,
+            info.tags,
+            base_image=settings["base_image"],
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            mlgate_version=mlgate.__version__,
+        )
+        context.write_context(
+            build_dir,
+            model=files,
+            requirements=requirements,
+            referenced=plan.referenced_files(requirements),
+            dockerfile=dockerfile.render_dockerfile(
+                base_image=settings["base_image"],
+                python_version=plan.python_minor(files.python_version),
+                port=settings["port"],
+                wheels=settings["wheels"] is not None,
+                model_ref=model_ref,
+                labels=labels,
+                team_template=settings["template"],
+            ),
+            settings={
+                "model": model,
+                "version": info.version,
+                "task": info.tags.get("mlgate.task"),
+                "port": settings["port"],
+                "prediction_buckets": settings["prediction_buckets"],
+            },
+            wheels=settings["wheels"],
+        )
+        progress(f"building {names.reference} from {settings['base_image']}")
+        built = engine.build(
+            client,
+            build_dir,
+            names.reference,
+            offline=settings["wheels"] is not None,
+            progress=progress,
+        )
+    if missing := sorted(key for key, value in labels.items() if built.labels.get(key) != value):
+        raise ConfigError(
+            f"the image built from the Dockerfile template lacks {len(missing)} lineage "
+            f"label(s), e.g. {missing[0]}: keep the template's labels block",
+            file=settings["template"],
+        )
+    pushed = None
+    if args.push:
+        progress(f"pushing {names.reference}")
+        digest = engine.push(client, names.repository, names.tag, progress)
+        pushed = f"{names.repository}@{digest}"
+        store.set_version_tag(info.version, IMAGE_TAG, pushed)
+
+    record: dict[str, Any] = {
+        "model": model,
+        "version": info.version,
+        "image": names.reference,
+        "image_id": built.image_id,
+        "pushed": pushed,
+        "base_image": settings["base_image"],
+        "offline": settings["wheels"] is not None,
+        "labels": labels,
+    }
+    write_outputs(
+        {
+            "image": names.reference,
+            "image-id": built.image_id,
+            "digest": pushed.rpartition("@")[2] if pushed else "",
+            "pushed-image": pushed or "",
+            "version": info.version,
+        }
+    )
+    said = f"built {names.reference} ({built.image_id[:19]}) for {model_ref}"
+    if pushed:
+        said += f"; pushed as {pushed}, tagged {IMAGE_TAG} on v{info.version}"
+    append_summary(f"**mlgate** · {code(said)}")
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(said)
+    return 0
+
+
+def _settings(args: argparse.Namespace, project: Any) -> dict[str, Any]:
+    """`serving:` from the config, with the command line's options on top."""
+    from pathlib import Path
+
+    from mlgate.config import ServingSection, pinned_image
+    from mlgate.errors import ConfigError, UsageError
+    from mlgate.serving import context, plan
+
+    section = project.config.serving if project is not None else ServingSection()
+    root = project.root if project is not None else Path.cwd()
+    base_image, base_key = section.base_image, "serving.base_image"
+    if args.base_image is not None:
+        base_image, base_key = (
+            _checked(pinned_image, args.base_image, "--base-image"),
+            "--base-image",
+        )
+    if base_image is None:
+        raise ConfigError(
+            "no base image: set serving.base_image in mlgate.yaml, or pass --base-image, "
+            "to an image with Python pinned by digest (NAME@sha256:...)"
+        )
+    repository = section.repository
+    if args.repository is not None:
+        repository = args.repository
+    if repository is not None:
+        try:
+            plan.check_repository(repository)
+        except ValueError as error:
+            if args.repository is not None:
+                raise UsageError(f"--repository: {error}") from None
+            raise ConfigError(str(error), key="serving.repository") from None
+    wheels = None
+    if args.wheels is not None:
+        wheels = context.check_wheels(Path(args.wheels), "--wheels")
+    elif section.wheels is not None:
+        wheels = context.check_wheels(root / section.wheels, "serving.wheels")
+    template = None
+    if section.template is not None:
+        template = root / section.template
+        if not template.is_file():
+            raise ConfigError(
+                f"the Dockerfile template {template} does not exist", key="serving.template"
+            )
+    return {
+        "base_image": base_image,
+        "base_key": base_key,
+        "repository": repository,
+        "wheels": wheels,
+        "template": template,
+        "port": section.port,
+        "prediction_buckets": section.prediction_buckets,
+    }
+
+
+def _checked(check: Any, value: str, option: str) -> str:
+    from mlgate.errors import UsageError
+
+    try:
+        return check(value)
+    except ValueError as error:
+        raise UsageError(f"{option}: {error}") from None

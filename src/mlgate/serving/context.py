@@ -1,0 +1,120 @@
+"""The build context of a serving image: the directory Docker reads.
+
+Dockerfile
+requirements/requirements.txt   the model's pins (and any file they refer to)
+wheels/                         offline builds only: the wheel directory
+app/model/                      the MLflow model, as the registry holds it
+app/serve.py, app/serving.json  the scoring server and what it needs to know
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlgate.errors import ConfigError, InputError
+
+SERVER = Path(__file__).parent / "image" / "serve.py"
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What the image needs from an MLflow model directory."""
+
+    directory: Path
+    requirements: str
+    python_version: str | None
+    mlflow_version: str | None
+
+
+def read_model(directory: Path, model_ref: str) -> ModelFiles:
+    import yaml
+
+    mlmodel = directory / "MLmodel"
+    requirements = directory / "requirements.txt"
+    if not mlmodel.is_file():
+        raise InputError(f"{model_ref} has no MLmodel file: it is not an MLflow model")
+    if not requirements.is_file():
+        raise InputError(
+            f"{model_ref} has no requirements.txt beside its MLmodel: log it with MLflow 2 or "
+            "later, which records the model's pinned requirements"
+        )
+    try:
+        meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise InputError(f"{model_ref}'s MLmodel is not YAML: {error}") from None
+    pyfunc = (meta.get("flavors") or {}).get("python_function")
+    if not isinstance(pyfunc, dict):
+        raise InputError(
+            f"{model_ref} has no python_function flavor, so MLflow's scoring server cannot load it"
+        )
+    return ModelFiles(
+        directory=directory,
+        requirements=requirements.read_text(encoding="utf-8"),
+        python_version=pyfunc.get("python_version"),
+        mlflow_version=meta.get("mlflow_version"),
+    )
+
+
+def check_wheels(wheels: Path, key: str) -> Path:
+    """The wheel directory, if it exists and holds wheels."""
+    if not wheels.is_dir():
+        raise ConfigError(
+            f"the wheel directory {wheels} does not exist; fill it with `pip download -d "
+            f"{wheels} -r requirements.txt` for the image's platform",
+            key=key,
+        )
+    if not any(wheels.glob("*.whl")):
+        raise ConfigError(f"the wheel directory {wheels} holds no .whl files", key=key)
+    return wheels
+
+
+def write_context(
+    directory: Path,
+    *,
+    model: ModelFiles,
+    requirements: list[str],
+    referenced: list[str],
+    dockerfile: str,
+    settings: dict[str, Any],
+    wheels: Path | None,
+) -> None:
+    (directory / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+    pins = directory / "requirements"
+    pins.mkdir()
+    (pins / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    for name in referenced:
+        source = model.directory / name
+        if not source.is_file():
+            raise InputError(f"the model's requirements.txt refers to {name}, which it lacks")
+        shutil.copyfile(source, pins / name)
+    app = directory / "app"
+    shutil.copytree(model.directory, app / "model")
+    shutil.copyfile(SERVER, app / "serve.py")
+    (app / "serving.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    _readable(directory)
+    if wheels is not None:  # read by root in the build stage only; links keep the user's modes
+        shutil.copytree(wheels, directory / "wheels", copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)  # wheels are read only; a hard link saves copying them
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _readable(directory: Path) -> None:
+    """World-readable, owner-writable modes: the image's user reads what COPY puts in."""
+    for root, dirs, files in os.walk(directory):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
+    os.chmod(directory, 0o755)

@@ -1,0 +1,194 @@
+"""What goes into a serving image, decided from the version's registry record alone (no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from mlgate.errors import InputError
+
+# The scoring server's own needs beside the model's requirements. uvicorn and FastAPI,
+# which run MLflow's scoring app, come with mlflow-skinny.
+SERVER_REQUIREMENTS = ("prometheus-client==0.26.0",)
+
+# The image runs MLflow's pyfunc scoring app, which mlflow-skinny carries at the same
+# version without MLflow's UI, tracking server and their dependencies (half the size).
+_MLFLOW = re.compile(r"^mlflow(?=\s*(?:\[|==|>=|<=|~=|!=|<|>|;|$))", re.IGNORECASE)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
+# A pip option line that names another file: `-r base.txt`, `--constraint c.txt`.
+_FILE_OPTION = re.compile(r"^(-r|-c|--requirement|--constraint)[\s=]+(\S+)$")
+
+# Version tags copied onto the image as labels: its lineage and its gates.
+LABELLED_TAGS = (
+    "mlgate.fingerprint",
+    "mlgate.git.",
+    "mlgate.ci.run_url",
+    "mlgate.actor",
+    "mlgate.data.",
+    "mlgate.config.sha256",
+    "mlgate.feature_spec.sha256",
+    "mlgate.task",
+    "mlgate.model.",
+    "mlgate.gate.",
+    "mlgate.metric.",
+    "mlgate.env.",
+)
+
+
+@dataclass(frozen=True)
+class ImageNames:
+    """The image's repository and tag, and the reference both make."""
+
+    repository: str
+    tag: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+def image_requirements(model_requirements: str, mlflow_version: str | None) -> list[str]:
+    """The image's pip requirements: the model's own pins, MLflow as mlflow-skinny."""
+    lines: list[str] = []
+    has_mlflow = False
+    for raw in model_requirements.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if match := _MLFLOW.match(line):
+            line = "mlflow-skinny" + line[match.end() :]
+            has_mlflow = True
+        lines.append(line)
+    if not has_mlflow:
+        if not mlflow_version:
+            raise InputError(
+                "the model's requirements.txt does not name mlflow and its MLmodel has no "
+                "mlflow_version: log the model with MLflow's log_model, which records both"
+            )
+        lines.insert(0, f"mlflow-skinny=={mlflow_version}")
+    named = {_requirement_name(line) for line in lines}
+    lines.extend(req for req in SERVER_REQUIREMENTS if _requirement_name(req) not in named)
+    return lines
+
+
+def referenced_files(requirements: list[str]) -> list[str]:
+    """Files that requirement lines point at (`-r other.txt`, `-c constraints.txt`)."""
+    found = []
+    for line in requirements:
+        if match := _FILE_OPTION.match(line):
+            name = match.group(2)
+            if "/" in name or "\\" in name or name.startswith(".."):
+                raise InputError(
+                    f"the model's requirements.txt refers to '{name}' outside the model "
+                    "directory; only files beside it can go into the image"
+                )
+            found.append(name)
+    return found
+
+
+def python_minor(version: str | None) -> str:
+    """`3.11` from the model's recorded `3.11.7`."""
+    match = re.match(r"^(\d+)\.(\d+)", version or "")
+    if not match:
+        raise InputError(
+            f"the model's MLmodel records no usable python_version ({version!r}); "
+            "log it with MLflow 2 or later"
+        )
+    return f"{match.group(1)}.{match.group(2)}"
+
+
+def local_repository(model: str) -> str:
+    """`mlgate/<model>` as Docker allows a repository name: lower case, no spaces."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", model.lower()).strip("._-")
+    name = re.sub(r"[._-]{2,}", "-", name)
+    return f"mlgate/{name or 'model'}"
+
+
+# [REGISTRY/]PATH as Docker reads it: a first part is a registry only with a dot, a port or
+# as localhost; the path is lower case.
+_REPOSITORY = re.compile(
+    r"^(?:(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::\d+)?|[A-Za-z0-9-]+:\d+|localhost)/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
+
+def check_repository(repository: str) -> str:
+    """`repository` if Docker can name an image so (no tag, no digest), else a ValueError."""
+    if not _REPOSITORY.match(repository):
+        raise ValueError(
+            f"'{repository}' is not an image repository: write [REGISTRY/]NAME in lower "
+            "case, without a tag or digest (e.g. ghcr.io/acme/churn-model)"
+        )
+    return repository
+
+
+def image_names(model: str, version: str, repository: str | None) -> ImageNames:
+    return ImageNames(repository or local_repository(model), f"v{version}")
+
+
+def labels(
+    model: str,
+    version: str,
+    run_id: str | None,
+    tags: Mapping[str, str],
+    *,
+    base_image: str,
+    created: str,
+    mlgate_version: str,
+) -> dict[str, str]:
+    """OCI annotations and mlgate's lineage, as image labels.
+
+    `created` is an RFC 3339 time; `base_image` is pinned by digest (NAME@sha256:...).
+    """
+    base_name, _, base_digest = base_image.rpartition("@")
+    run_url = tags.get("mlgate.ci.run_url")
+    found: dict[str, Any] = {
+        "org.opencontainers.image.title": model,
+        "org.opencontainers.image.version": version,
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.description": (
+            f"Serving image of {model} version {version} (MLflow pyfunc scoring server)"
+        ),
+        "org.opencontainers.image.source": source_url(tags.get("mlgate.git.repository"), run_url),
+        "org.opencontainers.image.revision": tags.get("mlgate.git.commit"),
+        "org.opencontainers.image.base.name": base_name,
+        "org.opencontainers.image.base.digest": base_digest,
+        "mlgate.model.name": model,
+        "mlgate.model.version": version,
+        "mlgate.model.uri": f"models:/{model}/{version}",
+        "mlgate.mlflow_run_id": run_id,
+        "mlgate.image.built_by": f"mlgate {mlgate_version}",
+    }
+    for key in sorted(tags):
+        if key.startswith(LABELLED_TAGS) and key not in found:
+            found[key] = tags[key]
+    # One line each: a Dockerfile instruction ends at a line break.
+    return {
+        key: " ".join(str(value).splitlines())
+        for key, value in found.items()
+        if value not in (None, "")
+    }
+
+
+def source_url(repository: str | None, run_url: str | None) -> str | None:
+    """The repository as a URL: `owner/name` is on the server of the CI run (or github.com)."""
+    if not repository:
+        return None
+    if "://" in repository:
+        return repository.removesuffix(".git")
+    if match := re.match(r"^git@([^:]+):(.+?)(?:\.git)?$", repository):
+        return f"https://{match.group(1)}/{match.group(2)}"
+    if re.match(r"^[\w.-]+/[\w.-]+$", repository):
+        server = "https://github.com"
+        if run_url and (parts := urlsplit(run_url)).scheme and parts.netloc:
+            server = f"{parts.scheme}://{parts.netloc}"
+        return f"{server}/{repository}"
+    return None
+
+
+def _requirement_name(line: str) -> str:
+    match = _NAME.match(line)
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower() if match else line

@@ -1,0 +1,450 @@
+"""`mlgate build-image` against a real Docker engine and loopback registries.
+
+The example's model is trained and registered once (a local SQLite store), then
+built into an image from a Debian base pinned by digest, offline from a wheel
+directory, and pushed to a loopback `docker-registry`. The image runs with
+`--network none`; requests reach it through `docker exec`, as nothing else can.
+Tests that need the engine skip with the reason when it cannot start (.ci/run starts it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pandas as pd
+import pytest
+import yaml
+
+from fastrepo import make_fast
+from mlgate.serving.plan import image_requirements
+from test_actions import parse_outputs, substitute
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "churn"
+MODEL = "production-churn-model"
+PYTHON = "/opt/mlgate/venv/bin/python"
+SERVER = "/opt/mlgate/app/serve.py"
+# Travels from a version tag into a label: quotes, a backslash and a `$` must survive.
+AWKWARD_TAG = ("mlgate.model.note", 'a "quoted" $HOME \\ value')
+# Run inside the container (it has no network): POST or GET on the server's own port.
+CLIENT = """
+import os, sys, urllib.error, urllib.request
+body = os.environ.get("BODY")
+request = urllib.request.Request(
+    "http://127.0.0.1:8080" + sys.argv[1],
+    data=body.encode() if body is not None else None,
+    headers={"Content-Type": "application/json"},
+)
+try:
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        print(answer.status); print(answer.read().decode())
+except urllib.error.HTTPError as error:
+    print(error.code); print(error.read().decode())
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "MLFLOW_", "AWS_", "PYTEST_", "MLGATE_"))
+    }
+    return {**keep, **extra}
+
+
+def mlgate(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlgate", *args],
+        cwd=repo,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+@dataclass
+class Registered:
+    repo: Path
+    uri: str
+    commit: str
+
+    def client(self) -> Any:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri)
+
+    def tags(self, version: str = "1") -> dict[str, str]:
+        return dict(self.client().get_model_version(MODEL, version).tags)
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
+    """The example (made quick), committed to git and registered as v1 in a local store."""
+    repo = tmp_path_factory.mktemp("build-image") / "churn"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+    make_fast(repo)
+    _git(repo, "init", "-q")
+    _git(repo, "remote", "add", "origin", "https://github.com/acme/churn.git")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "model")
+    done = mlgate(repo, "run")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    uri = f"sqlite:///{repo / '.mlgate' / 'mlflow.db'}"
+    found = Registered(repo, uri, _git(repo, "rev-parse", "HEAD"))
+    found.client().set_model_version_tag(MODEL, "1", *AWKWARD_TAG)
+    return found
+
+
+@dataclass
+class Built:
+    registered: Registered
+    record: dict[str, Any]
+    base_image: str
+    wheels: Path
+    registry: str
+    log: str
+
+
+@pytest.fixture(scope="module")
+def built(
+    registered: Registered,
+    docker_client: Any,
+    docker_registry: str,
+    serving_base_image: str,
+    serving_wheels: Any,
+) -> Built:
+    """v1 built offline from the wheel directory and pushed to the loopback registry."""
+    import mlflow
+    from mlflow import artifacts
+
+    mlflow.set_tracking_uri(registered.uri)  # `models:/` URIs resolve through the global one
+    model_dir = artifacts.download_artifacts(
+        artifact_uri=f"models:/{MODEL}/1",
+        dst_path=str(registered.repo.parent / "model"),
+        tracking_uri=registered.uri,
+    )
+    pins = (Path(model_dir) / "requirements.txt").read_text(encoding="utf-8")
+    wheels = serving_wheels(image_requirements(pins, None))
+    done = mlgate(
+        registered.repo,
+        "build-image",
+        f"{MODEL}:1",
+        "--config",
+        "mlgate.yaml",
+        "--base-image",
+        serving_base_image,
+        "--wheels",
+        str(wheels),
+        "--repository",
+        f"{docker_registry}/acme/churn",
+        "--push",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return Built(
+        registered,
+        json.loads(done.stdout),
+        serving_base_image,
+        wheels,
+        docker_registry,
+        done.stderr,
+    )
+
+
+@pytest.fixture
+def container(built: Built, docker_client: Any):
+    """The image running with no network, once its health check passes."""
+    box = docker_client.containers.run(built.record["image"], detach=True, network_mode="none")
+    try:
+        deadline = time.monotonic() + 120
+        while box.exec_run([PYTHON, SERVER, "--check"]).exit_code != 0:
+            box.reload()
+            assert box.status == "running", box.logs().decode()[-3000:]
+            assert time.monotonic() < deadline, box.logs().decode()[-3000:]
+            time.sleep(1)
+        yield box
+    finally:
+        box.remove(force=True)
+
+
+def _call(box: Any, path: str, body: Any = None) -> tuple[int, str]:
+    environment = {"BODY": json.dumps(body)} if body is not None else {}
+    result = box.exec_run([PYTHON, "-c", CLIENT, path], environment=environment)
+    assert result.exit_code == 0, result.output.decode()
+    status, _, text = result.output.decode().partition("\n")
+    return int(status), text
+
+
+def _rows(registered: Registered, count: int) -> pd.DataFrame:
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/1")
+    columns = model.metadata.get_input_schema().input_names()
+    frame = pd.read_csv(registered.repo / "data" / "validation.csv")
+    return frame[columns].head(count)
+
+
+def test_the_image_answers_like_the_registered_model_and_counts_it(
+    built: Built, container: Any
+) -> None:
+    import mlflow
+    from prometheus_client.parser import text_string_to_metric_families
+
+    mlflow.set_tracking_uri(built.registered.uri)
+    rows = _rows(built.registered, 60)
+    expected = list(mlflow.pyfunc.load_model(f"models:/{MODEL}/1").predict(rows))
+    payload = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+
+    for _ in range(3):
+        status, text = _call(container, "/invocations", payload)
+        assert status == 200, text
+        assert json.loads(text)["predictions"] == expected
+    status, text = _call(container, "/invocations", {"dataframe_split": {"columns": ["x"]}})
+    assert status == 400, text
+    assert _call(container, "/ping")[0] == 200
+
+    status, text = _call(container, "/metrics")
+    assert status == 200
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+
+    def samples(family: str, name: str, **labels: str) -> list[Any]:
+        return [
+            s
+            for s in families[family].samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
+
+    ok = samples("mlgate_requests", "mlgate_requests_total", endpoint="/invocations", status="200")
+    assert [s.value for s in ok] == [3.0]
+    bad = samples("mlgate_request_errors", "mlgate_request_errors_total", endpoint="/invocations")
+    assert [(s.labels["kind"], s.value) for s in bad] == [("client", 1.0)]
+    buckets = samples(
+        "mlgate_request_duration_seconds",
+        "mlgate_request_duration_seconds_bucket",
+        endpoint="/invocations",
+    )
+    assert len(buckets) > 5
+    counts = [s.value for s in sorted(buckets, key=lambda s: float(s.labels["le"]))]
+    assert counts == sorted(counts)
+    assert counts[-1] == 4.0  # 3 answered and 1 refused
+    predicted = {
+        s.labels["predicted"]: s.value
+        for s in samples("mlgate_predictions", "mlgate_predictions_total")
+    }
+    assert predicted == {label: 3.0 * expected.count(label) for label in set(expected)}
+    assert samples("mlgate_prediction_rows", "mlgate_prediction_rows_total")[0].value == 180.0
+    info = samples("mlgate_model_info", "mlgate_model_info")
+    assert [(s.labels["name"], s.labels["version"]) for s in info] == [(MODEL, "1")]
+
+
+def test_the_image_runs_unprivileged_with_a_health_check(built: Built, docker_client: Any) -> None:
+    config = docker_client.images.get(built.record["image"]).attrs["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Healthcheck"]["Test"][-1] == "--check"
+    assert "8080/tcp" in config["ExposedPorts"]
+    history = docker_client.images.get(built.record["image"]).history()
+    assert not any("/tmp/mlgate/wheels" in (layer.get("CreatedBy") or "") for layer in history)
+
+
+def test_the_labels_carry_the_lineage(built: Built, docker_client: Any) -> None:
+    labels = docker_client.images.get(built.record["image"]).labels
+    tags = built.registered.tags()
+    assert labels["org.opencontainers.image.source"] == "https://github.com/acme/churn"
+    assert labels["org.opencontainers.image.revision"] == built.registered.commit
+    assert labels["org.opencontainers.image.version"] == "1"
+    assert labels["org.opencontainers.image.base.digest"] == built.base_image.split("@")[1]
+    assert labels["org.opencontainers.image.created"].endswith("+00:00")
+    assert labels["mlgate.model.name"] == MODEL
+    assert labels["mlgate.model.uri"] == f"models:/{MODEL}/1"
+    for role in ("training", "validation"):
+        assert labels[f"mlgate.data.{role}.sha256"] == tags[f"mlgate.data.{role}.sha256"]
+    for gate in ("validation", "evaluation", "fairness"):
+        assert labels[f"mlgate.gate.{gate}"] == tags[f"mlgate.gate.{gate}"] == "passed"
+    assert labels[AWKWARD_TAG[0]] == AWKWARD_TAG[1]
+    assert built.record["labels"].items() <= labels.items()
+
+
+def test_the_pushed_image_pulls_back_by_the_digest_on_the_version(
+    built: Built, docker_client: Any
+) -> None:
+    pushed = built.record["pushed"]
+    assert pushed.startswith(f"{built.registry}/acme/churn@sha256:")
+    assert built.registered.tags()["mlgate.image"] == pushed
+    # The registry serves the manifest under that digest (it is the hash of the manifest).
+    repository, _, digest = pushed.partition("@")
+    manifest = urllib.request.Request(
+        f"http://{built.registry}/v2/{repository.partition('/')[2]}/manifests/{digest}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(manifest, timeout=30) as answer:
+        assert f"sha256:{hashlib.sha256(answer.read()).hexdigest()}" == digest
+    image_id = docker_client.images.get(built.record["image"]).id
+    docker_client.images.remove(built.record["image"], noprune=True)
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(pushed)
+    pulled = docker_client.images.pull(pushed)
+    assert pulled.id == image_id
+    pulled.tag(built.record["image"])  # back under its name, for the other tests
+
+
+def test_a_push_without_rights_is_denied_and_the_action_pushes_with_them(
+    built: Built, docker_registry_with_auth: tuple[str, str, str], tmp_path: Path
+) -> None:
+    address, username, password = docker_registry_with_auth
+    repository = f"{address}/acme/churn"
+    before = built.registered.tags()["mlgate.image"]
+    denied = mlgate(
+        built.registered.repo,
+        "build-image",
+        f"{MODEL}:1",
+        "--base-image",
+        built.base_image,
+        "--wheels",
+        str(built.wheels),
+        "--repository",
+        repository,
+        "--push",
+    )
+    assert denied.returncode == 2, denied.stderr[-3000:]
+    last = denied.stderr.strip().splitlines()[-1]
+    assert "denied the push" in last, last
+    assert "MLGATE_REGISTRY_USERNAME" in last, last
+    assert built.registered.tags()["mlgate.image"] == before
+
+    # The build-image action's own step, with its inputs as the runner would pass them.
+    code, outputs, log = run_action_step(
+        "build-image",
+        "build",
+        {
+            "model": f"{MODEL}@candidate",
+            "config": "mlgate.yaml",
+            "base-image": built.base_image,
+            "wheels": str(built.wheels),
+            "repository": repository,
+            "push": "true",
+            "registry-username": username,
+            "registry-password": password,
+        },
+        cwd=built.registered.repo,
+        tmp_path=tmp_path,
+    )
+    assert code == 0, log[-3000:]
+    assert log.index(f"::add-mask::{password}") < log.index("downloading")
+    assert password not in log.replace(f"::add-mask::{password}", "")
+    assert outputs["image"] == f"{repository}:v1"
+    assert outputs["pushed-image"] == f"{repository}@{outputs['digest']}"
+    assert outputs["version"] == "1"
+    assert built.registered.tags()["mlgate.image"] == outputs["pushed-image"]
+
+
+def run_action_step(
+    action: str, step_id: str, given: dict[str, str], *, cwd: Path, tmp_path: Path
+) -> tuple[int, dict[str, str], str]:
+    """One step of a composite action: its script, with the env it declares, as in Actions."""
+    document = yaml.safe_load((ROOT / "actions" / action / "action.yml").read_text())
+    inputs = {name: spec.get("default", "") for name, spec in document["inputs"].items()}
+    assert set(given) <= set(inputs), set(given) - set(inputs)
+    inputs.update(given)
+    step = next(step for step in document["runs"]["steps"] if step.get("id") == step_id)
+    outputs = tmp_path / "github_output"
+    outputs.write_text("")
+    env = _env(
+        **{name: substitute(value, {"inputs": inputs}) for name, value in step["env"].items()},
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        GITHUB_ACTIONS="true",
+        GITHUB_OUTPUT=str(outputs),
+        MLFLOW_TRACKING_URI=f"sqlite:///{cwd / '.mlgate' / 'mlflow.db'}",
+    )
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    return done.returncode, parse_outputs(outputs), done.stdout + done.stderr
+
+
+def test_a_failed_build_step_names_the_step_and_its_log(built: Built, tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for wheel in built.wheels.glob("prometheus_client-*.whl"):
+        shutil.copyfile(wheel, wheels / wheel.name)
+    done = mlgate(
+        built.registered.repo,
+        "build-image",
+        f"{MODEL}:1",
+        "--base-image",
+        built.base_image,
+        "--wheels",
+        str(wheels),
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert "the image build failed at Step" in last, last
+    assert "RUN " in last, last
+    assert "No matching distribution found for mlflow-skinny" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_missing_base_image_is_named(built: Built) -> None:
+    registry, _, _ = built.base_image.partition("/")
+    absent = f"{registry}/mlgate-tests/absent@sha256:{'0' * 64}"
+    done = mlgate(built.registered.repo, "build-image", f"{MODEL}:1", "--base-image", absent)
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert absent in last, last
+    assert "--base-image" in last, last
+    assert "cannot be pulled" in last, last
+
+
+def test_no_engine_is_exit_3_naming_docker_host(registered: Registered) -> None:
+    base = f"127.0.0.1:5000/base@sha256:{'a' * 64}"
+    done = mlgate(
+        registered.repo,
+        "build-image",
+        f"{MODEL}:1",
+        "--base-image",
+        base,
+        DOCKER_HOST="tcp://127.0.0.1:9",
+    )
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert "no Docker engine reachable at tcp://127.0.0.1:9" in done.stderr.strip()
+
+
+def test_bad_serving_settings_are_exit_2(registered: Registered, tmp_path: Path) -> None:
+    def last_line(*args: str, target: str = f"{MODEL}:1") -> str:
+        done = mlgate(registered.repo, "build-image", target, *args)
+        assert done.returncode == 2, done.stderr[-2000:]
+        return done.stderr.strip().splitlines()[-1]
+
+    pinned = f"127.0.0.1:5000/base@sha256:{'a' * 64}"
+    assert "serving.base_image" in last_line()
+    assert "not pinned by digest" in last_line("--base-image", "debian:bookworm")
+    assert "--push needs a repository" in last_line("--base-image", pinned, "--push")
+    assert "not an image repository" in last_line(
+        "--base-image", pinned, "--repository", "Acme/Churn:latest"
+    )
+    assert "does not exist" in last_line("--base-image", pinned, "--wheels", str(tmp_path / "no"))
+    assert "has no version 7" in last_line("--base-image", pinned, target=f"{MODEL}:7")
