@@ -42,29 +42,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
-    import tempfile
-    from datetime import datetime, timezone
-    from pathlib import Path
 
-    import mlgate
     from mlgate.actions_io import append_summary, write_outputs
     from mlgate.commands._promotion import open_store, resolve_version
-    from mlgate.errors import ConfigError
+    from mlgate.errors import InputError, UsageError
     from mlgate.markdown import code
     from mlgate.promotion.lineage import parse_target
-    from mlgate.serving import context, dockerfile, engine, plan
+    from mlgate.serving import engine, plan
 
     model, _, _ = parse_target(args.target)
     store, project = open_store(args.config, model)
     settings = _settings(args, project)
     if args.push and settings["repository"] is None:
-        from mlgate.errors import UsageError
-
         raise UsageError(
             "--push needs a repository to push to: set serving.repository in mlgate.yaml "
             "or pass --repository REGISTRY/NAME"
         )
     info = resolve_version(store, args.target)
+    if info.status != "READY":
+        raise InputError(
+            f"{model} v{info.version} is {info.status}, not READY: its files may be incomplete; "
+            "register it again or build another version"
+        )
     names = plan.image_names(model, info.version, settings["repository"])
 
     def progress(line: str) -> None:
@@ -72,6 +71,62 @@ def run(args: argparse.Namespace) -> int:
 
     client = engine.connect()  # before any download: no engine, no work
     engine.ensure_base_image(client, settings["base_image"], settings["base_key"], progress)
+    built, labels = _build(client, store, info, model, settings, names.reference, progress)
+    pushed = None
+    if args.push:
+        progress(f"pushing {names.reference}")
+        digest = engine.push(client, names.repository, names.tag, progress)
+        pushed = f"{names.repository}@{digest}"
+        store.set_version_tag(info.version, IMAGE_TAG, pushed)
+
+    record: dict[str, Any] = {
+        "model": model,
+        "version": info.version,
+        "image": names.reference,
+        "image_id": built.image_id,
+        "pushed": pushed,
+        "base_image": settings["base_image"],
+        "offline": settings["wheels"] is not None,
+        "labels": labels,
+    }
+    write_outputs(
+        {
+            "image": names.reference,
+            "image-id": built.image_id,
+            "digest": pushed.rpartition("@")[2] if pushed else "",
+            "pushed-image": pushed or "",
+            "version": info.version,
+        }
+    )
+    said = f"built {names.reference} ({built.image_id[:19]}) for {model} v{info.version}"
+    if pushed:
+        said += f"; pushed as {pushed}, tagged {IMAGE_TAG} on v{info.version}"
+    append_summary(f"**mlgate** · {code(said)}")
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(said)
+    return 0
+
+
+def _build(
+    client: Any,
+    store: Any,
+    info: Any,
+    model: str,
+    settings: dict[str, Any],
+    reference: str,
+    progress: Any,
+) -> tuple[Any, dict[str, str]]:
+    """Download the version, assemble the build context, build it; the image and its labels."""
+    import tempfile
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    import mlgate
+    from mlgate.errors import ConfigError
+    from mlgate.serving import context, dockerfile, engine, plan
+
     with tempfile.TemporaryDirectory(prefix="mlgate-image-") as scratch:
         build_dir = Path(scratch) / "context"
         build_dir.mkdir()
@@ -112,11 +167,11 @@ def run(args: argparse.Namespace) -> int:
             },
             wheels=settings["wheels"],
         )
-        progress(f"building {names.reference} from {settings['base_image']}")
+        progress(f"building {reference} from {settings['base_image']}")
         built = engine.build(
             client,
             build_dir,
-            names.reference,
+            reference,
             offline=settings["wheels"] is not None,
             progress=progress,
         )
@@ -126,41 +181,7 @@ def run(args: argparse.Namespace) -> int:
             f"label(s), e.g. {missing[0]}: keep the template's labels block",
             file=settings["template"],
         )
-    pushed = None
-    if args.push:
-        progress(f"pushing {names.reference}")
-        digest = engine.push(client, names.repository, names.tag, progress)
-        pushed = f"{names.repository}@{digest}"
-        store.set_version_tag(info.version, IMAGE_TAG, pushed)
-
-    record: dict[str, Any] = {
-        "model": model,
-        "version": info.version,
-        "image": names.reference,
-        "image_id": built.image_id,
-        "pushed": pushed,
-        "base_image": settings["base_image"],
-        "offline": settings["wheels"] is not None,
-        "labels": labels,
-    }
-    write_outputs(
-        {
-            "image": names.reference,
-            "image-id": built.image_id,
-            "digest": pushed.rpartition("@")[2] if pushed else "",
-            "pushed-image": pushed or "",
-            "version": info.version,
-        }
-    )
-    said = f"built {names.reference} ({built.image_id[:19]}) for {model_ref}"
-    if pushed:
-        said += f"; pushed as {pushed}, tagged {IMAGE_TAG} on v{info.version}"
-    append_summary(f"**mlgate** · {code(said)}")
-    if args.json:
-        print(json.dumps(record, indent=2))
-    else:
-        print(said)
-    return 0
+    return built, labels
 
 
 def _settings(args: argparse.Namespace, project: Any) -> dict[str, Any]:
