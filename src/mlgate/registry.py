@@ -255,7 +255,14 @@ def open_client(uri: str, state_dir: Path | None = None) -> Any:
         from mlflow import MlflowClient
 
         # The sqlite store resolves `models:/m-...` sources through the global URI.
+        # MLflow 3 also exports it as MLFLOW_TRACKING_URI, which mlgate reads as the
+        # user's choice (tracking_uri_for): keep the environment as the user set it.
+        exported = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(uri)
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
         client = MlflowClient(tracking_uri=uri)
         if uri.startswith("sqlite:///"):
             _initialise_sqlite(client, state_dir or Path(uri[len("sqlite:///") :]).parent)
