@@ -16,6 +16,12 @@ The debootstrap root filesystem and the wheels are cached under ~/.cache/mlgate-
 (each built under a temporary name and renamed when complete). Every fixture skips with
 a reason when this machine cannot provide what it needs (no engine, not root, a Debian
 package missing, the package mirror or index unreachable) and fails on anything else.
+With MLGATE_REQUIRE_DOCKER=1 (`.ci/run` sets it where it can install and start Docker)
+those reasons fail the tests instead: in CI a broken engine or mirror must not stay green.
+
+The images a session makes are removed when it ends (the engine's vfs storage keeps a
+full copy of every image): those named after one of the session's own registries and
+those left dangling, never an image that was there before the session.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -69,12 +75,26 @@ NETWORK_TROUBLE = (
 )
 
 
+def require_docker() -> bool:
+    """True when the Docker tests must run (MLGATE_REQUIRE_DOCKER=1, set by `.ci/run`)."""
+    return os.environ.get("MLGATE_REQUIRE_DOCKER") == "1"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """This machine cannot provide what a Docker test needs: skip with the reason, or fail
+    with it when the Docker tests are required."""
+    if require_docker():
+        pytest.fail(f"{reason} (MLGATE_REQUIRE_DOCKER=1: required, not skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
 def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 def engine_client() -> Any:
-    """A client that answered ping(), or a skip that says which engine did not."""
+    """A client that answered ping(), or a skip (a failure when required) that says which
+    engine did not."""
     import socket
 
     import docker
@@ -87,7 +107,7 @@ def engine_client() -> Any:
             try:
                 probe.connect(address.removeprefix("unix://"))
             except OSError as error:
-                pytest.skip(f"no Docker engine at {address}: {error}; {advice}")
+                unavailable(f"no Docker engine at {address}: {error}; {advice}")
     client = None
     try:
         client = docker.from_env()
@@ -95,19 +115,82 @@ def engine_client() -> Any:
     except Exception as error:  # DockerException, or the requests error under it
         if client is not None:
             client.close()
-        pytest.skip(f"no Docker engine at {address}: {error}; {advice}")
+        unavailable(f"no Docker engine at {address}: {error}; {advice}")
     return client
 
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[Any]:
     """A `docker.DockerClient` (SDK 7) for the engine at DOCKER_HOST or the default socket,
-    checked with ping(); the tests that need it skip when no engine answers."""
+    checked with ping(); the tests that need it skip when no engine answers. When the
+    session ends, the images it made are removed (`remove_session_images`)."""
     client = engine_client()
+    before = image_ids(client)
     try:
         yield client
     finally:
+        if before is not None:
+            remove_session_images(client, before, SESSION_REGISTRIES)
         client.close()
+
+
+# The "127.0.0.1:PORT" of every registry this session started: its images are the
+# session's own. Another session on the same engine (a developer's second terminal) has
+# other ports, so its images are never removed from under it.
+SESSION_REGISTRIES: set[str] = set()
+
+
+def _engine_errors() -> tuple[type[Exception], ...]:
+    import docker.errors
+    import requests
+
+    return (docker.errors.DockerException, requests.RequestException)
+
+
+def image_ids(client: Any) -> set[str] | None:
+    """The ids of every image in the engine (intermediate ones too), or None when the
+    engine cannot list them (then nothing is removed at the end)."""
+    try:
+        return {image.id for image in client.images.list(all=True)}
+    except _engine_errors():
+        return None
+
+
+def remove_session_images(client: Any, before: set[str], registries: set[str]) -> list[str]:
+    """Remove the images made since `before` was taken: those named (tag or digest) after
+    one of `registries` ("127.0.0.1:PORT"), and the dangling ones. Never an image in
+    `before`, never the cached base image; a name the image has besides these registries
+    keeps it. Errors are ignored: cleaning up must not fail a session. Returns the names
+    and ids removed."""
+    errors = _engine_errors()
+    prefixes = tuple(f"{address}/" for address in registries)
+    base = f"{BASE_REPOSITORY}:{BASE_TAG}"
+    removed: list[str] = []
+    try:
+        images = client.images.list()
+    except errors:
+        return removed
+    for image in images:
+        tags = image.attrs.get("RepoTags") or []
+        if image.id in before or base in tags or not prefixes:
+            continue
+        names = [*tags, *(image.attrs.get("RepoDigests") or [])]
+        for name in names:
+            if name.startswith(prefixes):
+                # Untagging the last name deletes the image and its untagged parents.
+                with contextlib.suppress(*errors):
+                    client.images.remove(name)
+                    removed.append(name)
+    try:
+        dangling = client.images.list(filters={"dangling": True})
+    except errors:
+        return removed
+    for image in dangling:
+        if image.id not in before:
+            with contextlib.suppress(*errors):
+                client.images.remove(image.id)
+                removed.append(image.id)
+    return removed
 
 
 # --- registries -----------------------------------------------------------------------------
@@ -122,11 +205,12 @@ def start_registry(directory: Path, *, htpasswd: Path | None = None) -> Iterator
 
     binary = shutil.which("docker-registry")
     if binary is None:
-        pytest.skip(
+        unavailable(
             "no docker-registry binary (Debian's docker-registry package); "
             ".ci/run installs it (see TESTING.md)"
         )
     port = _free_port()
+    SESSION_REGISTRIES.add(f"127.0.0.1:{port}")
     config: dict[str, Any] = {
         "version": "0.1",
         "log": {"level": "info", "accesslog": {"disabled": True}},
@@ -158,7 +242,7 @@ def bcrypt_htpasswd(username: str, password: str) -> str:
     """One htpasswd line with a bcrypt hash (the only kind the registry accepts)."""
     binary = shutil.which("htpasswd")
     if binary is None:
-        pytest.skip("no htpasswd (Debian's apache2-utils); .ci/run installs it")
+        unavailable("no htpasswd (Debian's apache2-utils); .ci/run installs it")
     done = subprocess.run(
         [binary, "-B", "-i", "-n", username],
         input=password,
@@ -247,10 +331,10 @@ def rootfs_tarball() -> Path:
     if ROOTFS_TARBALL.exists():
         return ROOTFS_TARBALL
     if os.geteuid() != 0:
-        pytest.skip(f"building the base image's root filesystem needs root ({ROOTFS_TARBALL})")
+        unavailable(f"building the base image's root filesystem needs root ({ROOTFS_TARBALL})")
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
-        pytest.skip("no debootstrap to build the base image; .ci/run installs it")
+        unavailable("no debootstrap to build the base image; .ci/run installs it")
     CACHE.mkdir(parents=True, exist_ok=True)
     # One build at a time (two sessions may start together); leftovers of an interrupted
     # build are removed only by the session that holds the lock.
@@ -282,7 +366,7 @@ def _debootstrap(debootstrap: str) -> None:
             log = log_path.read_text(errors="replace")
             tail = " | ".join(log.strip().splitlines()[-4:])
             if any(sign in log for sign in NETWORK_TROUBLE):
-                pytest.skip(f"debootstrap could not reach the Debian mirror: {tail}")
+                unavailable(f"debootstrap could not reach the Debian mirror: {tail}")
             pytest.fail(f"debootstrap {SUITE} failed ({done.returncode}): {tail}")
         # The serving image adds a non-root user; python3 must be Debian's 3.11.
         for needed in ("usr/sbin/useradd", "usr/bin/python3.11"):
@@ -383,7 +467,7 @@ def pip_command() -> list[str]:
             probe = subprocess.run([*command, "--version"], capture_output=True, timeout=300)
             if probe.returncode == 0:
                 return command
-    pytest.skip(f"no working pip to download wheels (tried {[c[0] for c in candidates]})")
+    unavailable(f"no working pip to download wheels (tried {[c[0] for c in candidates]})")
 
 
 def download_wheels(requirements: list[str]) -> Path:
@@ -415,7 +499,7 @@ def download_wheels(requirements: list[str]) -> Path:
             output = done.stdout + done.stderr
             tail = " | ".join(output.strip().splitlines()[-3:])
             if any(sign in output for sign in NETWORK_TROUBLE):
-                pytest.skip(f"pip could not reach the package index: {tail}")
+                unavailable(f"pip could not reach the package index: {tail}")
             pytest.fail(f"pip download {lines} failed: {tail}")
         try:
             partial.rename(directory)

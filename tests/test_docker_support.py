@@ -4,7 +4,12 @@ registries, the base image pinned by digest, and the wheel directories."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import io
+import json
+import secrets
+import tarfile
 import urllib.error
 import urllib.request
 from importlib.metadata import version
@@ -12,7 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from docker_support import BASE_REPOSITORY, BASE_TAG, PushError, engine_client, push
+import docker_support
+from docker_support import (
+    BASE_REPOSITORY,
+    BASE_TAG,
+    PushError,
+    engine_client,
+    image_ids,
+    push,
+    remove_session_images,
+)
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -34,11 +48,122 @@ def http_status(url: str, credentials: tuple[str, str] | None = None) -> int:
         return error.code
 
 
-def test_no_engine_is_a_skip_that_names_the_address(monkeypatch: pytest.MonkeyPatch, tmp_path):
+@pytest.mark.parametrize("required", [None, "0", "yes"])
+def test_no_engine_is_a_skip_that_names_the_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, required
+):
     address = f"unix://{tmp_path}/no-docker.sock"
     monkeypatch.setenv("DOCKER_HOST", address)
+    if required is None:
+        monkeypatch.delenv("MLGATE_REQUIRE_DOCKER", raising=False)
+    else:  # only "1" makes the Docker tests required
+        monkeypatch.setenv("MLGATE_REQUIRE_DOCKER", required)
     with pytest.raises(pytest.skip.Exception, match=f"no Docker engine at {address}: .*ci/run"):
         engine_client()
+
+
+@pytest.mark.parametrize("address", ["unix:///no/such/docker.sock", "tcp://127.0.0.1:9"])
+def test_no_engine_fails_when_docker_is_required(monkeypatch: pytest.MonkeyPatch, address):
+    # .ci/run sets the variable: a broken engine must turn CI red, not skip. A dead TCP
+    # address takes the SDK's path (ping), the socket the probe's.
+    monkeypatch.setenv("DOCKER_HOST", address)
+    monkeypatch.setenv("MLGATE_REQUIRE_DOCKER", "1")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        engine_client()
+    message = str(failed.value)
+    assert message.startswith(f"no Docker engine at {address}: ")
+    assert ".ci/run starts one" in message
+    assert "MLGATE_REQUIRE_DOCKER=1" in message
+
+
+def test_every_reason_to_skip_goes_through_the_switch(monkeypatch: pytest.MonkeyPatch):
+    # A missing tool is the same kind of reason: skipped on a laptop, a failure in CI.
+    monkeypatch.setattr(docker_support.shutil, "which", lambda name: None)
+    monkeypatch.delenv("MLGATE_REQUIRE_DOCKER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no htpasswd"):
+        docker_support.bcrypt_htpasswd("user", "password")
+    monkeypatch.setenv("MLGATE_REQUIRE_DOCKER", "1")
+    with pytest.raises(pytest.fail.Exception, match=r"no htpasswd .*MLGATE_REQUIRE_DOCKER=1"):
+        docker_support.bcrypt_htpasswd("user", "password")
+
+
+def _import(client, name: str | None = None, *, content: str) -> str:
+    """A one-file image imported into the engine (no base image needed); returns its id."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as archive:
+        payload = content.encode()
+        member = tarfile.TarInfo("marker.txt")
+        member.size = len(payload)
+        archive.addfile(member, io.BytesIO(payload))
+    repository, _, tag = (name or "").rpartition(":")
+    output = client.api.import_image_from_data(
+        data.getvalue(), repository=repository or None, tag=tag or None
+    )
+    return json.loads(output.strip().splitlines()[-1])["status"]
+
+
+def _tags(client, image_id: str) -> list[str] | None:
+    import docker.errors
+
+    try:
+        return sorted(client.images.get(image_id).tags)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def test_session_cleanup_removes_only_the_sessions_images(
+    docker_client, monkeypatch: pytest.MonkeyPatch
+):
+    token = secrets.token_hex(6)
+    ours = "127.0.0.1:1"  # the session's registry, as far as the cleanup is told
+    repository = f"{ours}/mlgate-tests/cleanup-{token}"
+    base = f"mlgate-tests/cleanup-base-{token}"
+    monkeypatch.setattr(docker_support, "BASE_REPOSITORY", base)
+    made: list[str] = []
+    try:
+        made.append(old := _import(docker_client, f"{repository}:old", content=f"old {token}"))
+        made.append(old_dangling := _import(docker_client, content=f"old dangling {token}"))
+        before = image_ids(docker_client)
+        assert before is not None
+        assert {old, old_dangling} <= before
+
+        made.append(new := _import(docker_client, f"{repository}:new", content=f"new {token}"))
+        docker_client.images.get(new).tag(repository, "also")
+        made.append(kept := _import(docker_client, f"{repository}:kept", content=f"kept {token}"))
+        docker_client.images.get(kept).tag(f"mlgate-tests/cleanup-{token}", "kept")
+        made.append(base_image := _import(docker_client, f"{base}:{BASE_TAG}", content=token))
+        docker_client.images.get(base_image).tag(repository, "base")
+        made.append(other := _import(docker_client, f"127.0.0.1:2/x-{token}:1", content=token))
+        made.append(dangling := _import(docker_client, content=f"dangling {token}"))
+
+        removed = remove_session_images(docker_client, before, {ours})
+
+        assert _tags(docker_client, new) is None  # both names gone, and the image
+        assert {f"{repository}:new", f"{repository}:also"} <= set(removed)
+        assert _tags(docker_client, kept) == [f"mlgate-tests/cleanup-{token}:kept"]
+        assert _tags(docker_client, dangling) is None
+        # Never an image from before the session, the base image or another registry's.
+        assert _tags(docker_client, old) == [f"{repository}:old"]
+        assert _tags(docker_client, old_dangling) == []
+        assert _tags(docker_client, base_image) == [f"{repository}:base", f"{base}:{BASE_TAG}"]
+        assert _tags(docker_client, other) == [f"127.0.0.1:2/x-{token}:1"]
+    finally:
+        import docker.errors
+
+        for image_id in made:
+            with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+                docker_client.images.remove(image_id, force=True)
+
+
+def test_session_cleanup_survives_an_engine_that_went_away(monkeypatch: pytest.MonkeyPatch):
+    import docker
+
+    client = docker.DockerClient(base_url="tcp://127.0.0.1:9", version="1.41", timeout=5)
+    try:
+        assert image_ids(client) is None
+        assert remove_session_images(client, set(), {"127.0.0.1:1"}) == []
+    finally:
+        client.close()
 
 
 @pytest.mark.slow
