@@ -284,6 +284,50 @@ def test_promote_canary_rollback_and_load_again(server: Server, mlgate) -> None:
     assert [p["seq"] for p in record["promotions"]] == [1, 4]
 
 
+def test_a_promotion_already_done_still_names_the_version(
+    server: Server, mlgate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A re-dispatched promotion changes nothing but still outputs the alias's version."""
+    from test_actions import parse_outputs
+
+    model = "settled-churn"
+    version = server.copy_version(model, "1")
+
+    def promote(name: str, *extra: str) -> tuple[object, dict[str, str]]:
+        outputs = tmp_path / f"{name}.out"
+        monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+        done = mlgate("promote", model, "--version", version, "--to", "staging", *extra)
+        assert done.code == 0, done.err
+        return done, parse_outputs(outputs)
+
+    _, first = promote("first")
+    again, second = promote("again", "--json")
+
+    assert first == {
+        "changed": "true",
+        "version": version,
+        "previous-version": "",
+        "ledger-seq": "1",
+        "deployment-id": "",
+    }
+    assert second == {
+        "changed": "false",
+        "version": version,
+        "previous-version": version,  # it pointed there before as well: not unset
+        "ledger-seq": "",  # no move, no ledger entry
+        "deployment-id": "",
+    }
+    result = json.loads(again.out)
+    assert result["changed"] is False
+    assert (result["alias"], result["version"], result["previous_version"]) == (
+        "staging",
+        version,
+        version,
+    )
+    assert result["entry"] is None
+    assert len(server.ledger(model).entries) == 1
+
+
 def test_failed_gates_are_refused_and_force_needs_a_reason(server: Server, mlgate) -> None:
     model = "gated-churn"
     good = server.copy_version(model, "1")

@@ -58,6 +58,7 @@ def promotion_settings(project: Any) -> Any:
 
 def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
     """Record the GitHub deployment, then print and write the step outputs."""
+    import dataclasses
     import json
 
     from mlgate.actions_io import append_summary, write_outputs
@@ -73,7 +74,7 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
             deployment = deploy.record_deployment(store.name, outcome.entry, commit)
         except ServiceError as error:
             deployment, deployment_error = None, error
-        outcome = type(outcome)(outcome.entry, outcome.message, outcome.findings, deployment)
+        outcome = dataclasses.replace(outcome, deployment=deployment)
     if args.json:
         print(json.dumps(outcome.to_dict(store.name), indent=2, default=str))
     else:
@@ -87,8 +88,9 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
     write_outputs(
         {
             "changed": entry is not None,
-            "version": entry.to_version if entry else "",
-            "previous-version": (entry.from_version or "") if entry else "",
+            # A no-op still names the version the alias holds: callers build and deploy it.
+            "version": outcome.version or "",
+            "previous-version": outcome.previous_version or "",
             "ledger-seq": entry.seq if entry else "",
             "deployment-id": outcome.deployment["id"] if outcome.deployment else "",
         }

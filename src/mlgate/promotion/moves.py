@@ -39,11 +39,34 @@ class Outcome:
     message: str
     findings: tuple[rules.Finding, ...] = ()
     deployment: dict[str, Any] | None = field(default=None)
+    kept: tuple[str, str] | None = None  # without an entry: (alias, the version it still holds)
+
+    @property
+    def alias(self) -> str | None:
+        """The alias asked to move."""
+        if self.entry is not None:
+            return self.entry.alias
+        return self.kept[0] if self.kept else None
+
+    @property
+    def version(self) -> str | None:
+        """The version the alias points at now, moved or not."""
+        if self.entry is not None:
+            return self.entry.to_version
+        return self.kept[1] if self.kept else None
+
+    @property
+    def previous_version(self) -> str | None:
+        """The version the alias pointed at before (None: it was unset); a no-op keeps it."""
+        return self.entry.from_version if self.entry is not None else self.version
 
     def to_dict(self, model: str) -> dict[str, Any]:
         return {
             "model": model,
             "changed": self.entry is not None,
+            "alias": self.alias,
+            "version": self.version,
+            "previous_version": self.previous_version,
             "message": self.message,
             "entry": self.entry.to_dict() if self.entry else None,
             "overridden": [f.message for f in self.findings],
@@ -65,7 +88,11 @@ def promote(store: Any, request: Request, ci: CiContext) -> Outcome:
     percent = request.canary_percent if request.target == CANARY else None
     recorded_percent = _float(snapshot.tags.get(ledger.CANARY_PERCENT_TAG))
     if current == version and (percent is None or percent == recorded_percent):
-        return Outcome(None, f"{request.target} already points at v{version}; nothing to do")
+        return Outcome(
+            None,
+            f"{request.target} already points at v{version}; nothing to do",
+            kept=(request.target, version),
+        )
 
     decision = rules.decide(
         rules.check_version(info, require_gates=request.require_gates),
