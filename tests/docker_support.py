@@ -122,8 +122,9 @@ def engine_client() -> Any:
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[Any]:
     """A `docker.DockerClient` (SDK 7) for the engine at DOCKER_HOST or the default socket,
-    checked with ping(); the tests that need it skip when no engine answers. When the
-    session ends, the images it made are removed (`remove_session_images`)."""
+    checked with ping(); the tests that need it skip when no engine answers (fail with
+    MLGATE_REQUIRE_DOCKER=1). When the session ends, the images it made are removed
+    (`remove_session_images`)."""
     client = engine_client()
     before = image_ids(client)
     try:
