@@ -50,9 +50,24 @@ def test_a_model_without_mlflow_in_its_pins_gets_its_recorded_version() -> None:
         plan.image_requirements("numpy==2.4.6", None)
 
 
-def test_the_server_requirement_is_not_added_twice() -> None:
+def test_the_server_requirements_are_added_only_when_the_model_lacks_them() -> None:
     lines = plan.image_requirements("mlflow==3.17.2\nprometheus_client==0.25.0", None)
-    assert lines == ["mlflow-skinny==3.17.2", "prometheus_client==0.25.0"]
+    assert lines == ["mlflow-skinny==3.17.2", "prometheus_client==0.25.0", "numpy", "pandas"]
+    pinned = plan.image_requirements("mlflow==3.17.2\nnumpy==2.4.6\npandas==3.1.1", None)
+    assert pinned == [
+        "mlflow-skinny==3.17.2",
+        "numpy==2.4.6",
+        "pandas==3.1.1",
+        "prometheus-client==0.26.0",
+    ]
+
+
+def test_a_wheel_directory_must_hold_every_project_the_image_names() -> None:
+    requirements = ["mlflow-skinny==3.17.2", "scikit-learn==1.9.1", "-c constraints.txt"]
+    wheels = ["mlflow_skinny-3.17.2-py3-none-any.whl", "numpy-2.4.6-cp311-cp311-linux.whl"]
+    assert plan.missing_wheels(requirements, wheels) == ["scikit-learn==1.9.1"]
+    wheels.append("scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.whl")
+    assert plan.missing_wheels(requirements, wheels) == []
 
 
 def test_files_the_pins_refer_to_must_be_beside_them() -> None:
@@ -93,7 +108,8 @@ def test_repositories_docker_accepts(repository: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "repository", ["Acme/churn", "acme/churn:latest", f"acme/churn@{DIGEST}", "acme//x", "-x"]
+    "repository",
+    ["Acme/churn", "acme/churn:latest", f"acme/churn@{DIGEST}", "acme//x", "-x", "acme/churn\n"],
 )
 def test_repositories_docker_refuses(repository: str) -> None:
     with pytest.raises(ValueError, match="not an image repository"):
@@ -152,7 +168,7 @@ def test_source_url(repository: str | None, url: str | None) -> None:
 def test_an_unpinned_base_image_is_refused_with_how_to_pin_it() -> None:
     assert pinned_image(BASE) == BASE
     assert pinned_image(f"python:3.11-slim@{DIGEST}") == f"python:3.11-slim@{DIGEST}"
-    for reference in ("python:3.11-slim", "python@sha256:abc", f"Python@{DIGEST}"):
+    for reference in ("python:3.11-slim", "python@sha256:abc", f"Python@{DIGEST}", f"{BASE}\n"):
         with pytest.raises(ValueError, match="RepoDigests"):
             pinned_image(reference)
 
@@ -209,3 +225,22 @@ def test_a_broken_team_template_names_its_file_and_line(tmp_path: Path) -> None:
     template.write_text("FROM {{ base_image }}\nRUN echo {{ no_such_value }}\n")
     with pytest.raises(ConfigError, match="no_such_value"):
         _render(team_template=template)
+
+
+def test_the_build_stops_at_once_on_a_base_image_with_another_python() -> None:
+    import re
+    import subprocess
+    import sys
+
+    text = _render(python_version="3.99")
+    probe = re.search(r"RUN python3 -c '([^']*)'", text).group(1)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 1
+    have = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert done.stderr.strip() == (
+        f"the base image has Python {have} but the model was trained on Python 3.99: "
+        "choose a base image with Python 3.99"
+    )
+    same = _render(python_version=have)
+    probe = re.search(r"RUN python3 -c '([^']*)'", same).group(1)
+    assert subprocess.run([sys.executable, "-c", probe]).returncode == 0

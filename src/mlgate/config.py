@@ -178,7 +178,7 @@ _PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(?::[\w][\w.-]{0,127})?@sha2
 
 def pinned_image(reference: str) -> str:
     """`reference` if it names its image by digest, else a ValueError saying how to pin it."""
-    if not _PINNED_IMAGE.match(reference):
+    if not _PINNED_IMAGE.fullmatch(reference):
         raise ValueError(
             f"'{reference}' is not pinned by digest: write NAME@sha256:<digest> "
             "(`docker inspect --format '{{index .RepoDigests 0}}' IMAGE` prints it)"
@@ -196,6 +196,15 @@ class ServingSection(Section):
     port: int = Field(default=8080, ge=1, le=65535)
     # Histogram buckets for a regression model's predictions on /metrics.
     prediction_buckets: list[float] | None = Field(default=None, min_length=1)
+
+    @field_validator("prediction_buckets")
+    @classmethod
+    def _increasing(cls, buckets: list[float] | None) -> list[float] | None:
+        from itertools import pairwise
+
+        if buckets is not None and any(a >= b for a, b in pairwise(buckets)):
+            raise ValueError(f"bucket bounds must increase, got {buckets}")
+        return buckets
 
 
 class ReportSection(Section):

@@ -42,16 +42,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
+    from pathlib import Path
 
     from mlgate.actions_io import append_summary, write_outputs
     from mlgate.commands._promotion import open_store, resolve_version
-    from mlgate.errors import InputError, UsageError
+    from mlgate.errors import InputError, ServiceError, UsageError
     from mlgate.markdown import code
+    from mlgate.project import find_config, load_project
     from mlgate.promotion.lineage import parse_target
     from mlgate.serving import engine, plan
 
     model, _, _ = parse_target(args.target)
     store, project = open_store(args.config, model)
+    if project is None and Path("mlgate.yaml").is_file():
+        # The tracking URI came from the environment; the serving settings still come
+        # from the model repository's config, as for every other command run in it.
+        project = load_project(find_config(None))
     settings = _settings(args, project)
     if args.push and settings["repository"] is None:
         raise UsageError(
@@ -77,7 +83,13 @@ def run(args: argparse.Namespace) -> int:
         progress(f"pushing {names.reference}")
         digest = engine.push(client, names.repository, names.tag, progress)
         pushed = f"{names.repository}@{digest}"
-        store.set_version_tag(info.version, IMAGE_TAG, pushed)
+        try:
+            store.set_version_tag(info.version, IMAGE_TAG, pushed)
+        except ServiceError as error:
+            raise ServiceError(
+                f"pushed {pushed}, but tagging it on v{info.version} failed ({error}); "
+                f"run again to tag it (the push is repeated at no cost)"
+            ) from None
 
     record: dict[str, Any] = {
         "model": model,
@@ -134,7 +146,10 @@ def _build(
         progress(f"downloading {model_ref} from {store.where}")
         downloaded = store.download_model(info.version, Path(scratch) / "model")
         files = context.read_model(downloaded, model_ref)
+        python = plan.python_minor(files.python_version)
         requirements = plan.image_requirements(files.requirements, files.mlflow_version)
+        if settings["wheels"] is not None:
+            context.check_wheels_cover(settings["wheels"], requirements, settings["wheels_key"])
         labels = plan.labels(
             model,
             info.version,
@@ -151,7 +166,7 @@ def _build(
             referenced=plan.referenced_files(requirements),
             dockerfile=dockerfile.render_dockerfile(
                 base_image=settings["base_image"],
-                python_version=plan.python_minor(files.python_version),
+                python_version=python,
                 port=settings["port"],
                 wheels=settings["wheels"] is not None,
                 model_ref=model_ref,
@@ -174,6 +189,7 @@ def _build(
             reference,
             offline=settings["wheels"] is not None,
             progress=progress,
+            template=settings["template"],
         )
     if missing := sorted(key for key, value in labels.items() if built.labels.get(key) != value):
         raise ConfigError(
@@ -181,6 +197,7 @@ def _build(
             f"label(s), e.g. {missing[0]}: keep the template's labels block",
             file=settings["template"],
         )
+    engine.check_serves(client, built.image_id, progress)
     return built, labels
 
 
@@ -215,11 +232,12 @@ def _settings(args: argparse.Namespace, project: Any) -> dict[str, Any]:
             if args.repository is not None:
                 raise UsageError(f"--repository: {error}") from None
             raise ConfigError(str(error), key="serving.repository") from None
-    wheels = None
+    wheels, wheels_key = None, None
     if args.wheels is not None:
-        wheels = context.check_wheels(Path(args.wheels), "--wheels")
+        wheels, wheels_key = context.check_wheels(Path(args.wheels), "--wheels"), "--wheels"
     elif section.wheels is not None:
-        wheels = context.check_wheels(root / section.wheels, "serving.wheels")
+        wheels_key = "serving.wheels"
+        wheels = context.check_wheels(root / section.wheels, wheels_key)
     template = None
     if section.template is not None:
         template = root / section.template
@@ -232,6 +250,7 @@ def _settings(args: argparse.Namespace, project: Any) -> dict[str, Any]:
         "base_key": base_key,
         "repository": repository,
         "wheels": wheels,
+        "wheels_key": wheels_key,
         "template": template,
         "port": section.port,
         "prediction_buckets": section.prediction_buckets,

@@ -64,13 +64,28 @@ def check_wheels(wheels: Path, key: str) -> Path:
     """The wheel directory, if it exists and holds wheels."""
     if not wheels.is_dir():
         raise ConfigError(
-            f"the wheel directory {wheels} does not exist; fill it with `pip download -d "
-            f"{wheels} -r requirements.txt` for the image's platform",
+            f"the wheel directory {wheels} does not exist: create it with `pip download` "
+            "(a build that lacks a wheel names the command to run)",
             key=key,
         )
     if not any(wheels.glob("*.whl")):
         raise ConfigError(f"the wheel directory {wheels} holds no .whl files", key=key)
     return wheels
+
+
+def check_wheels_cover(wheels: Path, requirements: list[str], key: str) -> None:
+    """Every project the image names has a wheel in the directory, or a ConfigError."""
+    from mlgate.serving.plan import missing_wheels
+
+    missing = missing_wheels(requirements, [path.name for path in wheels.glob("*.whl")])
+    if missing:
+        wanted = " ".join(f"'{line}'" for line in requirements if not line.startswith("-"))
+        raise ConfigError(
+            f"the wheel directory {wheels} has no wheel for {', '.join(missing)}: the image "
+            f"needs `pip download -d {wheels} --only-binary=:all: {wanted}` (for the base "
+            "image's Python and platform)",
+            key=key,
+        )
 
 
 def write_context(

@@ -24,12 +24,23 @@ from mlgate.errors import ConfigError, InputError, ServiceError
 USERNAME_VARIABLE = "MLGATE_REGISTRY_USERNAME"
 PASSWORD_VARIABLE = "MLGATE_REGISTRY_PASSWORD"
 LOG_TAIL = 15
+# The image's own health check (templates/Dockerfile.j2).
+CHECK_COMMAND = ["/opt/mlgate/venv/bin/python", "/opt/mlgate/app/serve.py", "--check"]
 _DENIED = re.compile(
     r"denied|unauthori[sz]ed|authentication required|no basic auth credentials"
     r"|insufficient_scope|forbidden",
     re.I,
 )
 _NOT_FOUND = re.compile(r"not found|manifest unknown|does not exist|no such image", re.I)
+# Streamed build errors that are the machine's or the network's, not the build's inputs.
+_SERVICE_TROUBLE = re.compile(
+    r"no space left|dial tcp|connection refused|i/o timeout|TLS handshake|"
+    r"network is unreachable|temporary failure in name resolution",
+    re.I,
+)
+# Engine chatter that is no part of a step's own output.
+_NOISE = re.compile(r"^( ---> |Removing intermediate container |\s*$)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 Progress = Callable[[str], None]
 
@@ -72,7 +83,7 @@ def ensure_base_image(client: Any, reference: str, key: str, progress: Progress)
             pass
     progress(f"pulling {reference}")
     try:
-        client.images.pull(reference)
+        client.images.pull(reference, auth_config=registry_auth())
     except (ImageNotFound, APIError) as error:
         message = _reason(error)
         if (
@@ -82,7 +93,9 @@ def ensure_base_image(client: Any, reference: str, key: str, progress: Progress)
         ):
             raise ConfigError(
                 f"base image {reference} is not on the Docker engine and cannot be pulled "
-                f"({message}): push it to its registry or `docker load` it, or pin another",
+                f"({message}): pull it by that digest once (with `docker login` or "
+                f"{USERNAME_VARIABLE}/{PASSWORD_VARIABLE} for a private registry), or pin "
+                "another",
                 key=key,
             ) from None
         raise ServiceError(f"pulling base image {reference} failed: {message}") from None
@@ -97,51 +110,108 @@ def build(
     *,
     offline: bool,
     progress: Progress,
+    template: Path | None = None,
 ) -> Built:
     """Build `context` as `reference`, streaming the engine's progress to `progress`."""
+    from docker.errors import APIError
+
     step = "the build"
     step_log: deque[str] = deque(maxlen=LOG_TAIL)
     image_id = None
     with _engine_calls("build the image"):
-        stream = client.api.build(
-            path=str(context),
-            tag=reference,
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-            # An offline build has everything in its context: prove it by giving it no network.
-            network_mode="none" if offline else None,
-        )
-        for chunk in stream:
-            if "error" in chunk or "errorDetail" in chunk:
-                detail = chunk.get("errorDetail") or {}
-                message = (detail.get("message") or chunk.get("error") or "").strip()
-                for line in step_log:
-                    progress(f"  | {line}")
-                raise InputError(
-                    f"the image build failed at {step}: {message}"
-                    + (f" (last line: {step_log[-1]})" if step_log else "")
-                    + "; its log is above"
-                )
-            if text := chunk.get("stream"):
-                for line in text.splitlines():
+        try:
+            stream = client.api.build(
+                path=str(context),
+                tag=reference,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+                # An offline build has everything in its context: prove it with no network.
+                network_mode="none" if offline else None,
+            )
+            for chunk in stream:
+                if "error" in chunk or "errorDetail" in chunk:
+                    _build_failed(chunk, step, step_log, progress)
+                for line in _plain(chunk.get("stream") or "").splitlines():
                     if match := re.match(r"^Step \d+/\d+ : .*", line):
-                        step = _short(match.group(0))
+                        step = _short(match.group(0), 160)
                         step_log.clear()
                         progress(step)
-                    elif line.strip() and not line.startswith(" ---> "):
+                    elif line.strip() and not _NOISE.match(line):
                         step_log.append(line.rstrip())
                         progress(f"  {line.rstrip()}")
                     if found := re.match(r"^Successfully built ([0-9a-f]+)", line):
                         image_id = image_id or found.group(1)
-            if aux := chunk.get("aux"):
-                image_id = aux.get("ID") or image_id
+                if aux := chunk.get("aux"):
+                    image_id = aux.get("ID") or image_id
+        except APIError as error:
+            if error.status_code == 400:  # the engine refused the Dockerfile itself
+                raise ConfigError(
+                    f"the Docker engine refused the Dockerfile: {_reason(error)}",
+                    file=template,
+                ) from None
+            raise
     if image_id is None:
         raise ServiceError("the Docker engine finished the build without naming the image")
     with _engine_calls("read the built image"):
-        image = client.images.get(reference)
+        image = client.images.get(image_id)
     return Built(image_id=image.id, reference=reference, labels=dict(image.labels or {}))
+
+
+def check_serves(client: Any, image_id: str, progress: Progress, timeout: float = 180) -> None:
+    """Start the image with no network and wait for its health check to pass."""
+    import time
+
+    from docker.errors import APIError
+
+    progress("starting the image to check that it loads the model and answers /ping")
+    with _engine_calls("run the built image"):
+        box = client.containers.run(image_id, detach=True, network_mode="none")
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                box.reload()
+                if box.status not in ("created", "running"):
+                    why = f"the server exited with code {box.attrs['State'].get('ExitCode')}"
+                    break
+                if time.monotonic() > deadline:
+                    why = f"no answer on /ping within {timeout:.0f} s"
+                    break
+                try:
+                    check = box.exec_run(CHECK_COMMAND)
+                except APIError:  # it stopped between the two calls: the next reload says so
+                    continue
+                if check.exit_code == 0:
+                    return
+                time.sleep(1)
+            tail = _plain(box.logs(tail=LOG_TAIL).decode("utf-8", "replace")).splitlines()
+        finally:
+            box.remove(force=True)
+    for line in tail:
+        progress(f"  | {line}")
+    last = f" ({_short(tail[-1], 240)})" if tail and why.startswith("the server") else ""
+    raise InputError(
+        f"the image was built but does not serve: {why}{last}; nothing was pushed "
+        "(the server's log is above)"
+    )
+
+
+def _build_failed(
+    chunk: dict[str, Any], step: str, step_log: deque[str], progress: Progress
+) -> None:
+    detail = chunk.get("errorDetail") or {}
+    message = _plain(detail.get("message") or chunk.get("error") or "").strip()
+    if _SERVICE_TROUBLE.search(message):
+        raise ServiceError(f"the image build failed at {step}: {_short(message)}")
+    # "The command '/bin/sh -c <the whole RUN line>' returned a non-zero code: 1"
+    message = re.sub(
+        r"^The command .* (returned a non-zero code: \d+)$", r"\1", message, flags=re.S
+    )
+    for line in step_log:
+        progress(f"  | {line}")
+    cause = f" ({_short(step_log[-1], 240)})" if step_log else ""
+    raise InputError(f"the image build failed at {step}: {_short(message)}{cause}")
 
 
 def push(client: Any, repository: str, tag: str, progress: Progress) -> str:
@@ -200,6 +270,11 @@ def _reason(error: BaseException) -> str:
     explanation = getattr(error, "explanation", None)
     text = str(explanation or error).strip() or type(error).__name__
     return _short(" ".join(text.split()))
+
+
+def _plain(text: str) -> str:
+    """Text without the terminal colour codes a build step's output may carry."""
+    return _ANSI.sub("", text)
 
 
 def _short(text: str, limit: int = 300) -> str:

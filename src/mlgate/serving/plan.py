@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 from mlgate.errors import InputError
 
 # The scoring server's own needs beside the model's requirements. uvicorn and FastAPI,
-# which run MLflow's scoring app, come with mlflow-skinny.
-SERVER_REQUIREMENTS = ("prometheus-client==0.26.0",)
+# which run MLflow's scoring app, come with mlflow-skinny; numpy and pandas do not, and
+# mlflow.pyfunc needs them (unpinned: only when the model's own pins leave them out).
+SERVER_REQUIREMENTS = ("prometheus-client==0.26.0", "numpy", "pandas")
 
 # The image runs MLflow's pyfunc scoring app, which mlflow-skinny carries at the same
 # version without MLflow's UI, tracking server and their dependencies (half the size).
@@ -117,7 +118,7 @@ _REPOSITORY = re.compile(
 
 def check_repository(repository: str) -> str:
     """`repository` if Docker can name an image so (no tag, no digest), else a ValueError."""
-    if not _REPOSITORY.match(repository):
+    if not _REPOSITORY.fullmatch(repository):
         raise ValueError(
             f"'{repository}' is not an image repository: write [REGISTRY/]NAME in lower "
             "case, without a tag or digest (e.g. ghcr.io/acme/churn-model)"
@@ -192,3 +193,16 @@ def source_url(repository: str | None, run_url: str | None) -> str | None:
 def _requirement_name(line: str) -> str:
     match = _NAME.match(line)
     return re.sub(r"[-_.]+", "-", match.group(0)).lower() if match else line
+
+
+def missing_wheels(requirements: list[str], wheel_names: list[str]) -> list[str]:
+    """Requirement lines whose project has no wheel among `wheel_names` (file names).
+
+    Only the named projects are checked; their own dependencies are pip's to resolve.
+    """
+    have = {_requirement_name(name.split("-", 1)[0]) for name in wheel_names}
+    return [
+        line
+        for line in requirements
+        if not line.startswith("-") and _requirement_name(line) not in have
+    ]

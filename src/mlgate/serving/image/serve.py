@@ -24,9 +24,13 @@ from typing import Any
 
 APP_DIR = Path(__file__).resolve().parent
 ENDPOINTS = ("/ping", "/health", "/version", "/invocations", "/metrics")
+# Any other method token a client sends is counted as "other": labels stay a bounded set.
+METHODS = ("GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH")
 # Distinct predicted values counted one by one; more (a mislabelled regressor) share one.
 MAX_CLASSES = 50
 OTHER_CLASS = "__other__"
+# A regressor's predictions without `serving.prediction_buckets`: decades either side of 0.
+VALUE_BUCKETS = (-1e4, -1e3, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
 
 
 def settings() -> dict[str, Any]:
@@ -82,7 +86,7 @@ class Metrics:
             ["predicted"],
             registry=self.registry,
         )
-        buckets = config.get("prediction_buckets") or Histogram.DEFAULT_BUCKETS
+        buckets = config.get("prediction_buckets") or VALUE_BUCKETS
         self.values = Histogram(
             "mlgate_prediction_value",
             "Predicted values (regression models)",
@@ -135,7 +139,10 @@ class RecordingModel:
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         predictions = self._model.predict(data, params=params)
-        self._metrics.record_predictions(predictions)
+        try:
+            self._metrics.record_predictions(predictions)
+        except Exception as error:  # counting must never turn an answer into an error
+            print(f"mlgate: predictions not counted: {error!r}", file=sys.stderr)
         return predictions
 
 
@@ -152,6 +159,7 @@ class MetricsMiddleware:
             return
         path, method = scope["path"], scope["method"]
         endpoint = path if path in ENDPOINTS else "other"
+        method = method if method in METHODS else "other"
         started = time.perf_counter()
         status = 500
         if path == "/metrics":
