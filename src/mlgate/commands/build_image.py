@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from mlgate.markdown import code
     from mlgate.project import find_config, load_project
     from mlgate.promotion.lineage import parse_target
-    from mlgate.serving import engine, plan
+    from mlgate.serving import build, engine, plan
 
     model, _, _ = parse_target(args.target)
     store, project = open_store(args.config, model)
@@ -77,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
     client = engine.connect()  # before any download: no engine, no work
     engine.ensure_base_image(client, settings["base_image"], settings["base_key"], progress)
-    built, labels = _build(client, store, info, model, settings, names.reference, progress)
+    built, labels = build.build_image(
+        client, store, info, model, settings, names.reference, progress
+    )
     pushed = None
     if args.push:
         progress(f"pushing {names.reference}")
@@ -119,86 +121,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(said)
     return 0
-
-
-def _build(
-    client: Any,
-    store: Any,
-    info: Any,
-    model: str,
-    settings: dict[str, Any],
-    reference: str,
-    progress: Any,
-) -> tuple[Any, dict[str, str]]:
-    """Download the version, assemble the build context, build it; the image and its labels."""
-    import tempfile
-    from datetime import datetime, timezone
-    from pathlib import Path
-
-    import mlgate
-    from mlgate.errors import ConfigError
-    from mlgate.serving import context, dockerfile, engine, plan
-
-    with tempfile.TemporaryDirectory(prefix="mlgate-image-") as scratch:
-        build_dir = Path(scratch) / "context"
-        build_dir.mkdir()
-        model_ref = f"{model} v{info.version}"
-        progress(f"downloading {model_ref} from {store.where}")
-        downloaded = store.download_model(info.version, Path(scratch) / "model")
-        files = context.read_model(downloaded, model_ref)
-        python = plan.python_minor(files.python_version)
-        requirements = plan.image_requirements(files.requirements, files.mlflow_version)
-        if settings["wheels"] is not None:
-            context.check_wheels_cover(settings["wheels"], requirements, settings["wheels_key"])
-        labels = plan.labels(
-            model,
-            info.version,
-            info.run_id,
-            info.tags,
-            base_image=settings["base_image"],
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            mlgate_version=mlgate.__version__,
-        )
-        context.write_context(
-            build_dir,
-            model=files,
-            requirements=requirements,
-            referenced=plan.referenced_files(requirements),
-            dockerfile=dockerfile.render_dockerfile(
-                base_image=settings["base_image"],
-                python_version=python,
-                port=settings["port"],
-                wheels=settings["wheels"] is not None,
-                model_ref=model_ref,
-                labels=labels,
-                team_template=settings["template"],
-            ),
-            settings={
-                "model": model,
-                "version": info.version,
-                "task": info.tags.get("mlgate.task"),
-                "port": settings["port"],
-                "prediction_buckets": settings["prediction_buckets"],
-            },
-            wheels=settings["wheels"],
-        )
-        progress(f"building {reference} from {settings['base_image']}")
-        built = engine.build(
-            client,
-            build_dir,
-            reference,
-            offline=settings["wheels"] is not None,
-            progress=progress,
-            template=settings["template"],
-        )
-    if missing := sorted(key for key, value in labels.items() if built.labels.get(key) != value):
-        raise ConfigError(
-            f"the image built from the Dockerfile template lacks {len(missing)} lineage "
-            f"label(s), e.g. {missing[0]}: keep the template's labels block",
-            file=settings["template"],
-        )
-    engine.check_serves(client, built.image_id, progress)
-    return built, labels
 
 
 def _settings(args: argparse.Namespace, project: Any) -> dict[str, Any]:

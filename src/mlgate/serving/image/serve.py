@@ -29,8 +29,10 @@ METHODS = ("GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH")
 # Distinct predicted values counted one by one; more (a mislabelled regressor) share one.
 MAX_CLASSES = 50
 OTHER_CLASS = "__other__"
-# A regressor's predictions without `serving.prediction_buckets`: decades either side of 0.
-VALUE_BUCKETS = (-1e4, -1e3, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
+# A regressor's predictions without `serving.prediction_buckets`: decades from 0 (a
+# negative prediction counts in `le="0"`). prometheus_client drops a histogram's _sum
+# when a bound is negative, and the sum gives Grafana the mean prediction.
+VALUE_BUCKETS = (0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
 
 
 def settings() -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""One serving image, from a registered version to a checked image on the engine.
+
+The steps in order: download the model, decide the requirements and labels (`plan`),
+render the Dockerfile and write the build context (`dockerfile`, `context`), build
+(`engine`), check the labels survived a team's template, start the image and wait for
+/ping. Nothing is pushed here: the command pushes only an image this returned.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import mlgate
+from mlgate.errors import ConfigError
+from mlgate.serving import context, dockerfile, engine, plan
+
+
+def build_image(
+    client: Any,
+    store: Any,
+    info: Any,
+    model: str,
+    settings: dict[str, Any],
+    reference: str,
+    progress: Any,
+) -> tuple[Any, dict[str, str]]:
+    """Download the version, assemble the build context, build it and check it serves.
+
+    Returns the image and the labels it carries. `settings` are build-image's resolved
+    serving settings (base image, wheels, template, port, prediction buckets).
+    """
+    with tempfile.TemporaryDirectory(prefix="mlgate-image-") as scratch:
+        build_dir = Path(scratch) / "context"
+        build_dir.mkdir()
+        model_ref = f"{model} v{info.version}"
+        progress(f"downloading {model_ref} from {store.where}")
+        downloaded = store.download_model(info.version, Path(scratch) / "model")
+        files = context.read_model(downloaded, model_ref)
+        python = plan.python_minor(files.python_version)
+        requirements = plan.image_requirements(files.requirements, files.mlflow_version)
+        if settings["wheels"] is not None:
+            context.check_wheels_cover(settings["wheels"], requirements, settings["wheels_key"])
+        labels = plan.labels(
+            model,
+            info.version,
+            info.run_id,
+            info.tags,
+            base_image=settings["base_image"],
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            mlgate_version=mlgate.__version__,
+        )
+        context.write_context(
+            build_dir,
+            model=files,
+            requirements=requirements,
+            referenced=plan.referenced_files(requirements),
+            dockerfile=dockerfile.render_dockerfile(
+                base_image=settings["base_image"],
+                python_version=python,
+                port=settings["port"],
+                wheels=settings["wheels"] is not None,
+                model_ref=model_ref,
+                labels=labels,
+                team_template=settings["template"],
+            ),
+            settings={
+                "model": model,
+                "version": info.version,
+                "task": info.tags.get("mlgate.task"),
+                "port": settings["port"],
+                "prediction_buckets": settings["prediction_buckets"],
+            },
+            wheels=settings["wheels"],
+        )
+        progress(f"building {reference} from {settings['base_image']}")
+        built = engine.build(
+            client,
+            build_dir,
+            reference,
+            offline=settings["wheels"] is not None,
+            progress=progress,
+            template=settings["template"],
+        )
+    if missing := sorted(key for key, value in labels.items() if built.labels.get(key) != value):
+        raise ConfigError(
+            f"the image built from the Dockerfile template lacks {len(missing)} lineage "
+            f"label(s), e.g. {missing[0]}: keep the template's labels block",
+            file=settings["template"],
+        )
+    engine.check_serves(client, built.image_id, progress)
+    return built, labels
