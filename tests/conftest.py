@@ -57,7 +57,11 @@ ISOLATED_ENV = (
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ISOLATED_ENV:
-        monkeypatch.delenv(name, raising=False)
+        # setenv first, so that teardown also removes a value the test set (MLflow's
+        # set_tracking_uri exports MLFLOW_TRACKING_URI): delenv of an unset name records
+        # nothing to undo, and the value would reach the next module's fixtures.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -85,6 +85,15 @@ def mlgate(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
     )
 
 
+def use_store(uri: str) -> None:
+    """Point MLflow's global tracking URI at `uri` (`models:/` URIs resolve through it),
+    without the MLFLOW_TRACKING_URI that MLflow 3 also exports reaching later modules."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
 @dataclass
 class Registered:
     repo: Path
@@ -137,10 +146,9 @@ def built(
     serving_wheels: Any,
 ) -> Built:
     """v1 built offline from the wheel directory and pushed to the loopback registry."""
-    import mlflow
     from mlflow import artifacts
 
-    mlflow.set_tracking_uri(registered.uri)  # `models:/` URIs resolve through the global one
+    use_store(registered.uri)
     model_dir = artifacts.download_artifacts(
         artifact_uri=f"models:/{MODEL}/1",
         dst_path=str(registered.repo.parent / "model"),
@@ -213,7 +221,7 @@ def test_the_image_answers_like_the_registered_model_and_counts_it(
     import mlflow
     from prometheus_client.parser import text_string_to_metric_families
 
-    mlflow.set_tracking_uri(built.registered.uri)
+    use_store(built.registered.uri)
     rows = _rows(built.registered, 60)
     expected = list(mlflow.pyfunc.load_model(f"models:/{MODEL}/1").predict(rows))
     payload = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}

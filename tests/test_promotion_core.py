@@ -208,6 +208,38 @@ def test_a_slow_claim_is_tried_again_on_the_same_seat() -> None:
 
 
 @pytest.mark.usefixtures("quick_protocol")
+def test_a_claim_write_refused_because_another_landed_first_lost_the_race() -> None:
+    from mlgate.errors import ServiceError
+
+    other = Claim(1, "x", "bob", ledger.utc_now(), "promote", "production", "9")
+
+    class UniqueKey(RegisterStore):
+        """MLflow's SQL store: two inserts of one new tag, the second fails."""
+
+        def set_tag(self, key: str, value: str) -> None:
+            with self.lock:
+                self.tags[key] = other.encode()  # bob's insert landed a moment earlier
+            raise ServiceError(f"failed to write tag {key}: UNIQUE constraint failed")
+
+    store = UniqueKey(aliases={"production": "1"})
+    with pytest.raises(PromotionRace, match="lost the race for ledger entry 1 of m: bob"):
+        ledger.claim(store, Move("promote", "production", "1", "2"), actor="a", model="m")
+    assert Claim.decode(1, store.tags[ledger.claim_key(1)]).token == "x"  # bob's, untouched
+
+    class Down(RegisterStore):
+        def set_tag(self, key: str, value: str) -> None:
+            raise ServiceError("the registry is down")
+
+    with pytest.raises(ServiceError, match="down"):
+        ledger.claim(
+            Down(aliases={"production": "1"}),
+            Move("promote", "production", "1", "2"),
+            actor="a",
+            model="m",
+        )
+
+
+@pytest.mark.usefixtures("quick_protocol")
 def test_an_alias_moved_since_planning_is_refused() -> None:
     store = RegisterStore(aliases={"production": "3"})
 

@@ -371,6 +371,14 @@ def claim(
         try:
             store.set_tag(claim_key(seq), ours.encode())
         except ServiceError:
+            # Two writes of one new tag at the same moment can fail on the server's
+            # unique key: the seat then holds the other claim, and this one lost.
+            holder = _holder(store, seq)
+            if holder is not None and holder.token != token:
+                raise PromotionRace(
+                    f"lost the race for ledger entry {seq} of {model}: {holder.describe()} "
+                    "at the same moment; nothing was moved by this command"
+                ) from None
             abort(store, ours)  # the write may have landed although it failed
             raise
         took = clock() - before.started
@@ -404,6 +412,17 @@ def claim(
         abort(store, ours)
         raise
     return seq, ours, after
+
+
+def _holder(store: Store, seq: int) -> Claim | None:
+    """The claim on `seq` as the registry holds it now, or None (also when unreadable)."""
+    import contextlib
+
+    from mlgate.errors import ServiceError
+
+    with contextlib.suppress(ServiceError):
+        return Claim.decode(seq, store.read().tags.get(claim_key(seq)))
+    return None
 
 
 def abort(store: Store, ours: Claim) -> None:
