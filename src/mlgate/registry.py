@@ -254,6 +254,9 @@ def open_client(uri: str, state_dir: Path | None = None) -> Any:
         import mlflow
         from mlflow import MlflowClient
 
+        # MLflow reads MLFLOW_LOGGING_LEVEL once, when it is first imported, which may
+        # have been before mlgate set it (a host process that imported MLflow first).
+        _quiet_mlflow_logs(os.environ["MLFLOW_LOGGING_LEVEL"])
         # The sqlite store resolves `models:/m-...` sources through the global URI.
         # MLflow 3 also exports it as MLFLOW_TRACKING_URI, which mlgate reads as the
         # user's choice (tracking_uri_for): keep the environment as the user set it.
@@ -267,6 +270,14 @@ def open_client(uri: str, state_dir: Path | None = None) -> Any:
         if uri.startswith("sqlite:///"):
             _initialise_sqlite(client, state_dir or Path(uri[len("sqlite:///") :]).parent)
     return client
+
+
+def _quiet_mlflow_logs(level: str) -> None:
+    import contextlib
+    import logging
+
+    with contextlib.suppress(ValueError):  # not a level name: MLflow itself reports it
+        logging.getLogger("mlflow").setLevel(level.upper())
 
 
 # MLflow reads these when a request is sent and fails deep inside it on a bad value.

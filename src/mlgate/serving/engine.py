@@ -1,9 +1,10 @@
-"""The Docker edge: connect to the engine, check the base image, build, push.
+"""The Docker edge: connect to the engine, get the base image, build, check, push.
 
 Every failure ends as one line naming its cause: no engine (exit 3), a base image
-the engine cannot find (exit 2, `serving.base_image`), a build step that failed
-(exit 2, with that step's last log lines), a push the registry denied (exit 2) or a
-registry that could not be reached (exit 3).
+the engine cannot find or pull (exit 2, `serving.base_image`), a Dockerfile the engine
+refuses (exit 2), a build step that failed (exit 2, its last log lines printed above),
+a network or disk failure during the build (exit 3), an image that does not answer
+/ping (exit 2), a push the registry denied (exit 2) or could not take (exit 3).
 """
 
 from __future__ import annotations
