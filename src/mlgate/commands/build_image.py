@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         # from the model repository's config, as for every other command run in it.
         project = load_project(find_config(None))
     settings = _settings(args, project)
-    if args.push and settings["repository"] is None:
+    if args.push and settings.repository is None:
         raise UsageError(
             "--push needs a repository to push to: set serving.repository in mlgate.yaml "
             "or pass --repository REGISTRY/NAME"
@@ -70,13 +70,13 @@ def run(args: argparse.Namespace) -> int:
             f"{model} v{info.version} is {info.status}, not READY: its files may be incomplete; "
             "register it again or build another version"
         )
-    names = plan.image_names(model, info.version, settings["repository"])
+    names = plan.image_names(model, info.version, settings.repository)
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     client = engine.connect()  # before any download: no engine, no work
-    engine.ensure_base_image(client, settings["base_image"], settings["base_key"], progress)
+    engine.ensure_base_image(client, settings.base_image, settings.base_key, progress)
     built, labels = build.build_image(
         client, store, info, model, settings, names.reference, progress
     )
@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         "image": names.reference,
         "image_id": built.image_id,
         "pushed": pushed,
-        "base_image": settings["base_image"],
-        "offline": settings["wheels"] is not None,
+        "base_image": settings.base_image,
+        "offline": settings.wheels is not None,
         "labels": labels,
     }
     write_outputs(
@@ -123,13 +123,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace, project: Any) -> dict[str, Any]:
+def _settings(args: argparse.Namespace, project: Any) -> Any:
     """`serving:` from the config, with the command line's options on top."""
     from pathlib import Path
 
     from mlgate.config import ServingSection, pinned_image
     from mlgate.errors import ConfigError, UsageError
     from mlgate.serving import context, plan
+    from mlgate.serving.build import Settings
 
     section = project.config.serving if project is not None else ServingSection()
     root = project.root if project is not None else Path.cwd()
@@ -167,16 +168,16 @@ def _settings(args: argparse.Namespace, project: Any) -> dict[str, Any]:
             raise ConfigError(
                 f"the Dockerfile template {template} does not exist", key="serving.template"
             )
-    return {
-        "base_image": base_image,
-        "base_key": base_key,
-        "repository": repository,
-        "wheels": wheels,
-        "wheels_key": wheels_key,
-        "template": template,
-        "port": section.port,
-        "prediction_buckets": section.prediction_buckets,
-    }
+    return Settings(
+        base_image=base_image,
+        base_key=base_key,
+        repository=repository,
+        wheels=wheels,
+        wheels_key=wheels_key,
+        template=template,
+        port=section.port,
+        prediction_buckets=section.prediction_buckets,
+    )
 
 
 def _checked(check: Any, value: str, option: str) -> str:

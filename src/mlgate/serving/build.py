@@ -9,6 +9,7 @@ render the Dockerfile and write the build context (`dockerfile`, `context`), bui
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,36 @@ from mlgate.errors import ConfigError
 from mlgate.serving import context, dockerfile, engine, plan
 
 
+@dataclass(frozen=True)
+class Settings:
+    """`serving:` from the config with the command line's options on top, checked.
+
+    The `*_key` fields say where a value came from (`serving.wheels` or `--wheels`), for
+    the error that names it.
+    """
+
+    base_image: str
+    base_key: str
+    repository: str | None
+    wheels: Path | None
+    wheels_key: str | None
+    template: Path | None
+    port: int
+    prediction_buckets: list[float] | None
+
+
 def build_image(
     client: Any,
     store: Any,
     info: Any,
     model: str,
-    settings: dict[str, Any],
+    settings: Settings,
     reference: str,
     progress: Any,
 ) -> tuple[Any, dict[str, str]]:
     """Download the version, assemble the build context, build it and check it serves.
 
-    Returns the image and the labels it carries. `settings` are build-image's resolved
-    serving settings (base image, wheels, template, port, prediction buckets).
+    Returns the image and the labels it carries.
     """
     with tempfile.TemporaryDirectory(prefix="mlgate-image-") as scratch:
         build_dir = Path(scratch) / "context"
@@ -41,14 +59,14 @@ def build_image(
         files = context.read_model(downloaded, model_ref)
         python = plan.python_minor(files.python_version)
         requirements = plan.image_requirements(files.requirements, files.mlflow_version)
-        if settings["wheels"] is not None:
-            context.check_wheels_cover(settings["wheels"], requirements, settings["wheels_key"])
+        if settings.wheels is not None:
+            context.check_wheels_cover(settings.wheels, requirements, settings.wheels_key)
         labels = plan.labels(
             model,
             info.version,
             info.run_id,
             info.tags,
-            base_image=settings["base_image"],
+            base_image=settings.base_image,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             mlgate_version=mlgate.__version__,
         )
@@ -58,37 +76,37 @@ def build_image(
             requirements=requirements,
             referenced=plan.referenced_files(requirements),
             dockerfile=dockerfile.render_dockerfile(
-                base_image=settings["base_image"],
+                base_image=settings.base_image,
                 python_version=python,
-                port=settings["port"],
-                wheels=settings["wheels"] is not None,
+                port=settings.port,
+                wheels=settings.wheels is not None,
                 model_ref=model_ref,
                 labels=labels,
-                team_template=settings["template"],
+                team_template=settings.template,
             ),
-            settings={
+            server_config={
                 "model": model,
                 "version": info.version,
                 "task": info.tags.get("mlgate.task"),
-                "port": settings["port"],
-                "prediction_buckets": settings["prediction_buckets"],
+                "port": settings.port,
+                "prediction_buckets": settings.prediction_buckets,
             },
-            wheels=settings["wheels"],
+            wheels=settings.wheels,
         )
-        progress(f"building {reference} from {settings['base_image']}")
+        progress(f"building {reference} from {settings.base_image}")
         built = engine.build(
             client,
             build_dir,
             reference,
-            offline=settings["wheels"] is not None,
+            offline=settings.wheels is not None,
             progress=progress,
-            template=settings["template"],
+            template=settings.template,
         )
     if missing := sorted(key for key, value in labels.items() if built.labels.get(key) != value):
         raise ConfigError(
             f"the image built from the Dockerfile template lacks {len(missing)} lineage "
             f"label(s), e.g. {missing[0]}: keep the template's labels block",
-            file=settings["template"],
+            file=settings.template,
         )
     engine.check_serves(client, built.image_id, progress)
     return built, labels

@@ -95,7 +95,7 @@ def write_context(
     requirements: list[str],
     referenced: list[str],
     dockerfile: str,
-    settings: dict[str, Any],
+    server_config: dict[str, Any],
     wheels: Path | None,
 ) -> None:
     (directory / "Dockerfile").write_text(dockerfile, encoding="utf-8")
@@ -110,7 +110,7 @@ def write_context(
     app = directory / "app"
     shutil.copytree(model.directory, app / "model")
     shutil.copyfile(SERVER, app / "serve.py")
-    (app / "serving.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    (app / "serving.json").write_text(json.dumps(server_config, indent=2) + "\n", encoding="utf-8")
     _readable(directory)
     if wheels is not None:  # read by root in the build stage only; links keep the user's modes
         shutil.copytree(wheels, directory / "wheels", copy_function=_link_or_copy)
