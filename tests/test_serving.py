@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.config import pinned_image
 from mlgate.errors import ConfigError, InputError
 from mlgate.serving import plan
 from mlgate.serving.dockerfile import quoted, render_dockerfile
@@ -166,11 +165,11 @@ def test_source_url(repository: str | None, url: str | None) -> None:
 
 
 def test_an_unpinned_base_image_is_refused_with_how_to_pin_it() -> None:
-    assert pinned_image(BASE) == BASE
-    assert pinned_image(f"python:3.11-slim@{DIGEST}") == f"python:3.11-slim@{DIGEST}"
+    assert plan.pinned_image(BASE) == BASE
+    assert plan.pinned_image(f"python:3.11-slim@{DIGEST}") == f"python:3.11-slim@{DIGEST}"
     for reference in ("python:3.11-slim", "python@sha256:abc", f"Python@{DIGEST}", f"{BASE}\n"):
         with pytest.raises(ValueError, match="RepoDigests"):
-            pinned_image(reference)
+            plan.pinned_image(reference)
 
 
 def test_quoted_escapes_what_the_dockerfile_parser_would_interpret() -> None:

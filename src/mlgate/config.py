@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlgate.catalogue import ALL_METRICS, fairness_threshold_names
+from mlgate.serving.plan import pinned_image
 
 SUPPORTED_MAJOR_VERSION = 1
 
@@ -170,20 +171,6 @@ class PromotionSection(Section):
     aliases: list[AliasName] = Field(default_factory=lambda: ["staging", "canary", "production"])
     require_gates: bool = True
     canary_percent: float = Field(default=10, gt=0, lt=100)
-
-
-# A base image pinned by digest: `name@sha256:<64 hex>`, optionally `name:tag@sha256:...`.
-_PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(?::[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
-
-
-def pinned_image(reference: str) -> str:
-    """`reference` if it names its image by digest, else a ValueError saying how to pin it."""
-    if not _PINNED_IMAGE.fullmatch(reference):
-        raise ValueError(
-            f"'{reference}' is not pinned by digest: write NAME@sha256:<digest> "
-            "(`docker inspect --format '{{index .RepoDigests 0}}' IMAGE` prints it)"
-        )
-    return reference
 
 
 class ServingSection(Section):

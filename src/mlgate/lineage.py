@@ -94,15 +94,16 @@ class CodeVersion:
 
 
 def code_version(root: Path, ci: CiContext) -> CodeVersion:
-    commit = ci.sha or _git(root, "rev-parse", "HEAD")
-    repository = ci.repository or _public_remote(_git(root, "remote", "get-url", "origin"))
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    commit = ci.sha or git_output(root, "rev-parse", "HEAD")
+    repository = ci.repository or _public_remote(git_output(root, "remote", "get-url", "origin"))
+    status = git_output(root, "status", "--porcelain", "--untracked-files=no")
     return CodeVersion(
         commit=commit, repository=repository, dirty=None if status is None else bool(status)
     )
 
 
-def _git(root: Path, *args: str) -> str | None:
+def git_output(root: Path, *args: str) -> str | None:
+    """`git -C root ARGS`'s output, or None when git is missing or fails."""
     try:
         completed = subprocess.run(
             ["git", "-C", str(root), *args],

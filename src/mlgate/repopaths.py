@@ -11,11 +11,11 @@ not in git (a laptop experiment) has no such boundary.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from mlgate.config import resolve_location
+from mlgate.lineage import git_output
 
 # The config keys that name a file of the model repo (drift's reference may also be a
 # keyword, and any of them a URI: those are not paths).
@@ -37,18 +37,8 @@ def repository_root(folder: Path) -> Path | None:
         root = Path(workspace).resolve()
         if folder.resolve().is_relative_to(root):
             return root
-    try:
-        completed = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    top = completed.stdout.strip()
-    return Path(top).resolve() if completed.returncode == 0 and top else None
+    top = git_output(folder, "rev-parse", "--show-toplevel")
+    return Path(top).resolve() if top else None
 
 
 def check_inside_repo(config_doc: Any, config: Any, folder: Path) -> None:

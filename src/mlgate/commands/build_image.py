@@ -127,7 +127,7 @@ def _settings(args: argparse.Namespace, project: Any) -> Any:
     """`serving:` from the config, with the command line's options on top."""
     from pathlib import Path
 
-    from mlgate.config import ServingSection, pinned_image
+    from mlgate.config import ServingSection
     from mlgate.errors import ConfigError, UsageError
     from mlgate.serving import context, plan
     from mlgate.serving.build import Settings
@@ -137,7 +137,7 @@ def _settings(args: argparse.Namespace, project: Any) -> Any:
     base_image, base_key = section.base_image, "serving.base_image"
     if args.base_image is not None:
         base_image, base_key = (
-            _checked(pinned_image, args.base_image, "--base-image"),
+            _checked(plan.pinned_image, args.base_image, "--base-image"),
             "--base-image",
         )
     if base_image is None:

@@ -126,6 +126,28 @@ def check_repository(repository: str) -> str:
     return repository
 
 
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def pinned_image(reference: str) -> str:
+    """`reference` if it names an image by digest (REPOSITORY[:TAG]@sha256:...), else a
+    ValueError saying how to pin it."""
+    name, _, digest = reference.partition("@")
+    path, slash, last = name.rpartition("/")
+    last, colon, tag = last.partition(":")
+    if not (
+        _DIGEST.fullmatch(digest)
+        and _REPOSITORY.fullmatch(path + slash + last)
+        and (not colon or _TAG.fullmatch(tag))
+    ):
+        raise ValueError(
+            f"'{reference}' is not pinned by digest: write NAME@sha256:<digest> "
+            "(`docker inspect --format '{{index .RepoDigests 0}}' IMAGE` prints it)"
+        )
+    return reference
+
+
 def image_names(model: str, version: str, repository: str | None) -> ImageNames:
     return ImageNames(repository or local_repository(model), f"v{version}")
 

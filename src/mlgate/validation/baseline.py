@@ -90,16 +90,12 @@ def check_types(frame: Any, spec: FeatureSpec, *, role: str) -> list[Failure]:
                 failures += _non_whole(name, values, role)
             continue
         failures.append(
-            Failure(
-                role=role,
-                expectation="expect_column_values_to_be_of_type",
-                origin="baseline",
-                column=name,
-                reason="unexpected",
-                message=f"column '{name}' is declared {column.type} but holds "
-                f"{values.dtype} values",
+            _type_failure(
+                role,
+                name,
+                column.type,
+                f"column '{name}' is declared {column.type} but holds {values.dtype} values",
                 total_rows=len(values.index),
-                arguments={"type": column.type},
             )
         )
     return failures
@@ -131,24 +127,34 @@ def _column_expectations(name: str, column: Column) -> list[Expectation]:
     return found
 
 
+def _type_failure(role: str, column: str, declared: str, message: str, **rows: int) -> Failure:
+    return Failure(
+        role=role,
+        expectation="expect_column_values_to_be_of_type",
+        origin="baseline",
+        column=column,
+        reason="unexpected",
+        message=message,
+        arguments={"type": declared},
+        **rows,
+    )
+
+
 def _non_whole(name: str, values: Any, role: str) -> list[Failure]:
     present = values.dropna()
     fractional = present[present % 1 != 0]
     if fractional.empty:
         return []
     return [
-        Failure(
-            role=role,
-            expectation="expect_column_values_to_be_of_type",
-            origin="baseline",
-            column=name,
-            reason="unexpected",
-            message=f"column '{name}' is declared integer but {len(fractional):,} of "
+        _type_failure(
+            role,
+            name,
+            "integer",
+            f"column '{name}' is declared integer but {len(fractional):,} of "
             f"{len(values.index):,} rows are not whole numbers, e.g. "
             + ", ".join(str(v) for v in fractional.unique()[:3].tolist()),
-            failed_rows=len(fractional),
             total_rows=len(values.index),
-            arguments={"type": "integer"},
+            failed_rows=len(fractional),
         )
     ]
 

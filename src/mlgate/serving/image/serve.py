@@ -15,6 +15,7 @@ This file runs in the image, not in mlgate: it needs only the image's own packag
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -35,6 +36,7 @@ OTHER_CLASS = "__other__"
 VALUE_BUCKETS = (0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
 
 
+@functools.cache  # read once: app() and port() both need it
 def settings() -> dict[str, Any]:
     return json.loads((APP_DIR / "serving.json").read_text(encoding="utf-8"))
 
