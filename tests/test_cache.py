@@ -214,7 +214,7 @@ def test_the_cache_keeps_the_files_each_stage_writes() -> None:
     from mlgate.fairness import CHART_FILE
     from mlgate.plots import PLOTS_DIR
     from mlgate.reuse import READS
-    from mlgate.stages import MODEL_FILE, PREDICTIONS_FILE
+    from mlgate.rundir import MODEL_FILE, PREDICTIONS_FILE
 
     assert READS["train"].outputs == (MODEL_FILE,)
     assert set(READS["evaluate"].outputs) == {PREDICTIONS_FILE, PLOTS_DIR}

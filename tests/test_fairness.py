@@ -501,10 +501,10 @@ def test_multiclass_targets_are_skipped_or_refused_when_thresholds_ask(churn_rep
 
     from mlgate.errors import ConfigError
     from mlgate.fairness import run_fairness
-    from mlgate.gates import Verdict
     from mlgate.project import load_project
+    from mlgate.results import Verdict
     from mlgate.rundir import RunDir
-    from mlgate.stages import Session
+    from mlgate.stages._session import Session
     from mlgate.training import Task
 
     three_classes = Task("classification", inferred=False, classes=("a", "b", "c"))

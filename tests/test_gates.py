@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mlgate.config import Gate
-from mlgate.gates import Verdict, improvement, judge, overall
+from mlgate.gates import improvement, judge, overall
+from mlgate.results import Verdict
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.lineage import _public_remote, ci_context, fingerprint
+from mlgate.ci_context import _public_remote, ci_context, fingerprint
 from mlgate.publish import registration_decision
 
 

@@ -126,6 +126,8 @@ def mask_secrets(environ: Mapping[str, str] | None = None, *, stream: TextIO | N
 
 def stage_outputs(run_dir: Any, results: Iterable[Any], code: int) -> dict[str, str]:
     """The outputs of a stage command: verdict, run directory and what register/card left."""
+    from mlgate.results import CardResult, RegisterResult
+
     outputs = {
         "passed": "true" if code == 0 else "false",
         "exit-code": str(code),
@@ -133,13 +135,12 @@ def stage_outputs(run_dir: Any, results: Iterable[Any], code: int) -> dict[str, 
         "run-dir": str(run_dir.path),
     }
     for result in results:
-        details = result.details
-        if result.stage == "register":
-            outputs["model-version"] = str(details.get("version") or "")
-            outputs["mlflow-run-id"] = str(details.get("mlflow_run_id") or "")
-            outputs["mlflow-run-url"] = str(details.get("mlflow_run_url") or "")
-        if result.stage == "card":
-            markdown = (details.get("files") or {}).get("markdown")
+        if isinstance(result, RegisterResult):
+            outputs["model-version"] = result.version or ""
+            outputs["mlflow-run-id"] = result.mlflow_run_id or ""
+            outputs["mlflow-run-url"] = result.mlflow_run_url or ""
+        if isinstance(result, CardResult):
+            markdown = result.files.get("markdown")
             outputs["card-path"] = str(run_dir.path / markdown) if markdown else ""
     return outputs
 

@@ -14,17 +14,6 @@ from contextlib import contextmanager
 
 from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE
 
-# Which stages each stage command runs in a fresh process. `train` starts a run;
-# the others continue the latest run (or --run-dir).
-STAGE_COMMANDS = {
-    "validate": (["validate"], "new"),
-    "train": (["validate", "train"], "new"),
-    "evaluate": (["evaluate"], "existing"),
-    "fairness": (["fairness"], "existing"),
-    "card": (["card"], "existing"),
-    "register": (["register"], "existing"),
-}
-
 # Commands that are not stages, each a module `mlgate.commands.<name>` with
 # `configure(parser)` (argparse only, so --help stays fast) and `run(args) -> int`.
 OTHER_COMMANDS: tuple[str, ...] = (
@@ -45,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mlgate import __version__
+    from mlgate import __version__, pipeline
 
     parser = _Parser(
         prog="mlgate",
@@ -79,15 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         return sub
 
-    stage_command(
-        "run", "every stage in order: validate, train, evaluate, fairness, card, register"
-    )
-    stage_command("validate", "check the data: the feature spec, the expectation suite, drift")
-    stage_command("train", "read and check the data, then train the model")
-    stage_command("evaluate", "score the trained model and judge the evaluation gates")
-    stage_command("fairness", "judge the model's predictions group by group (Fairlearn)")
-    stage_command("card", "write the model card (markdown and HTML) from the stage results")
-    stage_command("register", "log the run to MLflow and register the model if every gate passed")
+    stage_command("run", pipeline.RUN_HELP)
+    for stage in pipeline.STAGES:
+        stage_command(stage.name, stage.help)
     for name in OTHER_COMMANDS:
         module = _command_module(name)
         summary = module.__doc__.strip().splitlines()[0].rstrip(".")
@@ -215,13 +198,12 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
 
     from mlgate import console
     from mlgate.errors import MlgateError
+    from mlgate.pipeline import COMMANDS
+    from mlgate.run import clear_outputs, run_stages
     from mlgate.rundir import RunDir
-    from mlgate.stages import STAGES, Session, clear_outputs, run_stages
+    from mlgate.stages._session import Session
 
-    if args.command == "run":
-        names, which = list(STAGES), "new"
-    else:
-        names, which = STAGE_COMMANDS[args.command]
+    names, which = COMMANDS[args.command]
     chosen = Path(args.run_dir) if args.run_dir else None
     if which == "new":
         run_dir = RunDir.create(project.state_dir, chosen)

@@ -70,7 +70,7 @@ class StagePrinter:
 
     def stage(self, result: Any) -> None:
         mark = MARKS.get(result.verdict.value, "?")
-        reused = " (reused: inputs unchanged)" if result.reused else ""
+        reused = " (reused: inputs unchanged)" if result.from_cache else ""
         summary = " ".join(str(result.summary).splitlines())  # data in it cannot start a line
         self._print(f"  {mark} {result.stage:<9} {summary}{reused}")
 
@@ -86,7 +86,7 @@ def print_json(project: Any, run_dir: Any, results: list[Any], code: int) -> Non
         "run_id": run_dir.run_id,
         "run_dir": str(run_dir.path),
         "exit_code": code,
-        "stages": [result.to_dict() for result in results],
+        "stages": [result.to_json() for result in results],
     }
     print(json.dumps(document, indent=2, default=str))
 

@@ -41,14 +41,14 @@ from typing import Any
 
 from mlgate import markdown
 from mlgate.errors import InputError, ServiceError
-from mlgate.gates import GateResult, Verdict, judge, overall
+from mlgate.gates import GateResult, judge, overall
 from mlgate.metrics import Predictions
-from mlgate.stages import StageResult
+from mlgate.results import EvaluateResult, Verdict
 
 NO_CHAMPION, FOUND, UNREACHABLE = "none", "found", "unreachable"
 
 
-def evaluate(session: Any, pipeline: Any) -> tuple[StageResult, Predictions]:
+def evaluate(session: Any, pipeline: Any) -> tuple[EvaluateResult, Predictions]:
     """Score, compare, judge and draw; the stage result and the candidate's predictions."""
     from mlgate.comparison import bootstrap, mcnemar
     from mlgate.metrics import compute_metrics, metric_names, predict
@@ -129,7 +129,7 @@ def evaluate(session: Any, pipeline: Any) -> tuple[StageResult, Predictions]:
         "plots": plots,
     }
     summary = _summary(metrics, gate_results, found)
-    return StageResult("evaluate", verdict, summary, details), candidate
+    return EvaluateResult(verdict=verdict, summary=summary, **details), candidate
 
 
 # --- the champion -----------------------------------------------------------------------

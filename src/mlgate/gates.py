@@ -13,20 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from mlgate.catalogue import LOWER_IS_BETTER
 from mlgate.config import Gate
+from mlgate.results import Verdict
 
 if TYPE_CHECKING:
     from mlgate.comparison import Difference
-
-
-class Verdict(str, Enum):
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,20 @@ import contextlib
 import json
 from typing import Any
 
-from mlgate import lineage
+from mlgate import ci_context
 from mlgate.card import CARD_FILES
 from mlgate.card import stage as card_stage
 from mlgate.fairness import CHART_FILE as FAIRNESS_CHART
 from mlgate.fairness import tags as fairness_tags
-from mlgate.gates import Verdict
 from mlgate.plots import PLOTS_DIR
 from mlgate.registry import display_uri
-from mlgate.stages import StageResult
+from mlgate.results import RegisterResult, Verdict
 
 TAG_PREFIX = "mlgate."
 RESULT_FILES = ("validate.json", "train.json", "evaluate.json", "fairness.json")
 
 
-def registration_decision(policy: str, ci: lineage.CiContext) -> tuple[bool, str]:
+def registration_decision(policy: str, ci: ci_context.CiContext) -> tuple[bool, str]:
     """Whether this run may register, and why not when it may not."""
     if policy == "never":
         return False, "tracking.registration is 'never'"
@@ -38,12 +37,12 @@ def registration_decision(policy: str, ci: lineage.CiContext) -> tuple[bool, str
     return False, f"only a push to the default branch registers (this run: {ci.event_name})"
 
 
-def publish(session: Any, pipeline: Any) -> StageResult:
+def publish(session: Any, pipeline: Any) -> RegisterResult:
     project = session.project
-    data = session.result("validate", "register")
-    train = session.result("train", "register")
-    evaluation = session.result("evaluate", "register")
-    fairness = session.result("fairness", "register")
+    data = session.result("validate", "register").to_json()
+    train = session.result("train", "register").to_json()
+    evaluation = session.result("evaluate", "register").to_json()
+    fairness = session.result("fairness", "register").to_json()
     gates_passed = (
         data["verdict"] == Verdict.PASSED.value
         and evaluation["verdict"] == Verdict.PASSED.value
@@ -51,14 +50,14 @@ def publish(session: Any, pipeline: Any) -> StageResult:
     )
     allowed, why_not = registration_decision(project.config.tracking.registration, session.ci)
 
-    code = lineage.code_version(project.root, session.ci)
-    fingerprint = lineage.fingerprint(
+    code = ci_context.code_version(project.root, session.ci)
+    fingerprint = ci_context.fingerprint(
         {
             "data": {role: info["sha256"] for role, info in data["files"].items()},
             "config": project.config_sha256,
             "feature_spec": project.spec_sha256,
             "commit": code.commit,
-            "mlgate": lineage.environment()["mlgate"],
+            "mlgate": ci_context.environment()["mlgate"],
         }
     )
     tags = lineage_tags(session, data, train, evaluation, code, fingerprint)
@@ -104,13 +103,13 @@ def publish(session: Any, pipeline: Any) -> StageResult:
     where = f"run {logged.run_id[:8]} in {registry.location}"
     if not gates_passed:
         details["reason"] = "a gate failed"
-        return StageResult(
-            "register", Verdict.SKIPPED, f"not registered: a gate failed · {where}", details
+        return RegisterResult(
+            verdict=Verdict.SKIPPED, summary=f"not registered: a gate failed · {where}", **details
         )
     if not allowed:
         details["reason"] = why_not
-        return StageResult(
-            "register", Verdict.SKIPPED, f"not registered: {why_not} · {where}", details
+        return RegisterResult(
+            verdict=Verdict.SKIPPED, summary=f"not registered: {why_not} · {where}", **details
         )
 
     alias = project.config.tracking.candidate_alias
@@ -126,7 +125,7 @@ def publish(session: Any, pipeline: Any) -> StageResult:
     details.update(version=version, reused=reused, alias=alias)
     said = "already registered for these inputs" if reused else "registered"
     summary = f"{project.registry_name} v{version} {said} · alias {alias} · {where}"
-    return StageResult("register", Verdict.PASSED, summary, details)
+    return RegisterResult(verdict=Verdict.PASSED, summary=summary, **details)
 
 
 def lineage_tags(
@@ -134,7 +133,7 @@ def lineage_tags(
     data: dict[str, Any],
     train: dict[str, Any],
     evaluation: dict[str, Any],
-    code: lineage.CodeVersion,
+    code: ci_context.CodeVersion,
     fingerprint: str,
 ) -> dict[str, str]:
     project, ci = session.project, session.ci
@@ -161,7 +160,7 @@ def lineage_tags(
         # An s3:// source: the object version and ETag that were read (absent locally).
         tags[f"data.{role}.version_id"] = info.get("version_id")
         tags[f"data.{role}.etag"] = info.get("etag")
-    for name, version in lineage.environment().items():
+    for name, version in ci_context.environment().items():
         tags[f"env.{name}"] = version
     tags["gate.validation"] = data["verdict"]  # promotion re-checks every recorded gate
     tags["gate.evaluation"] = evaluation["verdict"]
@@ -179,7 +178,7 @@ def lineage_tags(
 
 def pip_requirements() -> list[str]:
     """The model's own runtime, pinned to what trained it (no slow inference by MLflow)."""
-    env = lineage.environment()
+    env = ci_context.environment()
     pins = [
         f"{package}=={env[package]}"
         for package in ("scikit-learn", "pandas", "numpy")

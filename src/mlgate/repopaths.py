@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mlgate.ci_context import git_output
 from mlgate.config import resolve_location
-from mlgate.lineage import git_output
 
 # The config keys that name a file of the model repo (drift's reference may also be a
 # keyword, and any of them a URI: those are not paths).

@@ -198,8 +198,7 @@ def _file_sha256(path: Any) -> str:
 def _upstream_fingerprint(session: Session, stage: str) -> str:
     result = session.results.get(stage)
     if result is not None:
-        recorded = result.details.get("cache") or {}
-        return recorded.get("fingerprint") or UNKNOWN
+        return (result.cache.fingerprint if result.cache else None) or UNKNOWN
     # A stage command continuing an earlier run: that stage's result counts only if its
     # inputs are still what they were (else this stage runs and says what is stale).
     recorded = session.run_dir.peek_result(stage).get("cache") or {}

@@ -27,6 +27,19 @@ RUNS = "runs"
 LATEST = "LATEST"
 LOCK = "lock"
 
+# Every file a run directory holds, named once. `<stage>.json` is `pipeline.Stage.result_file`.
+MODEL_FILE = "model.joblib"  # train: the fitted pipeline
+PREDICTIONS_FILE = "predictions.csv"  # evaluate: the validation rows' labels and scores
+PLOTS_DIR = "plots"  # evaluate: one PNG per plot
+FAIRNESS_CHART = "fairness.png"  # fairness
+CARD_MARKDOWN = "model_card.md"  # card
+CARD_HTML = "model_card.html"  # card
+CARD_FACTS = "card.json"  # card: the facts a later card is compared with
+CARD_FILES = (CARD_MARKDOWN, CARD_HTML, CARD_FACTS)
+REPORT_MARKDOWN = "report.md"  # report: the full report
+REPORT_COMMENT = "report-comment.md"  # report: the comment as posted
+REPORT_DOCUMENT = "report.json"  # report: the fork artifact's data
+
 
 class RunDir:
     def __init__(self, path: Path) -> None:

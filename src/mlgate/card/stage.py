@@ -26,8 +26,8 @@ from mlgate.card import (
 from mlgate.card.diff import NO_CHAMPION, NO_CHAMPION_CARD, diff_facts, no_diff
 from mlgate.card.facts import NOT_RUN, collect_facts, with_registration
 from mlgate.card.render import KINDS, render_card, template_kind
-from mlgate.gates import Verdict
 from mlgate.plots import PLOTS_DIR
+from mlgate.results import Verdict
 from mlgate.rundir import atomic_write_text
 
 # The stages whose results a card reports, in pipeline order.
@@ -36,7 +36,7 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def stage_card(session: Any) -> Any:
-    from mlgate.stages import StageResult
+    from mlgate.results import CardResult
 
     project = session.project
     template = team_template(project)
@@ -63,25 +63,19 @@ def stage_card(session: Any) -> Any:
     if not_run:
         parts.append(f"not run: {', '.join(not_run)}")
     parts.append(_changes_words(facts["changes"]))
-    return StageResult(
-        "card",
-        Verdict.PASSED,
-        " · ".join(parts),
-        {
-            "files": {"markdown": MARKDOWN_FILE, "html": HTML_FILE},
-            "template": str(template) if template is not None else None,
-            "facts": facts,
-        },
+    return CardResult(
+        verdict=Verdict.PASSED,
+        summary=" · ".join(parts),
+        files={"markdown": MARKDOWN_FILE, "html": HTML_FILE},
+        template=str(template) if template is not None else None,
+        facts=facts,
     )
 
 
 def optional_result(session: Any, stage: str) -> dict[str, Any] | None:
     """A stage's result, or None when it did not run (the card then says "not run")."""
-    if stage in session.results:
-        return session.results[stage].to_dict()
-    if not session.run_dir.file(f"{stage}.json").is_file():
-        return None
-    return session.run_dir.read_result(stage, needed_by="card")
+    result = session.optional_result(stage)
+    return result.to_json() if result is not None else None
 
 
 def team_template(project: Any) -> Path | None:

@@ -46,9 +46,9 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlgate.ci_context import ci_context
     from mlgate.commands._promotion import finish, open_store, promotion_settings
     from mlgate.errors import UsageError
-    from mlgate.lineage import ci_context
     from mlgate.promotion import moves, rules
 
     target = args.target

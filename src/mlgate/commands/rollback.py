@@ -22,8 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlgate.ci_context import ci_context
     from mlgate.commands._promotion import finish, open_store, promotion_settings
-    from mlgate.lineage import ci_context
     from mlgate.promotion import moves, rules
 
     store, project = open_store(args.config, args.model)

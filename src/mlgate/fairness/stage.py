@@ -15,7 +15,7 @@ from mlgate.catalogue import FAIRNESS_DISPARITIES, FAIRNESS_GROUP_METRICS_BY_TAS
 from mlgate.errors import ConfigError, InputError, RunDirError
 from mlgate.fairness import groups as grouping
 from mlgate.fairness import measure, verdicts
-from mlgate.gates import Verdict
+from mlgate.results import Verdict
 
 PREDICTIONS_FILE = "predictions.csv"
 CHART_FILE = "fairness.png"
@@ -63,7 +63,7 @@ def check_config(project: Any, kind: str) -> None:
 
 
 def run_fairness(session: Any) -> Any:
-    from mlgate.stages import StageResult
+    from mlgate.results import FairnessResult
 
     project, task = session.project, session.task
     fairness = project.config.fairness
@@ -78,11 +78,11 @@ def run_fairness(session: Any) -> Any:
                 "thresholds are set but there is no sensitive feature to judge; declare them "
                 "under sensitive_features in the feature spec (or remove the thresholds)",
             )
-        return StageResult(
-            "fairness",
-            Verdict.SKIPPED,
-            "no sensitive features: declare them under sensitive_features in the feature spec",
-            {"features": []},
+        return FairnessResult(
+            verdict=Verdict.SKIPPED,
+            summary="no sensitive features: declare them under sensitive_features in the "
+            "feature spec",
+            features=[],
         )
     if kind == "classification" and not task.is_binary:
         if fairness.thresholds:
@@ -91,12 +91,11 @@ def run_fairness(session: Any) -> Any:
                 f"the fairness gate judges binary classification and regression; this target "
                 f"has {len(task.classes)} classes",
             )
-        return StageResult(
-            "fairness",
-            Verdict.SKIPPED,
-            f"not judged: the fairness gate supports binary targets ({len(task.classes)} "
-            "classes here)",
-            {"features": []},
+        return FairnessResult(
+            verdict=Verdict.SKIPPED,
+            summary=f"not judged: the fairness gate supports binary targets "
+            f"({len(task.classes)} classes here)",
+            features=[],
         )
     check_config(project, kind)
     session.result("evaluate", "fairness")  # its predictions are what this stage judges
@@ -140,7 +139,7 @@ def run_fairness(session: Any) -> Any:
     checks = [check for report in reports for check in report["checks"]]
     failed = [c for c in checks if c["verdict"] == verdicts.CheckVerdict.FAILED.value]
     verdict = Verdict.FAILED if failed else Verdict.PASSED
-    return StageResult("fairness", verdict, _summary(reports, checks, warnings), details)
+    return FairnessResult(verdict=verdict, summary=_summary(reports, checks, warnings), **details)
 
 
 def read_predictions(path: Any, project: Any, features: list[grouping.JudgedFeature]) -> Any:

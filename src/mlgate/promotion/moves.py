@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlgate.ci_context import CiContext
 from mlgate.errors import InputError, PromotionRefused
-from mlgate.lineage import CiContext
 from mlgate.promotion import ledger, rules
 from mlgate.promotion.ledger import Entry, Ledger, Move
 

@@ -101,7 +101,7 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
 def _from_run_dir(
     options: Options, env: dict[str, str], event: dict[str, Any]
 ) -> tuple[ReportData, bool, Path]:
-    from mlgate import __version__, lineage
+    from mlgate import __version__, ci_context
     from mlgate.project import find_config, load_project
     from mlgate.rundir import RunDir
 
@@ -115,10 +115,10 @@ def _from_run_dir(
     }
     if not stages:
         raise InputError(f"{run_dir.path} holds no stage results; run `mlgate run` first")
-    ci = lineage.ci_context(env)
+    ci = ci_context.ci_context(env)
     head = event.get("pull_request", {}).get("head", {}) if isinstance(event, dict) else {}
     commit = head.get("sha") if isinstance(head, dict) else None
-    commit = commit or lineage.code_version(project.root, ci).commit
+    commit = commit or ci_context.code_version(project.root, ci).commit
     data = ReportData(
         model=project.registry_name,
         stages=stages,

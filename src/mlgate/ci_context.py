@@ -1,4 +1,4 @@
-"""Where a model came from: code, data, config, environment and the CI run that made it.
+"""Where a model came from: the CI run or git checkout, the code version and the environment.
 
 Everything here reads the standard variables of a GitHub runner when they are
 set and falls back to git and the local machine, so the same lineage is recorded

@@ -1,0 +1,23 @@
+"""The train stage's result: the estimator, its parameters and what it was trained on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlgate.results._base import Number, StageResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainResult(StageResult):
+    STAGE = "train"
+
+    estimator: str
+    estimator_class: str
+    params: dict[str, Any]
+    feature_columns: tuple[str, ...]
+    code_paths: tuple[str, ...]
+    config_sha256: str
+    feature_spec_sha256: str
+    training_seconds: Number
+    warnings: tuple[str, ...]

@@ -1,0 +1,150 @@
+"""What the stages of one command share: the project, the run directory and their inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlgate.ci_context import CiContext, ci_context
+from mlgate.errors import InputError, RunDirError
+from mlgate.project import Project
+from mlgate.results import StageResult, TrainResult, ValidateResult, read
+from mlgate.rundir import MODEL_FILE, RunDir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlgate.data import DataFile
+    from mlgate.s3 import S3Object
+    from mlgate.training import Task, TrainedModel
+
+
+@dataclass
+class Session:
+    """What the stages of one command share in memory."""
+
+    project: Project
+    run_dir: RunDir
+    ci: CiContext = field(default_factory=ci_context)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # role -> table
+    task: Task | None = None
+    trained: TrainedModel | None = None
+    results: dict[str, StageResult] = field(default_factory=dict)
+    use_cache: bool = True
+    data_hashes: dict[str, str] = field(default_factory=dict)  # role -> sha256, for the cache
+    fetched_s3: dict[str, S3Object] = field(default_factory=dict)  # role -> downloaded object
+    champion_probe: str | None = None  # the champion's version as the cache last read it
+    _registry: Any = None
+
+    def registry(self) -> Any:
+        """The MLflow registry, connected once per command (evaluate and register share it)."""
+        if self._registry is None:
+            from mlgate.registry import Registry
+
+            self._registry = Registry.connect(self.project)
+        return self._registry
+
+    def result(self, stage: str, needed_by: str) -> StageResult:
+        """An earlier stage's result: this command's, else the run directory's."""
+        if stage in self.results:
+            return self.results[stage]
+        stored = self.run_dir.read_result(stage, needed_by=needed_by)
+        try:
+            return read(stage, stored)
+        except ValueError as exc:
+            raise RunDirError(
+                f"{self.run_dir.file(f'{stage}.json')} is not a result mlgate can read "
+                f"({_first_line(exc)}); rerun the {stage} stage"
+            ) from None
+
+    def optional_result(self, stage: str) -> StageResult | None:
+        """A stage's result, or None when it did not run in this run."""
+        if stage in self.results:
+            return self.results[stage]
+        if not self.run_dir.file(f"{stage}.json").is_file():
+            return None
+        return self.result(stage, stage)
+
+    # --- inputs a later command reloads --------------------------------------------------
+
+    def load_data(self) -> dict[str, DataFile]:
+        """Read both data files and check them against the spec (bad input raises, exit 2)."""
+        from mlgate.data import load_table
+        from mlgate.training import infer_task
+
+        project = self.project
+        frames, files = {}, {}
+        for role in ("training", "validation"):
+            frames[role], files[role] = load_table(  # the stage cache looked a moment ago
+                project,
+                role,
+                known_sha256=self.data_hashes.get(role),
+                fetched=self.fetched_s3.get(role),
+            )
+            self.data_hashes[role] = files[role].sha256
+        training_path = project.location(project.config.data.training_data_path)
+        task = infer_task(project, frames["training"], training_path)
+        project.check_task_metrics(task.kind)
+        if task.kind == "classification":
+            _check_validation_labels(project, frames["validation"], task)
+        self.frames, self.task = frames, task
+        return files
+
+    def ensure_data(self, needed_by: str) -> None:
+        """Reload the data in a later command; refuse if it changed since the validate stage."""
+        if self.frames:
+            return
+        recorded = self.result("validate", needed_by)
+        assert isinstance(recorded, ValidateResult)
+        fresh = self.load_data()
+        for role, info in fresh.items():
+            before = recorded.files.get(role, {}).get("sha256")
+            if before != info.sha256:
+                raise RunDirError(
+                    f"the {role} data changed since this run's validate stage ({info.uri}); "
+                    "start a new run with `mlgate run`"
+                )
+
+    def ensure_model(self, needed_by: str) -> Any:
+        """The trained pipeline: this command's, else the run directory's if still current."""
+        if self.trained is not None:
+            return self.trained.pipeline
+        from mlgate.reuse import stage_inputs
+
+        trained = self.result("train", needed_by)
+        assert isinstance(trained, TrainResult)
+        project = self.project
+        recorded = trained.cache.fingerprint if trained.cache else None
+        if recorded != stage_inputs(self, "train").fingerprint():
+            raise RunDirError(
+                f"the training data, the model section of {project.config_path.name}, the "
+                "feature spec or the code changed since this run's model was trained; start a "
+                "new run with `mlgate run` (or `mlgate train`)"
+            )
+        import joblib
+
+        path = self.run_dir.file(MODEL_FILE)
+        try:
+            return joblib.load(path)
+        except FileNotFoundError:
+            raise RunDirError(f"{path} is missing; rerun `mlgate train`") from None
+
+
+def _check_validation_labels(project: Project, validation: Any, task: Any) -> None:
+    seen = set(validation[project.spec.target].dropna().unique().tolist())
+    unknown = sorted(seen - set(task.classes), key=str)
+    if unknown:
+        raise InputError(
+            f"target column '{project.spec.target}' has label(s) {unknown[:5]} that the "
+            "training data never shows; the model cannot predict them",
+            file=project.location(project.config.data.validation_data_path),
+        )
+    if validation[project.spec.target].isna().any():
+        raise InputError(
+            f"target column '{project.spec.target}' has missing values; drop or label those rows",
+            file=project.location(project.config.data.validation_data_path),
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]

@@ -1,0 +1,60 @@
+"""The train stage: fit the configured pipeline and keep it in the run directory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mlgate.results import TrainResult, Verdict
+from mlgate.rundir import MODEL_FILE
+from mlgate.stages._session import Session
+
+
+def run(session: Session) -> TrainResult:
+    import joblib
+
+    from mlgate.training import train_model
+
+    session.ensure_data("train")
+    assert session.task is not None
+    trained = train_model(session.project, session.frames["training"], session.task)
+    # A temporary name, then a rename: an interrupt never leaves half a model behind.
+    model_path = session.run_dir.file(MODEL_FILE)
+    partial = model_path.with_name(f".{MODEL_FILE}.partial")
+    try:
+        joblib.dump(trained.pipeline, partial)
+        os.replace(partial, model_path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    session.trained = trained
+    choice = trained.estimator
+    summary = f"{choice.name} on {len(trained.feature_columns)} features in {trained.seconds:.1f}s"
+    if trained.warnings:
+        summary += f" · warning: {trained.warnings[0]}"
+        if len(trained.warnings) > 1:
+            summary += f" (+{len(trained.warnings) - 1} more in train.json)"
+    estimator_type = type(choice.estimator)
+    return TrainResult(
+        verdict=Verdict.PASSED,
+        summary=summary,
+        estimator=choice.name,
+        estimator_class=f"{estimator_type.__module__}.{estimator_type.__qualname__}",
+        params={key: _jsonable(value) for key, value in choice.params.items()},
+        feature_columns=tuple(trained.feature_columns),
+        code_paths=tuple(choice.code_paths),
+        config_sha256=session.project.config_sha256,
+        feature_spec_sha256=session.project.spec_sha256,
+        training_seconds=round(trained.seconds, 3),
+        warnings=tuple(trained.warnings),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)

@@ -1,0 +1,28 @@
+"""The validate stage: read both data files, then check the expectations and drift."""
+
+from __future__ import annotations
+
+from mlgate.results import ValidateResult, Verdict
+from mlgate.stages._session import Session
+
+
+def run(session: Session) -> ValidateResult:
+    from mlgate.validation import check_data
+
+    files = session.load_data()
+    task = session.task
+    assert task is not None
+    checked = check_data(session.project, session.frames, files, task, registry=session.registry)
+    rows = " · ".join(f"{role} {info.rows:,} rows" for role, info in files.items())
+    summary = (
+        f"{rows} · {task.kind}"
+        + (" (inferred)" if task.inferred else "")
+        + f" · {checked.summary()}"
+    )
+    return ValidateResult(
+        verdict=Verdict.PASSED if checked.passed else Verdict.FAILED,
+        summary=summary,
+        files={role: info.to_dict() for role, info in files.items()},
+        task=task.to_dict(),
+        **checked.to_dict(),
+    )
