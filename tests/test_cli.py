@@ -72,7 +72,10 @@ def test_usage_errors_are_one_line_exit_2(cli, args: list[str]) -> None:
 def test_missing_config_names_the_file(cli, tmp_path: Path) -> None:
     result = cli("run", cwd=tmp_path)
     assert result.code == 2
-    assert result.error_lines == ["mlgate: error: mlgate.yaml: config not found; check the path"]
+    assert result.error_lines == [
+        "mlgate: error: mlgate.yaml: config not found; check the path, or draft one with "
+        "`mlgate init`"
+    ]
 
 
 def test_evaluate_without_a_trained_run_says_what_to_do(cli, churn_repo: Path) -> None:

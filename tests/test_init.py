@@ -136,3 +136,85 @@ def test_init_drafts_a_regression_repo_from_parquet(cli, tmp_path: Path) -> None
     assert config["data"]["validation_data_path"] == "data/test.parquet"
     assert config["evaluation"]["metrics"] == ["rmse", "mae", "r2"]
     assert cli("validate", str(repo), cwd=tmp_path).code == 0
+
+
+# --- a first repo from a public dataset: ids by uniqueness, constant columns, drafted gates ---
+
+
+def _breast_cancer_repo(tmp_path: Path, *, last: str | None = None) -> Path:
+    """scikit-learn's breast cancer data as a new team would bring it: a unique `name`
+    column (no id-like name), a constant `source` column, a text target."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    table = bunch.frame.iloc[:, :8].copy()
+    table.columns = [column.replace(" ", "_") for column in table.columns]
+    table.insert(0, "name", [f"patient-{index:04d}" for index in range(len(table.index))])
+    table["source"] = "wisconsin"
+    table["sex"] = np.where(np.arange(len(table.index)) % 2 == 0, "f", "m")
+    table["malignant"] = np.where(bunch.frame["target"] == 0, "yes", "no")
+    if last is not None:
+        table = table[[c for c in table.columns if c != last] + [last]]
+    repo = tmp_path / "diagnosis-model"
+    (repo / "data").mkdir(parents=True)
+    table.iloc[:400].to_csv(repo / "data" / "train.csv", index=False)
+    table.iloc[400:].to_csv(repo / "data" / "validation.csv", index=False)
+    return repo
+
+
+@pytest.mark.slow
+def test_init_on_a_public_dataset_drafts_a_repo_whose_first_run_passes_a_gate(
+    cli, tmp_path: Path
+) -> None:
+    repo = _breast_cancer_repo(tmp_path)
+
+    drafted = cli("init", str(repo), "--target", "malignant", cwd=tmp_path)
+
+    assert drafted.code == 0, drafted.err
+    spec = load(repo / "configs" / "features.yaml")
+    config = load(repo / "mlgate.yaml")
+    assert spec["id_columns"] == ["name"]  # unique per row: names rows, not a feature
+    assert "name" not in spec["features"]
+    assert "source" not in spec["features"]  # one value in every row
+    assert "left out: 'source'" in drafted.out
+    majority = (pd.read_csv(repo / "data" / "validation.csv")["malignant"] == "no").mean()
+    assert config["evaluation"]["gates"]["accuracy"] == {"min": np.floor(majority * 100) / 100}
+    assert config["evaluation"]["gates"]["roc_auc"] == {"min": 0.5}
+    assert "demographic_parity_difference" in config["fairness"]["thresholds"]
+    text = (repo / "mlgate.yaml").read_text(encoding="utf-8")
+    assert f"always predicting 'no' is right on {majority:.1%}" in text
+    assert (repo / ".gitignore").read_text(encoding="utf-8").splitlines()[-1] == ".mlgate/"
+
+    run = cli("run", str(repo), "--json", cwd=tmp_path)
+
+    assert run.code == 0, run.out + run.err
+    import json
+
+    stages = {stage["stage"]: stage for stage in json.loads(run.out)["stages"]}
+    judged = [gate for gate in stages["evaluate"]["gates"] if gate["verdict"] == "passed"]
+    assert {gate["metric"] for gate in judged} == {"roc_auc", "accuracy"}
+    assert stages["fairness"]["verdict"] == "passed"
+    assert stages["fairness"]["features"][0]["checks"]
+
+
+def test_init_asks_for_the_target_when_no_column_is_plausibly_one(cli, tmp_path: Path) -> None:
+    repo = _breast_cancer_repo(tmp_path, last="name")
+
+    result = cli("init", str(repo), cwd=tmp_path)
+
+    assert result.code == 2
+    assert result.error_lines[-1].endswith(
+        "the last one, 'name', does not look like one (it has a different value in every "
+        "row); name the column to predict with --target COLUMN"
+    )
+    assert not (repo / "mlgate.yaml").exists()
+
+
+def test_init_keeps_an_existing_gitignore(cli, fresh_repo: Path) -> None:
+    (fresh_repo / ".gitignore").write_text("*.pyc\n", encoding="utf-8")
+
+    result = cli("init", str(fresh_repo), cwd=fresh_repo.parent)
+
+    assert result.code == 0, result.err
+    assert (fresh_repo / ".gitignore").read_text(encoding="utf-8") == "*.pyc\n"
+    assert "add `.mlgate/` to .gitignore" in result.out

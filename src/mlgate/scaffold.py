@@ -23,6 +23,9 @@ TARGET_NAMES = ("target", "label", "labels", "y", "class", "outcome", "churned",
 SENSITIVE_NAMES = ("gender", "sex", "age", "race", "ethnicity", "religion", "nationality")
 MAX_CATEGORIES = 50
 MAX_CLASSES = 20
+# A text column with (nearly) one value per row names rows, it does not describe them.
+ID_UNIQUE_SHARE = 0.95
+ID_MIN_ROWS = 20
 POSITIVE_LABELS = ("yes", "true", "1", "positive", "pos", "churn", "churned", "fraud", "y")
 
 
@@ -34,6 +37,8 @@ class Draft:
     suite: list[dict[str, Any]]
     config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    # Why each drafted gate has its bound: {(section, metric): comment}, written above it.
+    gate_comments: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def find_data_file(folder: Path) -> Path:
@@ -106,7 +111,13 @@ def draft(
     training_path: str,
     validation_path: str,
     data_file: Path,
+    held_out: pd.DataFrame | None = None,
 ) -> Draft:
+    """The drafts for `frame` (training and held-out rows together).
+
+    With `held_out` (the held-out rows alone), the draft also sets a floor for the task's
+    main metric at what a model that learned nothing scores on those rows.
+    """
     notes: list[str] = []
     if len(frame.index) == 0:
         raise InputError("the data has no rows to profile", file=data_file)
@@ -114,7 +125,7 @@ def draft(
     if len(set(columns)) != len(columns):
         raise InputError("the data has a repeated column name", file=data_file)
     if target is None:
-        target = next((c for c in columns if c.lower() in TARGET_NAMES), columns[-1])
+        target = _guess_target(frame, columns, data_file)
         notes.append(f"target: '{target}' (pass --target to choose another)")
     elif target not in columns:
         from mlgate.config import did_you_mean
@@ -139,8 +150,19 @@ def draft(
         values = frame[column]
         if _looks_like_id(column, values):
             ids.append(column)
-            suite.append({"expect_column_values_to_be_unique": {"column": column}})
-            suite.append({"expect_column_values_to_not_be_null": {"column": column}})
+            if values.is_unique:
+                suite.append({"expect_column_values_to_be_unique": {"column": column}})
+            if values.notna().all():
+                suite.append({"expect_column_values_to_not_be_null": {"column": column}})
+            if not _named_like_id(column):
+                notes.append(
+                    f"id column: '{column}' (a value per row, so it names rows rather than "
+                    "describing them; kept out of the model)"
+                )
+            continue
+        if values.nunique(dropna=False) <= 1:
+            shown = _label_text(values.iloc[0]) if len(values.index) else ""
+            notes.append(f"left out: '{column}' holds one value ({shown!r}) in every row")
             continue
         entry, checks = _profile(column, values)
         suite += checks
@@ -152,7 +174,9 @@ def draft(
         else:
             features[column] = entry
     if not features:
-        raise InputError("no feature columns left after the target and id columns", file=data_file)
+        raise InputError(
+            "no feature columns left after the target, id and constant columns", file=data_file
+        )
     if ids:
         spec["id_columns"] = ids
     spec["features"] = features
@@ -166,7 +190,7 @@ def draft(
     metrics = list(DEFAULT_METRICS[task])
     if task == "classification" and frame[target].nunique() != 2:
         metrics = [m for m in metrics if m != "roc_auc"] or ["accuracy"]
-    config = {
+    config: dict[str, Any] = {
         "version": 1.0,
         "data": {
             "training_data_path": training_path,
@@ -178,7 +202,122 @@ def draft(
         "evaluation": {"metrics": metrics},
         "tracking": {"experiment_name": name, "registry_name": name},
     }
-    return Draft(spec=spec, suite=suite, config=config, notes=notes)
+    result = Draft(spec=spec, suite=suite, config=config, notes=notes)
+    if held_out is not None:
+        _draft_gates(result, frame, held_out, target, task, positive, sensitive)
+    return result
+
+
+def _guess_target(frame: pd.DataFrame, columns: list[str], data_file: Path) -> str:
+    """A column named like a target, else the last one if it could be one; never a guess
+    at a column that names rows, holds one value or is free text."""
+    named = next((column for column in columns if column.lower() in TARGET_NAMES), None)
+    if named is not None:
+        return named
+    import pandas as pd
+
+    last = columns[-1]
+    values = frame[last]
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    distinct = values.nunique(dropna=True)
+    why = None
+    if _looks_like_id(last, values):
+        why = "it has a different value in every row"
+    elif distinct <= 1:
+        why = "it holds one value"
+    elif not numeric and distinct > MAX_CLASSES:
+        why = f"it has {distinct} different text values"
+    if why is None:
+        return last
+    raise InputError(
+        f"no column is named like a target ({', '.join(TARGET_NAMES[:4])}, ...) and the last "
+        f"one, '{last}', does not look like one ({why}); name the column to predict with "
+        "--target COLUMN",
+        file=data_file,
+    )
+
+
+def _draft_gates(
+    result: Draft,
+    frame: pd.DataFrame,
+    held_out: pd.DataFrame,
+    target: str,
+    task: str,
+    positive: Any,
+    sensitive: dict[str, Any],
+) -> None:
+    """A floor for the task's main metric at what a model that learned nothing scores on
+    the held-out rows, and, for a binary target with sensitive features, a fairness bound."""
+    labels = held_out[target].dropna()
+    if len(labels.index) == 0:
+        return
+    evaluation = result.config["evaluation"]
+    gates: dict[str, Any] = {}
+    if task == "regression":
+        import numpy as np
+
+        guess = float(frame[target].mean())
+        baseline = float(np.sqrt(np.mean((labels.astype("float64") - guess) ** 2)))
+        bound = _round_up_figure(baseline)
+        gates["rmse"] = {"max": bound}
+        result.gate_comments[("evaluation", "rmse")] = (
+            f"predicting the mean ({guess:.4g}) for every held-out row gives rmse {baseline:.4g}"
+        )
+    else:
+        counts = labels.map(_label_text).value_counts()
+        majority, share = str(counts.index[0]), float(counts.iloc[0]) / len(labels.index)
+        if "roc_auc" in evaluation["metrics"]:
+            gates["roc_auc"] = {"min": 0.5}
+            result.gate_comments[("evaluation", "roc_auc")] = (
+                "a score that ranks rows at random has roc_auc 0.5"
+            )
+        gates["accuracy"] = {"min": math.floor(share * 100) / 100}
+        result.gate_comments[("evaluation", "accuracy")] = (
+            f"always predicting '{majority}' is right on {share:.1%} of the held-out rows"
+        )
+        if "accuracy" not in evaluation["metrics"]:
+            evaluation["metrics"].append("accuracy")
+    evaluation["gates"] = gates
+    if task == "classification" and positive is not None and sensitive:
+        _draft_fairness(result, held_out, target, positive, sensitive)
+    elif sensitive:
+        result.notes.append(
+            "no fairness threshold drafted: set fairness.thresholds for this task by hand"
+        )
+
+
+def _draft_fairness(
+    result: Draft, held_out: pd.DataFrame, target: str, positive: Any, sensitive: dict[str, Any]
+) -> None:
+    """Demographic parity at 0.2, or wider when the labels themselves differ more."""
+    import pandas as pd
+
+    widest, where = 0.0, None
+    is_positive = held_out[target].map(_label_text) == _label_text(positive)
+    for column, entry in sensitive.items():
+        values = held_out[column]
+        if "bins" in entry:
+            values = pd.cut(values, entry["bins"], right=False)
+        rates = is_positive.groupby(values, observed=True).mean()
+        if len(rates.index) >= 2 and float(rates.max() - rates.min()) > widest:
+            widest, where = float(rates.max() - rates.min()), column
+    bound = max(0.2, math.ceil((widest + 0.05) * 100) / 100)
+    tracking = result.config.pop("tracking")  # fairness reads better before tracking
+    result.config["fairness"] = {"thresholds": {"demographic_parity_difference": bound}}
+    result.config["tracking"] = tracking
+    comment = "selection rates may differ by at most this much between groups"
+    if where is not None:
+        comment += f"; the held-out labels differ by {widest:.2f} across '{where}'"
+    result.gate_comments[("fairness", "demographic_parity_difference")] = comment
+
+
+def _round_up_figure(value: float) -> float:
+    """Up to three significant digits, so a drafted upper bound is never below the figure."""
+    if value <= 0:
+        return 0.0
+    digits = 2 - math.floor(math.log10(value))
+    factor = 10.0**digits
+    return math.ceil(value * factor) / factor
 
 
 def _task(target: pd.Series) -> tuple[str, Any]:
@@ -242,9 +381,25 @@ def _profile(column: str, values: pd.Series) -> tuple[dict[str, Any], list[dict[
     return entry, checks
 
 
+def _named_like_id(column: str) -> bool:
+    return column.lower() == "id" or column.lower().endswith(("_id", "id_", "uuid"))
+
+
 def _looks_like_id(column: str, values: pd.Series) -> bool:
-    named = column.lower() == "id" or column.lower().endswith(("_id", "id_", "uuid"))
-    return named and values.notna().all() and values.is_unique
+    """Named like an id and unique, or text with (nearly) a different value in every row.
+
+    Numbers are left alone: a measured quantity is often unique per row too.
+    """
+    import pandas as pd
+
+    if _named_like_id(column) and values.notna().all() and values.is_unique:
+        return True
+    rows = len(values.index)
+    if rows < ID_MIN_ROWS or pd.api.types.is_numeric_dtype(values):
+        return False
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    return values.nunique(dropna=True) >= ID_UNIQUE_SHARE * rows
 
 
 def _bins(values: pd.Series) -> list[float]:
@@ -259,11 +414,12 @@ def _bins(values: pd.Series) -> list[float]:
 
 
 def _round_down(value: float) -> float | int:
-    return math.floor(value) if abs(value) >= 1 or value == 0 else round(value, 4)
+    # Floored, never rounded: a bound rounded past the data would fail on the data itself.
+    return math.floor(value) if abs(value) >= 1 or value == 0 else math.floor(value * 1e4) / 1e4
 
 
 def _round_up(value: float) -> float | int:
-    return math.ceil(value) if abs(value) >= 1 or value == 0 else round(value, 4)
+    return math.ceil(value) if abs(value) >= 1 or value == 0 else math.ceil(value * 1e4) / 1e4
 
 
 def _label_text(value: Any) -> str:
@@ -311,8 +467,23 @@ def render_suite(suite: list[dict[str, Any]], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_config(config: dict[str, Any]) -> str:
+def render_config(
+    config: dict[str, Any], gate_comments: dict[tuple[str, str], str] | None = None
+) -> str:
+    """mlgate.yaml, with each drafted gate under a comment that says where its bound came from."""
     import yaml
 
+    comments = gate_comments or {}
+    text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+    lines = []
+    section = None
+    for line in text.splitlines():
+        if line and not line[0].isspace():
+            section = line.split(":", 1)[0]
+        key = line.strip().split(":", 1)[0]
+        comment = comments.get((section or "", key)) if line.startswith("    ") else None
+        if comment is not None:
+            lines.append(" " * (len(line) - len(line.lstrip())) + f"# {comment}")
+        lines.append(line)
     head = "# mlgate.yaml drafted by `mlgate init`; see the mlgate README for every section.\n"
-    return head + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+    return head + "\n".join(lines) + "\n"

@@ -68,7 +68,8 @@ def read_yaml(path: Path, *, what: str) -> YamlDocument:
             )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{what} not found; check the path", file=path) from None
+        hint = "; check the path, or draft one with `mlgate init`" if what == "config" else ""
+        raise ConfigError(f"{what} not found{hint or '; check the path'}", file=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", file=path) from None
     try:

@@ -77,19 +77,29 @@ def run(args: argparse.Namespace) -> int:
         training_path=_relative(data, folder),
         validation_path=_relative(validation, folder),
         data_file=data,
+        held_out=held_out[frame.columns],
     )
     suite_path = folder / draft.config["validation"]["suite"]
     outputs = {
-        folder / "mlgate.yaml": scaffold.render_config(draft.config),
+        folder / "mlgate.yaml": scaffold.render_config(draft.config, draft.gate_comments),
         folder / "configs" / "features.yaml": scaffold.render_spec(draft.spec, data.name),
         suite_path: scaffold.render_suite(draft.suite, data.name),
     }
     existing = [path for path in outputs if path.exists()]
     if existing:
         shown = ", ".join(_relative(path, Path.cwd()) for path in existing)
+        them = "it" if len(existing) == 1 else "them"
+        verb = "exists" if len(existing) == 1 else "exist"
         raise InputError(
-            f"{shown} already exist(s); mlgate init never overwrites, move them away first"
+            f"{shown} already {verb}; mlgate init never overwrites, move {them} away first"
         )
+    ignore = folder / ".gitignore"
+    if not ignore.exists():  # the MLflow store and run directories must not be committed
+        outputs[ignore] = (
+            "# mlgate's local state: the MLflow store, run directories, caches\n.mlgate/\n"
+        )
+    elif ".mlgate" not in ignore.read_text(encoding="utf-8", errors="replace"):
+        draft.notes.append("add `.mlgate/` to .gitignore: it holds the local MLflow store and runs")
     for path, content in outputs.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as handle:
