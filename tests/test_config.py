@@ -535,6 +535,30 @@ BAD_CONFIGS = [
         "expected a mapping of keys to values at the top, got empty",
         id="empty-spec",
     ),
+    pytest.param(
+        {CONFIG: BASE_CONFIG + "evaluation:\n  gates:\n    roc_auc: {min: .nan}\n"},
+        "mlgate.yaml:11: evaluation.gates.roc_auc.min",
+        "expected a finite number, got nan",
+        id="nan-gate-bound",
+    ),
+    pytest.param(
+        {CONFIG: BASE_CONFIG + "evaluation:\n  gates:\n    log_loss: {max: 1.0e+400}\n"},
+        "mlgate.yaml:11: evaluation.gates.log_loss.max",
+        "expected a finite number, got inf",
+        id="overflowing-gate-bound",
+    ),
+    pytest.param(
+        {SPEC: BASE_SPEC.replace("[18, 30, 45, 65, 120]", "[18, .nan, 65]")},
+        "configs/features.yaml:10: sensitive_features.age.bins[1]",
+        "expected a finite number, got nan",
+        id="nan-in-bins",
+    ),
+    pytest.param(
+        {CONFIG: BASE_CONFIG.replace("learning_rate: 0.05", "learning_rate: -.inf")},
+        "mlgate.yaml:8: model.params.learning_rate",
+        "expected a finite number, got -inf",
+        id="infinite-model-param",
+    ),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -200,10 +201,26 @@ def _validate(model: type[BaseModel], doc: YamlDocument) -> Any:
     if not isinstance(doc.data, dict):
         kind = "empty" if doc.data is None else f"a {type(doc.data).__name__}"
         raise doc.error((), f"expected a mapping of keys to values at the top, got {kind}")
+    _check_finite(doc)
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
         raise _located_error(exc, doc, model) from None
+
+
+def _check_finite(doc: YamlDocument) -> None:
+    """YAML reads `.nan` and `.inf` (and 1e400) as floats; no bound, bin or figure may be one."""
+    stack: list[tuple[KeyPath, Any]] = [((), doc.data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            raise doc.error(path, f"expected a finite number, got {node}")
+        if isinstance(node, dict):
+            stack.extend(((*path, key), value) for key, value in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend(
+                ((*path, index), value) for index, value in reversed(list(enumerate(node)))
+            )
 
 
 def _located_error(exc: ValidationError, doc: YamlDocument, model: type[BaseModel]) -> ConfigError:
