@@ -27,9 +27,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from actions_harness import parse_outputs, substitute
 from fastrepo import make_fast
 from mlgate.serving.plan import image_requirements
-from test_actions import parse_outputs, substitute
 
 # Fixture set-up counts against the timeout: the first test builds the base image
 # (debootstrap), downloads the wheels, trains the model and builds the image.
@@ -372,8 +372,10 @@ def run_action_step(
     step = next(step for step in document["runs"]["steps"] if step.get("id") == step_id)
     outputs = tmp_path / "github_output"
     outputs.write_text("")
+    # The install step's output: the interpreter the step runs mlgate with (this one).
+    context = {"inputs": inputs, "steps": {"install": {"outputs": {"python": sys.executable}}}}
     env = _env(
-        **{name: substitute(value, {"inputs": inputs}) for name, value in step["env"].items()},
+        **{name: substitute(value, context) for name, value in step["env"].items()},
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         GITHUB_ACTIONS="true",
         GITHUB_OUTPUT=str(outputs),

@@ -288,7 +288,7 @@ def test_a_promotion_already_done_still_names_the_version(
     server: Server, mlgate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A re-dispatched promotion changes nothing but still outputs the alias's version."""
-    from test_actions import parse_outputs
+    from actions_harness import parse_outputs
 
     model = "settled-churn"
     version = server.copy_version(model, "1")
@@ -540,7 +540,7 @@ def test_each_move_is_recorded_as_a_github_deployment(
 
 
 def test_the_promote_action_passes_its_inputs_to_the_command(server: Server, tmp_path: Path):
-    from test_actions import Runner, run_action
+    from actions_harness import Runner, run_action
 
     model = "actioned-churn"
     first, second = server.copy_version(model, "1"), server.copy_version(model, "2")

@@ -6,17 +6,39 @@
 # tools, no Spark). A second call with the same checkout and pins is a no-op, so
 # every stage action can call this and only the first one pays.
 #
+# The caller's Python is left alone: only the `mlgate` command goes on PATH (from a
+# folder of its own, not the virtualenv's bin with its python and pip). The actions
+# run mlgate with the virtualenv's interpreter by absolute path, from the `python`
+# output; later steps of the job find it in MLGATE_PYTHON.
+#
 # Environment:
-#   MLGATE_VENV     where the virtualenv goes (default: $RUNNER_TEMP/mlgate-venv)
-#   MLGATE_PYTHON   the interpreter for the virtualenv (default: python3 on PATH)
-#   MLGATE_UV       the uv version to install when uv is not on PATH
-#   UV_CACHE_DIR    uv's cache (the setup action restores it with actions/cache)
+#   MLGATE_VENV          where the virtualenv goes (default: $RUNNER_TEMP/mlgate-venv)
+#   MLGATE_BASE_PYTHON   the interpreter for the virtualenv (default: the one an earlier
+#                        call chose for this virtualenv, else python3 on PATH)
+#   MLGATE_UV            the uv version to install when uv is not on PATH
+#   UV_CACHE_DIR         uv's cache (the setup action restores it with actions/cache)
+#
+# Outputs ($GITHUB_OUTPUT): python (the virtualenv's interpreter), mlgate (the command),
+# venv, version. Job environment ($GITHUB_ENV): MLGATE_PYTHON.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${MLGATE_VENV:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/mlgate-venv}"
-python="${MLGATE_PYTHON:-python3}"
 requirements="$root/requirements/runtime.txt"
+# A stage action after setup passes no interpreter: it keeps the one setup chose, so the
+# second call is a no-op rather than a reinstall with whatever python3 PATH holds.
+chosen="$(cat "$venv/.mlgate-base" 2>/dev/null || true)"
+if [ -n "${MLGATE_BASE_PYTHON:-}" ]; then
+  python="$MLGATE_BASE_PYTHON"
+elif [ -n "$chosen" ] && [ -x "$chosen" ]; then
+  python="$chosen"
+else
+  python="$(command -v python3 || true)"
+  if [ -z "$python" ]; then
+    echo "::error::mlgate setup: no python3 on PATH; run the setup action first"
+    exit 2
+  fi
+fi
 
 if [ ! -f "$requirements" ] || [ ! -f "$root/pyproject.toml" ]; then
   echo "::error::mlgate setup: $root is not an mlgate checkout (no pyproject.toml or requirements/runtime.txt)"
@@ -38,15 +60,24 @@ else
   "${uv[@]}" pip install --quiet --python "$venv/bin/python" \
     --reinstall-package mlgate -r "$requirements" "$root"
   printf '%s' "$stamp" >"$venv/.mlgate-install"
+  printf '%s' "$python" >"$venv/.mlgate-base"
 fi
 
+# The one command on PATH: a folder holding only `mlgate`, so `python` stays the caller's.
+commands="$venv/mlgate-bin"
+mkdir -p "$commands"
+ln -sf "$venv/bin/mlgate" "$commands/mlgate"
 case ":${PATH}:" in
-  *":$venv/bin:"*) ;; # already on PATH (setup ran earlier in this job)
-  *) if [ -n "${GITHUB_PATH:-}" ]; then echo "$venv/bin" >>"$GITHUB_PATH"; fi ;;
+  *":$commands:"*) ;; # already on PATH (setup ran earlier in this job)
+  *) if [ -n "${GITHUB_PATH:-}" ]; then echo "$commands" >>"$GITHUB_PATH"; fi ;;
 esac
+if [ -n "${GITHUB_ENV:-}" ]; then
+  echo "MLGATE_PYTHON=$venv/bin/python" >>"$GITHUB_ENV"
+fi
 if [ -n "${GITHUB_OUTPUT:-}" ]; then
   {
     echo "python=$venv/bin/python"
+    echo "mlgate=$venv/bin/mlgate"
     echo "venv=$venv"
     echo "version=$("$venv/bin/python" -m mlgate --version | cut -d' ' -f2)"
   } >>"$GITHUB_OUTPUT"

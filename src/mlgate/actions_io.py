@@ -1,10 +1,16 @@
-"""GitHub Actions I/O at the edge: step outputs, the job summary and secret masking.
+"""GitHub Actions I/O at the edge: step outputs, the job summary, masks and annotations.
+
+The one module that speaks the runner's protocol; nothing else in mlgate writes a
+workflow command or a runner file itself.
 
 Every `$GITHUB_OUTPUT` write goes through `write_outputs`, which uses GitHub's
 multi-line form (`name<<DELIMITER`) with a fresh random delimiter per value, and
 refuses a value that contains its delimiter: a value taken from data or config
 can then never end its own entry early and set another output. Masks are printed
-(`::add-mask::`) before anything could print the secret they hide.
+(`::add-mask::`) before anything could print the secret they hide. Every workflow
+command (`::error file=..,title=..::message`) is built by `workflow_command`, which
+escapes its properties and message by the toolkit's rules, so a value from the data
+or the config can never end the command early or start another one.
 
 Only the standard library is used, so the CLI can call this before any heavy import.
 """
@@ -97,7 +103,63 @@ def add_mask(value: str, *, stream: TextIO | None = None) -> None:
     out = stream if stream is not None else sys.stderr
     for line in value.splitlines() or [value]:
         if line.strip():
-            out.write(f"::add-mask::{_escape_data(line)}\n")
+            out.write(workflow_command("add-mask", line) + "\n")
+    out.flush()
+
+
+# --- workflow commands: annotations -------------------------------------------------------
+
+
+def escape_data(text: str) -> str:
+    """Escape a workflow command's message (GitHub's toolkit rules)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Escape a workflow command's property value (the message's rules, plus `:` and `,`)."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def workflow_command(command: str, message: str, **properties: str | int | None) -> str:
+    """`::command k=v,...::message`, escaped; properties that are None are left out."""
+    given = [f"{name}={escape_property(str(value))}" for name, value in properties.items()]
+    joined = " " + ",".join(given) if given else ""
+    return f"::{command}{joined}::{escape_data(message)}"
+
+
+def annotation(
+    level: str,
+    message: str,
+    *,
+    file: str | os.PathLike[str] | None = None,
+    line: int | None = None,
+    title: str | None = None,
+) -> str:
+    """One `::error` / `::warning` / `::notice` command: on a file (and line) when given."""
+    if level not in ("error", "warning", "notice"):
+        raise ValueError(f"not an annotation level: {level}")
+    properties: dict[str, str | int | None] = {}
+    if file is not None:
+        properties["file"] = os.fspath(file)
+        if line:
+            properties["line"] = line
+    if title is not None:
+        properties["title"] = title
+    return workflow_command(level, message, **properties)
+
+
+def annotate(
+    level: str,
+    message: str,
+    *,
+    file: str | os.PathLike[str] | None = None,
+    line: int | None = None,
+    title: str | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Print one annotation (to stderr unless `stream` says otherwise) and flush it."""
+    out = stream if stream is not None else sys.stderr
+    out.write(annotation(level, message, file=file, line=line, title=title) + "\n")
     out.flush()
 
 
@@ -168,7 +230,3 @@ def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

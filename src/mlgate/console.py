@@ -1,7 +1,8 @@
 """What the command prints: one verdict line per stage, errors, and `--json`.
 
-In GitHub Actions an error is also a workflow annotation; its text is escaped so
-that a value from the data or the config can never issue a workflow command.
+In GitHub Actions an error is also a workflow annotation, formatted and escaped by
+`mlgate.actions_io` so that a value from the data or the config can never issue a
+workflow command.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from mlgate import actions_io
 from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK
 
 MARKS = {"passed": "✓", "failed": "✗", "skipped": "–"}
@@ -24,23 +26,8 @@ def error(message: str, *, file: Path | None = None, line: int | None = None) ->
     # after it that starts with "::" would be read as a workflow command.
     one_line = " ".join(message.splitlines())
     print(f"mlgate: error: {one_line}", file=sys.stderr)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        properties = []
-        if file is not None:
-            properties.append(f"file={escape_property(str(file))}")
-            if line:
-                properties.append(f"line={line}")
-        joined = " " + ",".join(properties) if properties else ""
-        print(f"::error{joined}::{escape_data(message)}", file=sys.stderr)
-
-
-def escape_data(text: str) -> str:
-    """Escape a workflow command's message (GitHub's toolkit rules)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+    if actions_io.in_github_actions():
+        actions_io.annotate("error", message, file=file, line=line, stream=sys.stderr)
 
 
 def save_traceback() -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgate import console
+from mlgate import actions_io
 from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK, InputError, ServiceError
 from mlgate.report import artifact, budget
 from mlgate.report.compose import STAGE_LABELS, ReportData, compose, folded_note, marker
@@ -42,7 +42,7 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
     in_actions = env.get("GITHUB_ACTIONS") == "true"
     if in_actions and token:
         # Before anything else prints: the runner hides the token in every later log line.
-        print(f"::add-mask::{token}", flush=True)
+        actions_io.add_mask(token, stream=sys.stdout)
     event = _event(env)
 
     if options.from_artifact:
@@ -69,8 +69,7 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
         summary = budget.fit(
             composed, limit=budget.STEP_SUMMARY_TARGET, measure=budget.utf8_bytes, note=note
         )
-        with open(summary_path, "a", encoding="utf-8") as stream:
-            stream.write(summary.body)
+        actions_io.append_summary(summary.body, summary_path)
     if in_actions:
         _annotate(data)
     else:
@@ -82,9 +81,7 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
             data, comment.body, options, env, event, required=required, token=token
         )
     if env.get("GITHUB_OUTPUT"):
-        from mlgate.actions_io import write_outputs
-
-        write_outputs(
+        actions_io.write_outputs(
             {
                 "passed": not data.failed,
                 "report-path": out_dir / REPORT_FILE if out_dir is not None else "",
@@ -187,15 +184,15 @@ def _directory(path: str) -> Path:
 
 def _annotate(data: ReportData) -> None:
     for name in data.failed:
-        title = console.escape_property(f"mlgate {data.model}: {STAGE_LABELS.get(name, name)}")
+        title = f"mlgate {data.model}: {STAGE_LABELS.get(name, name)}"
         summary = str(data.stages[name].get("summary", "failed"))
-        print(f"::error title={title}::{console.escape_data(summary)}", flush=True)
+        actions_io.annotate("error", summary, title=title, stream=sys.stdout)
 
 
 def _warn(message: str, env: dict[str, str]) -> None:
     print(f"mlgate: warning: {message}", file=sys.stderr)
     if env.get("GITHUB_ACTIONS") == "true":
-        print(f"::warning title=mlgate report::{console.escape_data(message)}", flush=True)
+        actions_io.annotate("warning", message, title="mlgate report", stream=sys.stdout)
 
 
 def _comment(

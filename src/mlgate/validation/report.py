@@ -136,21 +136,20 @@ def _pvalue(value: float | None) -> str:
 
 def annotations(result: dict[str, Any]) -> list[str]:
     """One `::error` workflow command per failed expectation and per drifted feature."""
-    from mlgate.console import escape_data, escape_property
+    from mlgate.actions_io import annotation
 
     files = result.get("files") or {}
     lines = []
     for failure in (result.get("expectations") or {}).get("failed") or []:
         uri = (files.get(failure["role"]) or {}).get("uri")
-        props = [f"title={escape_property('mlgate validate: ' + failure['expectation'])}"]
-        if uri and "://" not in uri:
-            props.insert(0, f"file={escape_property(_relative(uri))}")
-        lines.append(f"::error {','.join(props)}::{escape_data(failure['message'])}")
+        file = _relative(uri) if uri and "://" not in uri else None
+        title = f"mlgate validate: {failure['expectation']}"
+        lines.append(annotation("error", failure["message"], file=file, title=title))
     for item in (result.get("drift") or {}).get("drifted") or []:
         message = (
             f"feature '{item['feature']}' drifted in the {item['role']} data: PSI {item['psi']}"
         )
-        lines.append(f"::error title=mlgate validate: drift::{escape_data(message)}")
+        lines.append(annotation("error", message, title="mlgate validate: drift"))
     return lines
 
 
