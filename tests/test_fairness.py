@@ -17,7 +17,7 @@ from fairlearn import metrics as fl
 from sklearn import metrics as skm
 
 from mlgate import markdown as md
-from mlgate.fairness import measure, sections, tags
+from mlgate.fairness import measure
 from mlgate.fairness.groups import (
     GROUP_JOIN,
     JudgedFeature,
@@ -27,8 +27,11 @@ from mlgate.fairness.groups import (
     feature_groups,
     judged_features,
 )
+from mlgate.fairness.tags import tags
 from mlgate.fairness.verdicts import CheckVerdict, format_limit, judge
 from mlgate.featurespec import SensitiveColumn
+from mlgate.report.sections.fairness import sections
+from mlgate.results import FairnessResult, to_json
 
 # --- verdicts -----------------------------------------------------------------------------
 
@@ -177,8 +180,8 @@ def test_champion_change_is_candidate_minus_champion() -> None:
         champion=0.03,
     )  # fmt: skip
 
-    assert check.to_dict()["change"] == pytest.approx(0.12)
-    assert check.to_dict()["champion"] == 0.03
+    assert to_json(check)["change"] == pytest.approx(0.12)
+    assert to_json(check)["champion"] == 0.03
 
 
 # --- groups -------------------------------------------------------------------------------
@@ -382,49 +385,51 @@ def test_group_table_equals_fairlearn_by_group() -> None:
 # --- report -------------------------------------------------------------------------------
 
 
-def _result(group: str = "female") -> dict:
+def _result(group: str = "female") -> FairnessResult:
     check = judge(
         "gender", "demographic_parity_difference", 0.153, (0.118, 0.187), 0.1,
         policy="point", mode="block", champion=0.031,
-    ).to_dict()  # fmt: skip
-    return {
-        "stage": "fairness",
-        "verdict": "failed",
-        "summary": check["message"],
-        "task": "classification",
-        "rows": 1000,
-        "policy": "point",
-        "mode": "block",
-        "min_group_size": 30,
-        "n_boot": 500,
-        "confidence": 0.95,
-        "seed": 0,
-        "champion": {"alias": "production", "version": "3"},
-        "warnings": [f"gender: group '{group}' has 3 rows, fewer than 30"],
-        "chart": "fairness.png",
-        "features": [
-            {
-                "name": "gender",
-                "columns": ["gender"],
-                "groups": [
-                    {
-                        "group": group,
-                        "count": 3,
-                        "too_small": True,
-                        "metrics": {"count": 3.0, "selection_rate": 0.5},
-                    },
-                    {
-                        "group": "male",
-                        "count": 997,
-                        "too_small": False,
-                        "metrics": {"count": 997.0, "selection_rate": 0.25},
-                    },
-                ],
-                "excluded_groups": [group],
-                "checks": [check],
-            }
-        ],
-    }
+    )  # fmt: skip
+    return FairnessResult.from_json(
+        {
+            "stage": "fairness",
+            "verdict": "failed",
+            "summary": check.message,
+            "task": "classification",
+            "rows": 1000,
+            "policy": "point",
+            "mode": "block",
+            "min_group_size": 30,
+            "n_boot": 500,
+            "confidence": 0.95,
+            "seed": 0,
+            "champion": {"alias": "production", "version": "3"},
+            "warnings": [f"gender: group '{group}' has 3 rows, fewer than 30"],
+            "chart": "fairness.png",
+            "features": [
+                {
+                    "name": "gender",
+                    "columns": ["gender"],
+                    "groups": [
+                        {
+                            "group": group,
+                            "count": 3,
+                            "too_small": True,
+                            "metrics": {"count": 3.0, "selection_rate": 0.5},
+                        },
+                        {
+                            "group": "male",
+                            "count": 997,
+                            "too_small": False,
+                            "metrics": {"count": 997.0, "selection_rate": 0.25},
+                        },
+                    ],
+                    "excluded_groups": [group],
+                    "checks": [to_json(check)],
+                }
+            ],
+        }
+    )
 
 
 def test_sections_show_groups_interval_threshold_verdict_and_champion() -> None:
@@ -463,7 +468,7 @@ def test_tags_carry_verdict_and_judged_figures() -> None:
 
 def test_every_threshold_the_config_accepts_is_computed_for_its_task() -> None:
     from mlgate.catalogue import fairness_threshold_names
-    from mlgate.fairness.stage import applicable_thresholds
+    from mlgate.fairness.thresholds import applicable_thresholds
 
     y_true, y_pred, groups = _classification(5, rows=200)
     by_task = {kind: applicable_thresholds(kind) for kind in ("classification", "regression")}
@@ -483,14 +488,14 @@ def test_every_threshold_the_config_accepts_is_computed_for_its_task() -> None:
 
 
 def test_chart_is_a_png_even_with_math_characters_in_group_names(tmp_path) -> None:
-    from mlgate.fairness.report import write_chart
+    from mlgate.fairness.chart import write_chart
 
     result = _result(group=r"price $\frac$")  # invalid mathtext if not escaped
     path = tmp_path / "fairness.png"
 
     assert write_chart(result, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not write_chart({**result, "features": []}, tmp_path / "none.png")
+    assert not write_chart(result.replace(features=()), tmp_path / "none.png")
 
 
 # --- tasks the gate does not judge ------------------------------------------------------------
@@ -500,11 +505,11 @@ def test_multiclass_targets_are_skipped_or_refused_when_thresholds_ask(churn_rep
     import yaml
 
     from mlgate.errors import ConfigError
-    from mlgate.fairness import run_fairness
     from mlgate.project import load_project
     from mlgate.results import Verdict
     from mlgate.rundir import RunDir
     from mlgate.stages._session import Session
+    from mlgate.stages.fairness import run_fairness
     from mlgate.training import Task
 
     three_classes = Task("classification", inferred=False, classes=("a", "b", "c"))

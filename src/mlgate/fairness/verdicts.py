@@ -11,47 +11,40 @@ A check is one disparity of one judged feature against its threshold. A
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any
+from collections.abc import Sequence
+
+from mlgate.results.fairness import CheckVerdict, FairnessCheck
+
+# A check as the fairness result records it (`mlgate.results.fairness`).
+Check = FairnessCheck
+
+__all__ = ["Check", "CheckVerdict", "bound_of", "format_limit", "judge", "worst_passing"]
 
 
-class CheckVerdict(str, Enum):
-    PASSED = "passed"
-    FAILED = "failed"
-    WARNED = "warned"  # straddles the threshold, or would fail in mode warn
-    NOT_JUDGED = "not_judged"  # undefined figure, or fewer than two groups large enough
-    REPORTED = "reported"  # no threshold: shown, not judged
-
-
-@dataclass(frozen=True)
-class Check:
-    feature: str
-    metric: str
-    value: float | None
-    interval: tuple[float, float] | None
-    threshold: float | None
-    verdict: CheckVerdict
-    message: str
-    champion: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature,
-            "metric": self.metric,
-            "value": self.value,
-            "interval": list(self.interval) if self.interval else None,
-            "threshold": self.threshold,
-            "bound": bound_of(self.metric),
-            "verdict": self.verdict.value,
-            "message": self.message,
-            "champion": self.champion,
-            "change": (
-                self.value - self.champion
-                if self.value is not None and self.champion is not None
-                else None
-            ),
-        }
+def make_check(
+    feature: str,
+    metric: str,
+    value: float | None,
+    interval: tuple[float, float] | None,
+    threshold: float | None,
+    verdict: CheckVerdict,
+    message: str,
+    champion: float | None = None,
+) -> Check:
+    """A check with its bound and its change against the champion filled in."""
+    change = value - champion if value is not None and champion is not None else None
+    return Check(
+        feature=feature,
+        metric=metric,
+        value=value,
+        interval=interval,
+        threshold=threshold,
+        bound=bound_of(metric),
+        verdict=verdict,
+        message=message,
+        champion=champion,
+        change=change,
+    )
 
 
 def bound_of(metric: str) -> str:
@@ -74,7 +67,7 @@ def judge(
     figures = _figures(metric, value, interval)
     if value is None:
         verdict = CheckVerdict.NOT_JUDGED if threshold is not None else CheckVerdict.REPORTED
-        return Check(
+        return make_check(
             feature,
             metric,
             None,
@@ -85,7 +78,7 @@ def judge(
             champion,
         )
     if threshold is None:
-        return Check(
+        return make_check(
             feature,
             metric,
             value,
@@ -126,14 +119,10 @@ def judge(
     if verdict is CheckVerdict.FAILED and mode == "warn":
         verdict = CheckVerdict.WARNED
         message += " (mode warn: not blocking)"
-    return Check(feature, metric, value, interval, threshold, verdict, message, champion)
+    return make_check(feature, metric, value, interval, threshold, verdict, message, champion)
 
 
-def gate_failed(checks: list[Check]) -> bool:
-    return any(check.verdict is CheckVerdict.FAILED for check in checks)
-
-
-def worst_passing(checks: list[Check]) -> Check | None:
+def worst_passing(checks: Sequence[Check]) -> Check | None:
     """The judged check closest to (or furthest past) its threshold, for a one-line summary."""
     judged = [c for c in checks if c.threshold is not None and c.value is not None]
     if not judged:
