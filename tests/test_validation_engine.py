@@ -11,7 +11,16 @@ import pytest
 
 from mlgate.errors import ConfigError
 from mlgate.featurespec import FeatureSpec
-from mlgate.validation import annotations, sections
+from mlgate.report.sections.validate import annotations, sections
+from mlgate.results import ValidateResult, Verdict
+from mlgate.results.validate import (
+    DataFileRecord,
+    DriftChecked,
+    DriftedFeature,
+    DriftFeature,
+    Expectations,
+    TaskRecord,
+)
 from mlgate.validation.baseline import (
     baseline_expectations,
     check_types,
@@ -325,35 +334,50 @@ def test_an_unknown_argument_is_refused_with_a_hint() -> None:
         )
 
 
-def failed_result() -> dict:
+def failed_result() -> ValidateResult:
     failures = failures_of(frame(colour=["red", "<img src=x> | a |", "red"]), BASELINE)
-    return {
-        "files": {"training": {"uri": "data/train.csv"}},
-        "expectations": {
-            "engine": "pandas",
-            "checked": {"training": len(BASELINE)},
-            "failed": [f.to_dict() for f in failures],
+    return ValidateResult(
+        verdict=Verdict.FAILED,
+        summary="",
+        files={
+            "training": DataFileRecord(
+                role="training", uri="data/train.csv", sha256="", size_bytes=0, rows=3, columns=5
+            )
         },
-        "drift": {
-            "enabled": True,
-            "reference": "the training file",
-            "psi_threshold": 0.2,
-            "pvalue_threshold": 0.01,
-            "features": [
-                {
-                    "role": "validation",
-                    "feature": "size",
-                    "psi": 0.5,
-                    "ks_statistic": 0.3,
-                    "ks_pvalue": 1e-9,
-                    "drifted": True,
-                    "skipped": None,
-                    "biggest_change": "< 2: 10% → 60%",
-                }
-            ],
-            "drifted": [{"role": "validation", "feature": "size", "psi": 0.5}],
-        },
-    }
+        task=TaskRecord(kind="classification", inferred=True, classes=("x", "y")),
+        expectations=Expectations(
+            engine="pandas",
+            suite=None,
+            checked={"training": len(BASELINE)},
+            failed=tuple(f.record() for f in failures),
+            seconds=0.0,
+        ),
+        drift=DriftChecked(
+            reference="the training file",
+            reference_uri="data/train.csv",
+            note=None,
+            psi_threshold=0.2,
+            pvalue_threshold=0.01,
+            min_rows=200,
+            features=(
+                DriftFeature(
+                    role="validation",
+                    feature="size",
+                    kind="numeric",
+                    reference_rows=3,
+                    current_rows=3,
+                    psi=0.5,
+                    ks_statistic=0.3,
+                    ks_pvalue=1e-9,
+                    drifted=True,
+                    skipped=None,
+                    biggest_change="< 2: 10% → 60%",
+                ),
+            ),
+            drifted=(DriftedFeature(role="validation", feature="size", psi=0.5),),
+            seconds=0.0,
+        ),
+    )
 
 
 def test_report_sections_escape_data_values() -> None:

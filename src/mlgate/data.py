@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate.errors import InputError
 from mlgate.project import Project
+from mlgate.results.validate import DataFileRecord, S3DataFileRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,11 +40,19 @@ class DataFile:
     version_id: str | None = None
     etag: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        info = asdict(self)
-        if not self.uri.startswith("s3://"):
-            del info["version_id"], info["etag"]
-        return info
+    def record(self) -> DataFileRecord:
+        """The file as `validate.json` records it (the version and ETag for S3 only)."""
+        fields = {
+            "role": self.role,
+            "uri": self.uri,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "rows": self.rows,
+            "columns": self.columns,
+        }
+        if self.uri.startswith("s3://"):
+            return S3DataFileRecord(**fields, version_id=self.version_id, etag=self.etag)
+        return DataFileRecord(**fields)
 
 
 def load_table(

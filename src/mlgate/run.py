@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlgate.pipeline import BY_NAME, NAMES
-from mlgate.results import CacheRecord, StageResult, Verdict, read
+from mlgate.results import CacheRecord, StageResult, ValidateResult, Verdict, read
 from mlgate.rundir import (
     CARD_FILES,
     FAIRNESS_CHART,
@@ -65,10 +65,10 @@ def _compute(session: Session, name: str) -> StageResult:
 
 def _annotate(result: StageResult) -> None:
     """In GitHub Actions, one `::error` per failed expectation (a reused result too)."""
-    if result.stage == "validate" and os.environ.get("GITHUB_ACTIONS") == "true":
-        from mlgate.validation import annotations
+    if isinstance(result, ValidateResult) and os.environ.get("GITHUB_ACTIONS") == "true":
+        from mlgate.report.sections.validate import annotations
 
-        for line in annotations(result.to_json()):  # stderr: stdout may carry --json
+        for line in annotations(result):  # stderr: stdout may carry --json
             print(line, file=sys.stderr, flush=True)
 
 

@@ -10,11 +10,12 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlgate.errors import InputError
 from mlgate.estimators import EstimatorChoice, choose_estimator
 from mlgate.project import Project
+from mlgate.results.validate import TaskRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +26,7 @@ MAX_INFERRED_CLASSES = 20
 
 @dataclass(frozen=True)
 class Task:
-    kind: str  # "classification" or "regression"
+    kind: Literal["classification", "regression"]
     inferred: bool
     classes: tuple[Any, ...] = ()
     positive_label: Any = None
@@ -34,13 +35,14 @@ class Task:
     def is_binary(self) -> bool:
         return self.kind == "classification" and len(self.classes) == 2
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "inferred": self.inferred,
-            "classes": [_plain(c) for c in self.classes],
-            "positive_label": _plain(self.positive_label),
-        }
+    def record(self) -> TaskRecord:
+        """The task as `validate.json` records it (numpy labels as plain values)."""
+        return TaskRecord(
+            kind=self.kind,
+            inferred=self.inferred,
+            classes=tuple(_plain(c) for c in self.classes),
+            positive_label=_plain(self.positive_label),
+        )
 
 
 @dataclass

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlgate.catalogue import LOWER_IS_BETTER
+from mlgate.results import ValidateResult
+from mlgate.results.validate import Drift, DriftChecked
 
 # Bumped when the shape of the facts changes, so that a diff against an older
 # champion's card can tell which fields it may compare.
@@ -127,12 +129,14 @@ def with_registration(
 _DATA_FIELDS = ("uri", "sha256", "rows", "columns", "size_bytes", "version_id", "etag")
 
 
-def _data(validate: Mapping[str, Any] | None) -> dict[str, Any]:
-    files = (validate or {}).get("files") or {}
-    data: dict[str, Any] = {"status": (validate or {}).get("verdict", NOT_RUN)}
+def _data(validate: ValidateResult | None) -> dict[str, Any]:
+    if isinstance(validate, Mapping):  # transitional, until collect_facts passes typed results
+        validate = ValidateResult.from_json(validate)
+    data: dict[str, Any] = {"status": validate.verdict.value if validate else NOT_RUN}
     for role, key in (("training", "training"), ("validation", "evaluation")):
-        info = files.get(role)
-        data[key] = {field: info.get(field) for field in _DATA_FIELDS} if info else None
+        info = validate.files.get(role) if validate else None
+        # A local file records no S3 version or ETag: those facts are None.
+        data[key] = {field: getattr(info, field, None) for field in _DATA_FIELDS} if info else None
     return data
 
 
@@ -284,8 +288,10 @@ def _fairness_feature(feature: Mapping[str, Any]) -> dict[str, Any]:
 # --- data validation --------------------------------------------------------------------
 
 
-def _validation(validate: Mapping[str, Any] | None) -> dict[str, Any]:
+def _validation(validate: ValidateResult | None) -> dict[str, Any]:
     """Expectations checked and failed per data file, and drift against the reference."""
+    if isinstance(validate, Mapping):  # transitional, until collect_facts passes typed results
+        validate = ValidateResult.from_json(validate)
     if validate is None:
         return {
             "status": NOT_RUN,
@@ -295,19 +301,17 @@ def _validation(validate: Mapping[str, Any] | None) -> dict[str, Any]:
             "failures": [],
             "drift": None,
         }
-    expectations = validate.get("expectations") or {}
-    checked = expectations.get("checked") or {}
+    expectations = validate.expectations
     failures = [
         {
-            "role": item.get("role"),
-            "expectation": item.get("expectation"),
-            "column": item.get("column"),
-            "failed_rows": item.get("failed_rows"),
-            "total_rows": item.get("total_rows"),
-            "message": item.get("message", ""),
+            "role": item.role,
+            "expectation": item.expectation,
+            "column": item.column,
+            "failed_rows": item.failed_rows,
+            "total_rows": item.total_rows,
+            "message": item.message,
         }
-        for item in expectations.get("failed") or []
-        if _is_map(item)
+        for item in expectations.failed
     ]
     checks = [
         {
@@ -315,31 +319,28 @@ def _validation(validate: Mapping[str, Any] | None) -> dict[str, Any]:
             "checked": count,
             "failed": sum(1 for item in failures if item["role"] == role),
         }
-        for role, count in checked.items()
+        for role, count in expectations.checked.items()
     ]
     return {
-        "status": validate.get("verdict", NOT_RUN),
-        "summary": validate.get("summary", ""),
-        "suite": expectations.get("suite"),
+        "status": validate.verdict.value,
+        "summary": validate.summary,
+        "suite": expectations.suite,
         "checks": checks,
         "failures": failures,
-        "drift": _drift(validate.get("drift")),
+        "drift": _drift(validate.drift),
     }
 
 
-def _drift(drift: Any) -> dict[str, Any] | None:
-    if not _is_map(drift) or not drift.get("enabled"):
+def _drift(drift: Drift) -> dict[str, Any] | None:
+    if not isinstance(drift, DriftChecked):
         return None
-    features = [item for item in drift.get("features") or [] if _is_map(item)]
     return {
-        "reference": drift.get("reference"),
-        "psi_threshold": drift.get("psi_threshold"),
-        "checked": sum(1 for item in features if item.get("skipped") is None),
-        "note": drift.get("note"),
+        "reference": drift.reference,
+        "psi_threshold": drift.psi_threshold,
+        "checked": sum(1 for item in drift.features if item.skipped is None),
+        "note": drift.note,
         "drifted": [
-            {"role": item.get("role"), "feature": item.get("feature"), "psi": item.get("psi")}
-            for item in drift.get("drifted") or []
-            if _is_map(item)
+            {"role": item.role, "feature": item.feature, "psi": item.psi} for item in drift.drifted
         ],
     }
 

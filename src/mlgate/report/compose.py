@@ -39,7 +39,7 @@ GATE_STAGES = ("validate", "evaluate", "fairness", "register")
 
 # Each stage's own report builder: it takes the stage's result dict and returns Sections.
 BUILDERS = {
-    "validate": "mlgate.validation.report:sections",
+    "validate": "mlgate.report.sections.validate:sections",
     "evaluate": "mlgate.evaluation:evaluation_sections",
     "fairness": "mlgate.fairness.report:sections",
     "card": "mlgate.card.report:report_sections",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from pydantic import JsonValue
 
 from mlgate.results._base import Number, StageResult
 
@@ -14,7 +15,7 @@ class TrainResult(StageResult):
 
     estimator: str
     estimator_class: str
-    params: dict[str, Any]
+    params: dict[str, JsonValue]  # the estimator's parameters; repr() where not JSON
     feature_columns: tuple[str, ...]
     code_paths: tuple[str, ...]
     config_sha256: str

@@ -98,8 +98,8 @@ class Session:
         assert isinstance(recorded, ValidateResult)
         fresh = self.load_data()
         for role, info in fresh.items():
-            before = recorded.files.get(role, {}).get("sha256")
-            if before != info.sha256:
+            before = recorded.files.get(role)
+            if before is None or before.sha256 != info.sha256:
                 raise RunDirError(
                     f"the {role} data changed since this run's validate stage ({info.uri}); "
                     "start a new run with `mlgate run`"

@@ -7,7 +7,7 @@ from mlgate.stages._session import Session
 
 
 def run(session: Session) -> ValidateResult:
-    from mlgate.validation import check_data
+    from mlgate.validation.check import check_data
 
     files = session.load_data()
     task = session.task
@@ -22,7 +22,8 @@ def run(session: Session) -> ValidateResult:
     return ValidateResult(
         verdict=Verdict.PASSED if checked.passed else Verdict.FAILED,
         summary=summary,
-        files={role: info.to_dict() for role, info in files.items()},
-        task=task.to_dict(),
-        **checked.to_dict(),
+        files={role: info.record() for role, info in files.items()},
+        task=task.record(),
+        expectations=checked.expectations(),
+        drift=checked.drift_record(),
     )

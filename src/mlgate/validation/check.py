@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlgate.results.validate import Drift, DriftChecked, DriftOff, Expectations
 from mlgate.validation.baseline import (
     baseline_expectations,
     check_types,
@@ -16,8 +17,22 @@ from mlgate.validation.baseline import (
     uncovered,
 )
 from mlgate.validation.drift import DriftSettings, FeatureDrift, feature_drift
+from mlgate.validation.engine import build_suite
+from mlgate.validation.engine import run as run_suite
 from mlgate.validation.results import Failure, judge
 from mlgate.validation.suite import Expectation, load_suite
+
+
+@dataclass(frozen=True)
+class DriftSetup:
+    """What the drift check compared with, and its thresholds."""
+
+    reference: str  # how the report names the reference
+    reference_uri: str
+    note: str | None  # why the configured reference could not be used
+    psi_threshold: float
+    pvalue_threshold: float
+    min_rows: int
 
 
 @dataclass(frozen=True)
@@ -27,7 +42,7 @@ class DataCheck:
     failures: list[Failure]
     checked: dict[str, int]
     drift: list[tuple[str, FeatureDrift]]  # (role compared, drift of one feature)
-    drift_info: dict[str, Any]
+    drift_setup: DriftSetup | None  # None: the drift check is switched off
     engine: str
     suite: str | None
     seconds: dict[str, float]
@@ -40,25 +55,35 @@ class DataCheck:
     def passed(self) -> bool:
         return not self.failures and not self.drifted
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "expectations": {
-                "engine": self.engine,
-                "suite": self.suite,
-                "checked": self.checked,
-                "failed": [failure.to_dict() for failure in self.failures],
-                "seconds": round(self.seconds.get("expectations", 0.0), 3),
-            },
-            "drift": {
-                **self.drift_info,
-                "features": [{"role": role, **item.to_dict()} for role, item in self.drift],
-                "drifted": [
-                    {"role": role, "feature": item.feature, "psi": round(item.psi or 0, 4)}
-                    for role, item in self.drifted
-                ],
-                "seconds": round(self.seconds.get("drift", 0.0), 3),
-            },
-        }
+    def expectations(self) -> Expectations:
+        """The expectations part of `validate.json`."""
+        return Expectations(
+            engine=self.engine,
+            suite=self.suite,
+            checked=self.checked,
+            failed=tuple(failure.record() for failure in self.failures),
+            seconds=round(self.seconds.get("expectations", 0.0), 3),
+        )
+
+    def drift_record(self) -> Drift:
+        """The drift part of `validate.json`."""
+        features = tuple(item.record(role) for role, item in self.drift)
+        drifted = tuple(item.drifted_record(role) for role, item in self.drifted)
+        seconds = round(self.seconds.get("drift", 0.0), 3)
+        setup = self.drift_setup
+        if setup is None:
+            return DriftOff(features=features, drifted=drifted, seconds=seconds)
+        return DriftChecked(
+            reference=setup.reference,
+            reference_uri=setup.reference_uri,
+            note=setup.note,
+            psi_threshold=setup.psi_threshold,
+            pvalue_threshold=setup.pvalue_threshold,
+            min_rows=setup.min_rows,
+            features=features,
+            drifted=drifted,
+            seconds=seconds,
+        )
 
     def summary(self) -> str:
         total = sum(self.checked.values())
@@ -75,8 +100,9 @@ class DataCheck:
         if self.drifted:
             shown = ", ".join(f"{item.feature} PSI {item.psi:.2f}" for _, item in self.drifted[:4])
             more = f" (+{len(self.drifted) - 4} more)" if len(self.drifted) > 4 else ""
-            parts.append(f"drift vs {self.drift_info['reference']}: {shown}{more}")
-        elif self.drift_info.get("enabled"):
+            reference = self.drift_setup.reference if self.drift_setup else ""
+            parts.append(f"drift vs {reference}: {shown}{more}")
+        elif self.drift_setup is not None:
             checked = sum(1 for _, item in self.drift if item.skipped is None)
             parts.append(f"no drift in {checked} feature(s)" if checked else "drift not checked")
         return " · ".join(parts)
@@ -109,15 +135,13 @@ def check_data(
     baseline = uncovered(baseline, suite)
     sensitive = set(spec.sensitive_features)
 
-    from mlgate.validation import engine
-
     failures: list[Failure] = []
     checked: dict[str, int] = {}
-    built = engine.build_suite(suite, "mlgate") if suite else None
+    built = build_suite(suite, "mlgate") if suite else None
     for role, frame in frames.items():
         type_failures = check_types(frame, spec, role=role)
         outcomes = evaluate(frame, baseline, sample_size=settings.max_sample_values)
-        outcomes += engine.run(
+        outcomes += run_suite(
             frame,
             suite,
             engine=settings.engine,
@@ -135,12 +159,12 @@ def check_data(
             show_sensitive=settings.show_sensitive_values,
         )
     after_expectations = time.perf_counter()
-    drift, drift_info = _drift(project, frames, files, registry)
+    drift, drift_setup = _drift(project, frames, files, registry)
     return DataCheck(
         failures=failures,
         checked=checked,
         drift=drift,
-        drift_info=drift_info,
+        drift_setup=drift_setup,
         engine=settings.engine,
         suite=suite_shown,
         seconds={
@@ -152,10 +176,10 @@ def check_data(
 
 def _drift(
     project: Any, frames: dict[str, Any], files: dict[str, Any], registry: Callable[[], Any]
-) -> tuple[list[tuple[str, FeatureDrift]], dict[str, Any]]:
+) -> tuple[list[tuple[str, FeatureDrift]], DriftSetup | None]:
     config = project.config.validation.drift
     if not config.enabled:
-        return [], {"enabled": False}
+        return [], None
     from mlgate.validation.reference import choose_reference
 
     reference = choose_reference(project, files["training"].sha256, registry)
@@ -180,13 +204,12 @@ def _drift(
             found.append(
                 (role, feature_drift(name, columns[name], before[name], after[name], settings))
             )
-    info = {
-        "enabled": True,
-        "reference": reference.name,
-        "reference_uri": reference.uri,
-        "note": reference.note,
-        "psi_threshold": config.psi_threshold,
-        "pvalue_threshold": config.pvalue_threshold,
-        "min_rows": config.min_rows,
-    }
-    return found, info
+    setup = DriftSetup(
+        reference=reference.name,
+        reference_uri=reference.uri,
+        note=reference.note,
+        psi_threshold=config.psi_threshold,
+        pvalue_threshold=config.pvalue_threshold,
+        min_rows=config.min_rows,
+    )
+    return found, setup

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlgate.featurespec import Column
+from mlgate.results.validate import DriftedFeature, DriftFeature
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +38,7 @@ class DriftSettings:
 @dataclass(frozen=True)
 class FeatureDrift:
     feature: str
-    kind: str  # numeric or categorical
+    kind: Literal["numeric", "categorical"]
     reference_rows: int
     current_rows: int
     psi: float | None = None
@@ -47,8 +48,25 @@ class FeatureDrift:
     skipped: str | None = None
     biggest_change: str | None = None  # the bucket whose share moved most
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: _round(v) for k, v in asdict(self).items()}
+    def record(self, role: str) -> DriftFeature:
+        """The drift of this feature in the `role` data, as `validate.json` records it."""
+        return DriftFeature(
+            role=role,
+            feature=self.feature,
+            kind=self.kind,
+            reference_rows=self.reference_rows,
+            current_rows=self.current_rows,
+            psi=_round(self.psi),
+            ks_statistic=_round(self.ks_statistic),
+            ks_pvalue=_round(self.ks_pvalue),
+            drifted=self.drifted,
+            skipped=self.skipped,
+            biggest_change=self.biggest_change,
+        )
+
+    def drifted_record(self, role: str) -> DriftedFeature:
+        """This drifted feature as the list of drifted ones records it (PSI to 4 places)."""
+        return DriftedFeature(role=role, feature=self.feature, psi=round(self.psi or 0, 4))
 
     def describe(self) -> str:
         if self.skipped:
@@ -162,7 +180,8 @@ def _edge_labels(edges: Any) -> list[str]:
     return labels
 
 
-def _round(value: Any) -> Any:
+def _round(value: float | None) -> float | None:
+    """Six significant digits: enough for a report, and stable across platforms."""
     if isinstance(value, float):
         return float(f"{value:.6g}")
     return value

@@ -8,12 +8,12 @@ table shares Great Expectations' metric computation. What comes back is plain da
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from mlgate.validation._gx import expectation_class, gx_module
 from mlgate.validation.suite import Expectation
 
 ENGINES = ("pandas", "spark")
@@ -36,40 +36,9 @@ class Outcome:
     exception: str | None = None
 
 
-def _gx() -> Any:
-    """Import Great Expectations quietly (it costs seconds: only when validating)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    with warnings.catch_warnings():
-        # GE imports pyspark when present, which warns about pandas 3 at import time.
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import great_expectations as gx
-    return gx
-
-
-def expectation_class(name: str) -> Any | None:
-    _gx()
-    from great_expectations.exceptions import ExpectationNotFoundError
-    from great_expectations.expectations.registry import get_expectation_impl
-
-    try:
-        return get_expectation_impl(name)
-    except ExpectationNotFoundError:
-        return None
-
-
-def known_expectations() -> list[str]:
-    _gx()
-    from great_expectations.expectations.registry import (
-        list_registered_expectation_implementations,
-    )
-
-    return sorted(list_registered_expectation_implementations())
-
-
 @lru_cache(maxsize=1)
 def _context() -> Any:
-    gx = _gx()
+    gx = gx_module()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -124,7 +93,7 @@ def spark_session() -> Any:
 
 
 def build_suite(expectations: list[Expectation], name: str) -> Any:
-    gx = _gx()
+    gx = gx_module()
     # One constructor call: add_expectation() asks the store about the suite each time.
     return gx.ExpectationSuite(
         name=name,

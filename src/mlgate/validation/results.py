@@ -8,9 +8,10 @@ missing column comes back as an exception inside the result instead of a failure
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from mlgate.results.validate import ExpectationFailure, FailureSample, Origin, Reason
 from mlgate.validation.engine import Outcome
 
 MAX_SAMPLE_CHARS = 40
@@ -23,9 +24,9 @@ class Failure:
 
     role: str  # training or validation
     expectation: str
-    origin: str  # baseline or suite
+    origin: Origin
     column: str | None
-    reason: str  # unexpected, missing-column, no-rows, error
+    reason: Reason
     message: str
     failed_rows: int | None = None
     total_rows: int | None = None
@@ -33,8 +34,23 @@ class Failure:
     samples_hidden: bool = False
     arguments: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def record(self) -> ExpectationFailure:
+        """The failure as `validate.json` records it."""
+        return ExpectationFailure(
+            role=self.role,
+            expectation=self.expectation,
+            origin=self.origin,
+            column=self.column,
+            reason=self.reason,
+            message=self.message,
+            failed_rows=self.failed_rows,
+            total_rows=self.total_rows,
+            samples=tuple(
+                FailureSample(value=item["value"], count=item["count"]) for item in self.samples
+            ),
+            samples_hidden=self.samples_hidden,
+            arguments=self.arguments,
+        )
 
 
 def judge(

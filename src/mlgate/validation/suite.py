@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.errors import ConfigError
+from mlgate.results.validate import Origin
+from mlgate.validation._gx import expectation_class, known_expectations
 from mlgate.yamlsource import KeyPath, YamlDocument, read_yaml
 
 # Keys of an expectation in GE's JSON that are not arguments of the expectation.
@@ -32,7 +34,7 @@ class Expectation:
 
     type: str
     kwargs: dict[str, Any]
-    origin: str  # "baseline" (from the feature spec) or "suite" (validation.suite)
+    origin: Origin  # "baseline" (from the feature spec) or "suite" (validation.suite)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,7 +121,6 @@ def check_expectation(
     name: str, kwargs: dict[str, Any], *, doc: YamlDocument | None, key_path: KeyPath
 ) -> None:
     """Refuse an unknown expectation or argument, and a missing or ill-typed one."""
-    from mlgate.validation.engine import expectation_class, known_expectations
 
     def error(path: KeyPath, message: str) -> ConfigError:
         return doc.error(path, message) if doc is not None else ConfigError(message)
