@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlgate.ci_context import _public_remote, ci_context, fingerprint
-from mlgate.publish import registration_decision
+from mlgate.stages.register import registration_decision
 
 
 def _event(tmp_path: Path, default_branch: str = "main") -> str:

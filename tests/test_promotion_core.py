@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from mlgate.errors import PromotionRace, UsageError
-from mlgate.promotion import ledger, lineage, rules
+from mlgate.promotion import audit as lineage
+from mlgate.promotion import ledger, rules
 from mlgate.promotion.ledger import Claim, Entry, Ledger, Move
-from mlgate.promotion.store import VersionInfo
+from mlgate.tracking.model_store import VersionInfo
 
 
 def _entry(seq, kind, alias, was, to, **extra) -> Entry:

@@ -40,7 +40,7 @@ def test_the_environment_wins_over_the_config_for_the_tracking_server(
     churn_repo: Path, monkeypatch
 ) -> None:
     from mlgate.project import load_project
-    from mlgate.registry import tracking_uri_for
+    from mlgate.tracking.uri import tracking_uri as tracking_uri_for
 
     config = churn_repo / "mlgate.yaml"
     config.write_text(

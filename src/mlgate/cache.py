@@ -12,9 +12,9 @@ and is written to a temporary directory first and renamed into place, so an
 interrupted run never leaves a half-written entry that a later run would trust.
 
 The champion is read without importing MLflow (importing it costs seconds, and a run
-with nothing to do should take well under one): with SQLite straight from the
-database file, with a tracking server through its REST API. Any other store, or any
-failure to read, gives `UNKNOWN`, and the stages that depend on the champion then run.
+with nothing to do should take well under one), by the MLflow edge's one alias reader
+(`mlgate.tracking.aliases`). A store it cannot read that way, or any failure to read,
+gives `UNKNOWN`, and the stages that depend on the champion then run.
 """
 
 from __future__ import annotations
@@ -23,11 +23,7 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -159,60 +155,10 @@ def package_versions(names: Iterable[str]) -> dict[str, str]:
 
 def champion_version(tracking_uri: str, model: str, alias: str, *, timeout: float = 5.0) -> str:
     """The version behind `model@alias`, `NO_CHAMPION`, or `UNKNOWN` when it cannot be read."""
-    scheme = urllib.parse.urlsplit(tracking_uri).scheme
+    from mlgate.tracking.aliases import AliasUnreadable, alias_version
+
     try:
-        if scheme == "sqlite":
-            return _sqlite_alias(tracking_uri, model, alias)
-        if scheme in ("http", "https"):
-            return _rest_alias(tracking_uri, model, alias, timeout)
-    except (OSError, sqlite3.Error, ValueError):
+        version = alias_version(model, alias, uri=tracking_uri, timeout=timeout)
+    except AliasUnreadable:
         return UNKNOWN
-    return UNKNOWN
-
-
-def _sqlite_alias(uri: str, model: str, alias: str) -> str:
-    # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them
-    path = Path(urllib.parse.unquote(uri.removeprefix("sqlite:///")))
-    if not path.is_file():
-        return NO_CHAMPION
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as connection:
-        row = connection.execute(
-            "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-            (model, alias),
-        ).fetchone()
-    return str(row[0]) if row else NO_CHAMPION
-
-
-def _rest_alias(uri: str, model: str, alias: str, timeout: float) -> str:
-    query = urllib.parse.urlencode({"name": model, "alias": alias})
-    request = urllib.request.Request(
-        f"{uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias?{query}"
-    )
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    elif user and password:
-        import base64
-
-        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {basic}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        if error.code in (400, 404):
-            # MLflow answers a missing alias or model with RESOURCE_DOES_NOT_EXIST or
-            # INVALID_PARAMETER_VALUE; anything else (auth, 5xx) is not knowledge.
-            code = _error_code(error)
-            if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                return NO_CHAMPION
-        return UNKNOWN
-    return str(body["model_version"]["version"])
-
-
-def _error_code(error: urllib.error.HTTPError) -> str | None:
-    try:
-        return json.loads(error.read()).get("error_code")
-    except (OSError, ValueError, AttributeError):
-        return None
+    return NO_CHAMPION if version is None else version

@@ -78,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose module's name says more than the command's (`mlgate lineage` shows it).
+_MODULE_OF = {"lineage": "show_lineage"}
+
+
 def _command_module(name: str):  # returns a module
-    return importlib.import_module(f"mlgate.commands.{name.replace('-', '_')}")
+    module = _MODULE_OF.get(name, name.replace("-", "_"))
+    return importlib.import_module(f"{__package__}.commands.{module}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,9 +121,9 @@ def still_valid(session: Session, cached: CachedStage) -> bool:
         return True  # nothing was registered (a pull request's run, or a failed gate)
     project = session.project
     alias = project.config.tracking.candidate_alias
-    from mlgate.registry import tracking_uri_for
+    from mlgate.tracking.uri import tracking_uri
 
-    current = champion_version(tracking_uri_for(project), project.registry_name, alias)
+    current = champion_version(tracking_uri(project), project.registry_name, alias)
     return current == str(version)
 
 
@@ -211,11 +211,11 @@ def _upstream_fingerprint(session: Session, stage: str) -> str:
 def _champion(session: Session) -> str:
     project = session.project
     if session.champion_probe is None:
-        from mlgate.registry import tracking_uri_for
+        from mlgate.tracking.uri import tracking_uri
 
         alias = project.config.evaluation.champion_alias
         session.champion_probe = champion_version(
-            tracking_uri_for(project), project.registry_name, alias
+            tracking_uri(project), project.registry_name, alias
         )
     return session.champion_probe
 

@@ -13,6 +13,8 @@ This module stays free of heavy imports: `mlgate.stages` reads the file names be
 
 from __future__ import annotations
 
+from mlgate.tracking import tags as _tags
+
 # Files the card stage leaves in the run directory (card.json is its stage result,
 # which carries the card's facts so that a later run can diff against this card).
 MARKDOWN_FILE = "model_card.md"
@@ -23,8 +25,8 @@ CARD_FILES = (MARKDOWN_FILE, HTML_FILE, FACTS_FILE)
 # Where the card files go among an MLflow run's artifacts, and the tags of a
 # registered version that point at them.
 ARTIFACT_DIR = "mlgate"
-CARD_TAG = "mlgate.card"
-FACTS_TAG = "mlgate.card.facts"
+CARD_TAG = _tags.CARD
+FACTS_TAG = _tags.CARD_FACTS
 
 __all__ = [
     "ARTIFACT_DIR",

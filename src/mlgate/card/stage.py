@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -156,24 +154,9 @@ def champion_changes(session: Any, facts: dict[str, Any]) -> dict[str, Any]:
 
 def download_champion_facts(registry: Any, version: str) -> dict[str, Any] | None:
     """The facts of the card logged with a registered version, or None if it has none."""
-    from mlgate.registry import _calls
-
-    # MLflow draws a progress bar on stderr for every download; mlgate prints its own lines.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with _calls(registry.uri, f"read the model card of {registry.name} v{version}"):
-        model_version = registry.client.get_model_version(registry.name, version)
-        path = (model_version.tags or {}).get(FACTS_TAG)
-        if not path or not model_version.run_id:
-            return None
-        folder = path.rsplit("/", 1)[0] if "/" in path else ""
-        listed = {
-            item.path for item in registry.client.list_artifacts(model_version.run_id, folder)
-        }
-        if path not in listed:
-            return None
-        with tempfile.TemporaryDirectory(prefix="mlgate-card-") as temporary:
-            local = registry.client.download_artifacts(model_version.run_id, path, temporary)
-            text = Path(local).read_text(encoding="utf-8")
+    text = registry.version_file_text(version, FACTS_TAG, "the model card")
+    if text is None:
+        return None
     try:
         document = json.loads(text)
     except ValueError:
@@ -217,11 +200,7 @@ def stamp_registration(session: Any, version: str, alias: str) -> list[Path]:
 
 def log_card_files(registry: Any, run_id: str, paths: list[Path]) -> None:
     """Replace the card files among the run's artifacts (same paths as `log_run` used)."""
-    from mlgate.registry import _calls
-
-    with _calls(registry.uri, f"log the model card to run {run_id}"):
-        for path in paths:
-            registry.client.log_artifact(run_id, str(path), ARTIFACT_DIR)
+    registry.log_files(run_id, paths, ARTIFACT_DIR, "the model card")
 
 
 def _changes_words(changes: dict[str, Any]) -> str:

@@ -8,20 +8,40 @@ from typing import Any
 
 def open_store(config: str | None, model: str) -> tuple[Any, Any]:
     """The model's store on the tracking server, and the project when a config was used."""
-    from mlgate.promotion.store import ModelStore, tracking_uri
+    from mlgate.tracking.model_store import ModelStore
+    from mlgate.tracking.uri import tracking_uri
 
-    uri, project = tracking_uri(config)
+    project = command_project(config)
     state_dir = project.state_dir if project is not None else None
-    return ModelStore.connect(uri, model, state_dir), project
+    return ModelStore.connect(tracking_uri(project), model, state_dir), project
+
+
+def command_project(config: str | None) -> Any:
+    """The project whose tracking settings a command uses, or None.
+
+    `--config` names it; without, ./mlgate.yaml is used as every other command does,
+    unless MLFLOW_TRACKING_URI already names the server (or there is no config at all:
+    then MLFLOW_TRACKING_URI must name one).
+    """
+    import os
+    from pathlib import Path
+
+    from mlgate.project import DEFAULT_CONFIG_NAME, find_config, load_project
+
+    if config is None and (
+        os.environ.get("MLFLOW_TRACKING_URI") or not Path(DEFAULT_CONFIG_NAME).is_file()
+    ):
+        return None
+    return load_project(find_config(config))
 
 
 def resolve_version(store: Any, target: str) -> Any:
-    """The version MODEL[@ALIAS | :VERSION] names, as a store.VersionInfo.
+    """The version MODEL[@ALIAS | :VERSION] names, as a model_store.VersionInfo.
 
     MODEL alone means MODEL@production when that alias is set, else the latest version.
     """
     from mlgate.errors import InputError
-    from mlgate.promotion.lineage import parse_target
+    from mlgate.promotion.audit import parse_target
 
     model, alias, version = parse_target(target)
     if alias is not None or version is None:
@@ -65,11 +85,12 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
     from mlgate.errors import ServiceError
     from mlgate.markdown import text
     from mlgate.promotion import deploy
+    from mlgate.tracking.tags import GIT_COMMIT
 
     deployment_error = None
     if outcome.entry is not None and deploy.wanted():
         info = store.version(outcome.entry.to_version)
-        commit = info.tags.get("mlgate.git.commit") if info else None
+        commit = info.tags.get(GIT_COMMIT) if info else None
         try:
             deployment = deploy.record_deployment(store.name, outcome.entry, commit)
         except ServiceError as error:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-IMAGE_TAG = "mlgate.image"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from mlgate.commands.promote import add_common
@@ -48,13 +46,14 @@ def run(args: argparse.Namespace) -> int:
     from mlgate.commands._promotion import open_store, resolve_version
     from mlgate.errors import InputError, ServiceError, UsageError
     from mlgate.markdown import code
-    from mlgate.project import find_config, load_project
-    from mlgate.promotion.lineage import parse_target
+    from mlgate.project import DEFAULT_CONFIG_NAME, find_config, load_project
+    from mlgate.promotion.audit import parse_target
     from mlgate.serving import build, engine, plan
+    from mlgate.tracking.tags import IMAGE as IMAGE_TAG
 
     model, _, _ = parse_target(args.target)
     store, project = open_store(args.config, model)
-    if project is None and Path("mlgate.yaml").is_file():
+    if project is None and Path(DEFAULT_CONFIG_NAME).is_file():
         # The tracking URI came from the environment; the serving settings still come
         # from the model repository's config, as for every other command run in it.
         project = load_project(find_config(None))

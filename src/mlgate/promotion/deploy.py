@@ -48,6 +48,7 @@ def record_deployment(
     """
     from mlgate.errors import ConfigError
     from mlgate.report.github import RetryPolicy, call, connect
+    from mlgate.tracking.tags import GIT_COMMIT
 
     env = os.environ if environ is None else environ
     if not wanted(env):
@@ -56,7 +57,7 @@ def record_deployment(
     if not ref:
         raise ConfigError(
             "cannot record the GitHub deployment: no ref (set GITHUB_SHA, or register "
-            "versions from a git checkout so they carry mlgate.git.commit)"
+            f"versions from a git checkout so they carry {GIT_COMMIT})"
         )
     client = connect(env["GITHUB_TOKEN"], env.get("GITHUB_API_URL"), RetryPolicy())
     repository = client.get_repo(env["GITHUB_REPOSITORY"])

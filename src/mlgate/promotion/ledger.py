@@ -52,11 +52,12 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from mlgate.errors import PromotionRace
+from mlgate.tracking import tags as keys
 
-PREFIX = "mlgate.ledger."
-HEAD_TAG = "mlgate.ledger.head"
-CLAIM_PREFIX = "mlgate.ledger.claim."
-CANARY_PERCENT_TAG = "mlgate.canary.percent"
+PREFIX = keys.LEDGER_PREFIX
+HEAD_TAG = keys.LEDGER_HEAD
+CLAIM_PREFIX = keys.LEDGER_CLAIM_PREFIX
+CANARY_PERCENT_TAG = keys.CANARY_PERCENT
 
 # Fischer's constants (seconds): a claim must be written within CLAIM_BOUND of the read
 # that saw its seat free; every claimant waits SETTLE after writing before it checks.
@@ -67,16 +68,10 @@ CLAIM_TTL = 600.0
 # How often a claim that was written too slowly is tried again.
 CLAIM_ATTEMPTS = 3
 
-_ENTRY_KEY = re.compile(r"^mlgate\.ledger\.(\d+)$")
-_CLAIM_KEY = re.compile(r"^mlgate\.ledger\.claim\.(\d+)$")
-
-
-def entry_key(seq: int) -> str:
-    return f"{PREFIX}{seq:06d}"
-
-
-def claim_key(seq: int) -> str:
-    return f"{CLAIM_PREFIX}{seq:06d}"
+_ENTRY_KEY = re.compile(rf"^{re.escape(PREFIX)}(\d+)$")
+_CLAIM_KEY = re.compile(rf"^{re.escape(CLAIM_PREFIX)}(\d+)$")
+entry_key = keys.ledger_entry_key
+claim_key = keys.ledger_claim_key
 
 
 def utc_now() -> str:
@@ -309,7 +304,7 @@ class Ledger:
 
 
 class Store(Protocol):
-    """What the ledger needs from the registry (see `mlgate.promotion.store`)."""
+    """What the ledger needs from the registry (see `mlgate.tracking.model_store`)."""
 
     def read(self) -> Any: ...  # a Snapshot: .aliases, .tags, .started (monotonic)
 

@@ -1,7 +1,7 @@
 """What must hold before a version may take an alias: pure checks on recorded tags.
 
 The register stage writes every gate's verdict as `mlgate.gate.<name>` and the
-lineage as `mlgate.git.*`, `mlgate.data.<role>.*`, ... (see `mlgate.publish`).
+lineage as `mlgate.git.*`, `mlgate.data.<role>.*`, ... (keys in `mlgate.tracking.tags`).
 Promotion re-checks them from the registry, not from any run directory: the
 version is judged by what was recorded when it was made.
 """
@@ -13,24 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlgate.errors import UsageError
+from mlgate.tracking import tags as keys
 
-GATE_PREFIX = "mlgate.gate."
-METRIC_PREFIX = "mlgate.metric."
+GATE_PREFIX = keys.GATE_PREFIX
+METRIC_PREFIX = keys.METRIC_PREFIX
 # Gates every promotable version must have passed. Other recorded gates (fairness,
 # data validation, ...) block when they failed, and pass when passed or skipped.
 REQUIRED_GATES = ("evaluation",)
 NOT_BLOCKING = frozenset({"passed", "skipped"})
 
 # The lineage the audit questions need: what code, what data, what config.
-LINEAGE_TAGS = {
-    "mlgate.git.commit": "git commit",
-    "mlgate.config.sha256": "config hash",
-    "mlgate.feature_spec.sha256": "feature spec hash",
-    "mlgate.data.training.uri": "training data URI",
-    "mlgate.data.training.sha256": "training data hash",
-    "mlgate.data.validation.uri": "validation data URI",
-    "mlgate.data.validation.sha256": "validation data hash",
-}
+LINEAGE_TAGS = keys.LINEAGE_REQUIRED
 
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 

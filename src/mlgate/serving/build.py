@@ -17,6 +17,7 @@ from typing import Any
 import mlgate
 from mlgate.errors import ConfigError
 from mlgate.serving import context, dockerfile, engine, plan
+from mlgate.tracking.tags import TASK
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def build_image(
             server_config={
                 "model": model,
                 "version": info.version,
-                "task": info.tags.get("mlgate.task"),
+                "task": info.tags.get(TASK),
                 "port": settings.port,
                 "prediction_buckets": settings.prediction_buckets,
             },

@@ -34,7 +34,7 @@ def render_dockerfile(
     import jinja2
 
     loaders: list[Any] = [
-        jinja2.PrefixLoader({BUILTIN_PREFIX: jinja2.PackageLoader("mlgate.serving", "templates")})
+        jinja2.PrefixLoader({BUILTIN_PREFIX: jinja2.PackageLoader(__package__, "templates")})
     ]
     if team_template is not None:
         loaders.insert(0, jinja2.FileSystemLoader(str(team_template.parent)))

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlgate.errors import InputError
+from mlgate.tracking import tags as keys
 
 # The scoring server's own needs beside the model's requirements. uvicorn and FastAPI,
 # which run MLflow's scoring app, come with mlflow-skinny; numpy and pandas do not, and
@@ -24,18 +25,18 @@ _FILE_OPTION = re.compile(r"^(-r|-c|--requirement|--constraint)[\s=]+(\S+)$")
 
 # Version tags copied onto the image as labels: its lineage and its gates.
 LABELLED_TAGS = (
-    "mlgate.fingerprint",
-    "mlgate.git.",
-    "mlgate.ci.run_url",
-    "mlgate.actor",
-    "mlgate.data.",
-    "mlgate.config.sha256",
-    "mlgate.feature_spec.sha256",
-    "mlgate.task",
-    "mlgate.model.",
-    "mlgate.gate.",
-    "mlgate.metric.",
-    "mlgate.env.",
+    keys.FINGERPRINT,
+    keys.GIT_PREFIX,
+    keys.CI_RUN_URL,
+    keys.ACTOR,
+    keys.DATA_PREFIX,
+    keys.CONFIG_SHA256,
+    keys.FEATURE_SPEC_SHA256,
+    keys.TASK,
+    keys.MODEL_PREFIX,
+    keys.GATE_PREFIX,
+    keys.METRIC_PREFIX,
+    keys.ENV_PREFIX,
 )
 
 
@@ -167,7 +168,7 @@ def labels(
     `created` is an RFC 3339 time; `base_image` is pinned by digest (NAME@sha256:...).
     """
     base_name, _, base_digest = base_image.rpartition("@")
-    run_url = tags.get("mlgate.ci.run_url")
+    run_url = tags.get(keys.CI_RUN_URL)
     found: dict[str, Any] = {
         "org.opencontainers.image.title": model,
         "org.opencontainers.image.version": version,
@@ -175,15 +176,15 @@ def labels(
         "org.opencontainers.image.description": (
             f"Serving image of {model} version {version} (MLflow pyfunc scoring server)"
         ),
-        "org.opencontainers.image.source": source_url(tags.get("mlgate.git.repository"), run_url),
-        "org.opencontainers.image.revision": tags.get("mlgate.git.commit"),
+        "org.opencontainers.image.source": source_url(tags.get(keys.GIT_REPOSITORY), run_url),
+        "org.opencontainers.image.revision": tags.get(keys.GIT_COMMIT),
         "org.opencontainers.image.base.name": base_name,
         "org.opencontainers.image.base.digest": base_digest,
-        "mlgate.model.name": model,
-        "mlgate.model.version": version,
-        "mlgate.model.uri": f"models:/{model}/{version}",
-        "mlgate.mlflow_run_id": run_id,
-        "mlgate.image.built_by": f"mlgate {mlgate_version}",
+        keys.LABEL_MODEL_NAME: model,
+        keys.LABEL_MODEL_VERSION: version,
+        keys.LABEL_MODEL_URI: f"models:/{model}/{version}",
+        keys.MLFLOW_RUN_ID: run_id,
+        keys.LABEL_BUILT_BY: f"mlgate {mlgate_version}",
     }
     for key in sorted(tags):
         if key.startswith(LABELLED_TAGS) and key not in found:

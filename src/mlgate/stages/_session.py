@@ -39,7 +39,7 @@ class Session:
     def registry(self) -> Any:
         """The MLflow registry, connected once per command (evaluate and register share it)."""
         if self._registry is None:
-            from mlgate.registry import Registry
+            from mlgate.tracking.registry import Registry
 
             self._registry = Registry.connect(self.project)
         return self._registry

@@ -75,31 +75,24 @@ def choose_reference(project: Project, training_sha256: str, registry: Any) -> R
 def _champion_training_data(
     project: Project, registry: Any
 ) -> tuple[tuple[str, str | None] | None, str | None]:
-    from mlgate.registry import EMBEDDED_DB, tracking_uri_for
+    from mlgate.tracking import tags
+    from mlgate.tracking.aliases import alias_model_version
+    from mlgate.tracking.uri import nothing_registered_yet
 
-    uri = tracking_uri_for(project)
-    embedded = uri.startswith("sqlite:///") and uri.endswith(EMBEDDED_DB)
-    if embedded and not (project.state_dir / EMBEDDED_DB).exists():
+    if nothing_registered_yet(project):
         return None, None  # nothing was ever registered here: no champion
     alias = project.config.evaluation.champion_alias
     try:
-        client = registry().client
-        aliases = client.get_registered_model(project.registry_name).aliases
-        if alias not in aliases:
-            return None, None
-        version = client.get_model_version(project.registry_name, str(aliases[alias]))
-    except Exception as exc:  # no model yet, or the registry is unreachable
-        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
-            return None, None
+        version = alias_model_version(registry().client, project.registry_name, alias)
+    except Exception as exc:  # the registry is unreachable
         reason = " ".join(str(exc).split())[:120]
         return None, f"could not read the champion from the registry ({reason})"
-    from mlgate.publish import TAG_PREFIX
-
-    tags = version.tags or {}
-    recorded = tags.get(f"{TAG_PREFIX}data.training.uri")
+    if version is None:
+        return None, None
+    recorded = (version.tags or {}).get(tags.data_key("training", "uri"))
     if not recorded:
         return None, f"the champion (version {version.version}) has no recorded training data"
-    return (recorded, tags.get(f"{TAG_PREFIX}data.training.sha256")), None
+    return (recorded, (version.tags or {}).get(tags.data_key("training", "sha256"))), None
 
 
 def read_reference(project: Project, path: Path) -> pd.DataFrame:

@@ -23,16 +23,16 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from mlgate.commands._promotion import open_store, resolve_version
-    from mlgate.promotion import lineage
+    from mlgate.promotion import audit
 
-    model, _, _ = lineage.parse_target(args.target)
+    model, _, _ = audit.parse_target(args.target)
     store, _ = open_store(args.config, model)
     snapshot = store.read()
     info = resolve_version(store, args.target)
     run = store.run(info.run_id) if info.run_id else None
-    record = lineage.answer(model, info, snapshot.aliases, snapshot.tags, run)
+    record = audit.answer(model, info, snapshot.aliases, snapshot.tags, run)
     if args.json:
         print(json.dumps(record, indent=2, default=str))
     else:
-        print(lineage.render(record))
+        print(audit.render(record))
     return 0

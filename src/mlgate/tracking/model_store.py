@@ -1,20 +1,22 @@
-"""The MLflow edge of promotion: one registered model's aliases, tags and versions.
+"""One registered model on one tracking server: its aliases, tags and versions.
 
-Every call goes through `mlgate.registry.mlflow_calls`, so MLflow's own retries
-(MLFLOW_HTTP_REQUEST_MAX_RETRIES, set by mlgate) run first and a server that stays
-down ends as one ServiceError line (exit 3).
+What promotion, `mlgate lineage` and build-image read and write. Every call goes
+through `tracking.client.calls`, so MLflow's own retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+set by mlgate) run first and a server that stays down ends as one ServiceError line
+(exit 3).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlgate.errors import ConfigError, InputError, PromotionRace
-from mlgate.registry import display_uri, mlflow_calls, open_client
+from mlgate.errors import InputError, PromotionRace
+from mlgate.tracking import aliases as _aliases
+from mlgate.tracking.client import calls, open_client
+from mlgate.tracking.uri import display_uri
 
 
 @dataclass(frozen=True)
@@ -37,26 +39,6 @@ class VersionInfo:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def tracking_uri(config: str | None) -> tuple[str, Any]:
-    """MLFLOW_TRACKING_URI, or the config's tracking URI (or its embedded store).
-
-    Returns the URI and the project (None without a config). With neither,
-    ./mlgate.yaml is used when it exists, as every other command does.
-    """
-    from mlgate.project import find_config, load_project
-    from mlgate.registry import tracking_uri_for
-
-    if config is None and os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"], None
-    if config is None and not Path("mlgate.yaml").is_file():
-        raise ConfigError(
-            "no tracking server: set MLFLOW_TRACKING_URI, or pass --config mlgate.yaml "
-            "(its tracking.tracking_uri, or the local store beside it)"
-        )
-    project = load_project(find_config(config))
-    return tracking_uri_for(project), project
-
-
 class ModelStore:
     """One registered model on one tracking server."""
 
@@ -74,26 +56,21 @@ class ModelStore:
         return display_uri(self.uri)
 
     def _calls(self, action: str) -> Any:
-        return mlflow_calls(self.uri, f"{action} of {self.name}")
+        return calls(self.uri, f"{action} of {self.name}")
 
     # --- reading ------------------------------------------------------------------
 
     def read(self) -> Snapshot:
         started = time.monotonic()
         with self._calls("read the aliases and ledger"):
-            from mlflow.exceptions import MlflowException
-
-            try:
-                model = self.client.get_registered_model(self.name)
-            except MlflowException as exc:
-                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                    raise InputError(
-                        f"no registered model named '{self.name}' at {self.where}; "
-                        "check the name (tracking.registry_name) and MLFLOW_TRACKING_URI"
-                    ) from None
-                raise
-        aliases = {str(k): str(v) for k, v in (model.aliases or {}).items()}
-        return Snapshot(aliases=aliases, tags=dict(model.tags or {}), started=started)
+            found = _aliases.all_aliases(self.client, self.name)
+        if found is None:
+            raise InputError(
+                f"no registered model named '{self.name}' at {self.where}; "
+                "check the name (tracking.registry_name) and MLFLOW_TRACKING_URI"
+            )
+        aliases, tags = found
+        return Snapshot(aliases=aliases, tags=tags, started=started)
 
     def version(self, version: str) -> VersionInfo | None:
         with self._calls(f"read version {version}"):
@@ -131,16 +108,6 @@ class ModelStore:
                     return None
                 raise
 
-    # --- writing ------------------------------------------------------------------
-
-    def set_tag(self, key: str, value: str) -> None:
-        with self._calls(f"write tag {key}"):
-            self.client.set_registered_model_tag(self.name, key, value)
-
-    def set_version_tag(self, version: str, key: str, value: str) -> None:
-        with self._calls(f"write tag {key} on version {version}"):
-            self.client.set_model_version_tag(self.name, version, key, value)
-
     def download_model(self, version: str, destination: Path) -> Path:
         """The version's MLflow model files, downloaded into `destination`."""
         destination.mkdir(parents=True, exist_ok=True)
@@ -153,6 +120,16 @@ class ModelStore:
                 tracking_uri=self.uri,
             )
         return Path(local)
+
+    # --- writing ------------------------------------------------------------------
+
+    def set_tag(self, key: str, value: str) -> None:
+        with self._calls(f"write tag {key}"):
+            self.client.set_registered_model_tag(self.name, key, value)
+
+    def set_version_tag(self, version: str, key: str, value: str) -> None:
+        with self._calls(f"write tag {key} on version {version}"):
+            self.client.set_model_version_tag(self.name, version, key, value)
 
     def delete_tag(self, key: str) -> None:
         with self._calls(f"delete tag {key}"):
@@ -167,7 +144,7 @@ class ModelStore:
     def set_alias(self, alias: str, version: str) -> None:
         """Point `alias` at `version`, then read it back: a move is only done when seen."""
         with self._calls(f"set alias {alias}"):
-            self.client.set_registered_model_alias(self.name, alias, version)
+            _aliases.set_alias(self.client, self.name, alias, version)
         seen = self.read().aliases.get(alias)
         if seen != version:
             raise PromotionRace(
@@ -177,13 +154,7 @@ class ModelStore:
 
     def delete_alias(self, alias: str) -> None:
         with self._calls(f"clear alias {alias}"):
-            from mlflow.exceptions import MlflowException
-
-            try:
-                self.client.delete_registered_model_alias(self.name, alias)
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise
+            _aliases.delete_alias(self.client, self.name, alias)
         if alias in self.read().aliases:
             raise PromotionRace(
                 f"alias {alias} of {self.name} is still set right after it was cleared: "

@@ -1,4 +1,4 @@
-"""`mlgate lineage`: the audit questions answered from the registry alone.
+"""The audit questions of `mlgate lineage`, answered from the registry alone.
 
 Who trained the version, with what code (commit, repository, workflow run) and what
 data (URIs, hashes, S3 version ids), how it did in its gates, and when and by whom
@@ -15,9 +15,10 @@ from typing import Any
 from mlgate.errors import UsageError
 from mlgate.promotion import rules
 from mlgate.promotion.ledger import Ledger
+from mlgate.tracking import tags as keys
 
-_DATA_TAG = re.compile(r"^mlgate\.data\.([^.]+)\.(.+)$")
-_ENV_PREFIX = "mlgate.env."
+_DATA_TAG = re.compile(rf"^{re.escape(keys.DATA_PREFIX)}([^.]+)\.(.+)$")
+_ENV_PREFIX = keys.ENV_PREFIX
 
 
 def parse_target(text: str) -> tuple[str, str | None, str | None]:
@@ -45,14 +46,14 @@ def answer(
     tags: dict[str, str],
     run: Any | None,
 ) -> dict[str, Any]:
-    """The audit record of version `info` (a store.VersionInfo) as plain data."""
+    """The audit record of version `info` (a model_store.VersionInfo) as plain data."""
     vtags = info.tags
     data: dict[str, dict[str, str]] = {}
     for key, value in sorted(vtags.items()):
         if match := _DATA_TAG.match(key):
             data.setdefault(match.group(1), {})[match.group(2)] = value
-    gates_detail = _json(vtags.get("mlgate.gates"))
-    fairness = _json(vtags.get("mlgate.fairness"))
+    gates_detail = _json(vtags.get(keys.GATES))
+    fairness = _json(vtags.get(keys.FAIRNESS))
     book = Ledger.from_tags(tags)
     promotions = [e.to_dict() for e in book.entries if e.to_version == info.version]
     findings = rules.check_lineage(info)
@@ -62,25 +63,25 @@ def answer(
         "aliases": sorted(a for a, v in aliases.items() if v == info.version),
         "registered_at": _from_ms(info.created_ms),
         "who": {
-            "actor": vtags.get("mlgate.actor"),
+            "actor": vtags.get(keys.ACTOR),
             "registered_by": info.user_id,
             "mlflow_run_user": getattr(getattr(run, "info", None), "user_id", None),
         },
         "code": {
-            "commit": vtags.get("mlgate.git.commit"),
-            "repository": vtags.get("mlgate.git.repository"),
-            "dirty": vtags.get("mlgate.git.dirty"),
-            "workflow_run": vtags.get("mlgate.ci.run_url"),
-            "event": vtags.get("mlgate.ci.event"),
-            "ref": vtags.get("mlgate.ci.ref"),
+            "commit": vtags.get(keys.GIT_COMMIT),
+            "repository": vtags.get(keys.GIT_REPOSITORY),
+            "dirty": vtags.get(keys.GIT_DIRTY),
+            "workflow_run": vtags.get(keys.CI_RUN_URL),
+            "event": vtags.get(keys.CI_EVENT),
+            "ref": vtags.get(keys.CI_REF),
         },
         "data": data,
         "config": {
-            "config_sha256": vtags.get("mlgate.config.sha256"),
-            "feature_spec_sha256": vtags.get("mlgate.feature_spec.sha256"),
-            "model_type": vtags.get("mlgate.model.type"),
-            "estimator": vtags.get("mlgate.model.estimator"),
-            "fingerprint": vtags.get("mlgate.fingerprint"),
+            "config_sha256": vtags.get(keys.CONFIG_SHA256),
+            "feature_spec_sha256": vtags.get(keys.FEATURE_SPEC_SHA256),
+            "model_type": vtags.get(keys.MODEL_TYPE),
+            "estimator": vtags.get(keys.MODEL_ESTIMATOR),
+            "fingerprint": vtags.get(keys.FINGERPRINT),
         },
         "environment": {
             k[len(_ENV_PREFIX) :]: v for k, v in sorted(vtags.items()) if k.startswith(_ENV_PREFIX)

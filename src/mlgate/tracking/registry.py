@@ -1,0 +1,257 @@
+"""The register stage's side of MLflow: runs, registered versions, the champion.
+
+`Registry` is one project's registered model on its tracking server, connected once
+per command (`Session.registry()`): the evaluate and fairness stages read the
+champion through it, the card reads the champion's card, the register stage logs the
+run and registers the version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlgate.tracking import tags
+from mlgate.tracking.aliases import alias_model_version
+from mlgate.tracking.aliases import set_alias as _set_alias
+from mlgate.tracking.client import calls, open_client
+from mlgate.tracking.uri import (
+    EMBEDDED_ARTIFACTS,
+    display_uri,
+    is_embedded,
+    tracking_uri,
+)
+from mlgate.tracking.uri import location as runs_location
+
+if TYPE_CHECKING:
+    from mlgate.project import Project
+
+MODEL_NAME_IN_RUN = "model"
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    run_id: str | None
+    model: Any
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    experiment_id: str
+    url: str | None
+    model_uri: str | None
+    model_id: str | None
+
+
+class Registry:
+    def __init__(self, project: Project, uri: str, client: Any) -> None:
+        self.project = project
+        self.uri = uri
+        self.client = client
+        self.name = project.registry_name
+
+    @classmethod
+    def connect(cls, project: Project) -> Registry:
+        uri = tracking_uri(project)
+        return cls(project, uri, open_client(uri, project.state_dir))
+
+    @property
+    def location(self) -> str:
+        """Where the runs go, as a reader wants to see it."""
+        return runs_location(self.uri, self.project)
+
+    @property
+    def is_embedded(self) -> bool:
+        return is_embedded(self.uri, self.project)
+
+    # --- reading --------------------------------------------------------------------
+
+    def champion(self, alias: str) -> Champion | None:
+        """The version behind `alias`, loaded, or None when there is none yet."""
+        with calls(self.uri, f"read alias {alias} of {self.name}"):
+            version = alias_model_version(self.client, self.name, alias)
+            if version is None:
+                return None
+            import mlflow.sklearn
+
+            model = mlflow.sklearn.load_model(f"models:/{self.name}/{version.version}")
+        return Champion(version=str(version.version), run_id=version.run_id, model=model)
+
+    def find_version(self, fingerprint: str) -> Any | None:
+        """The version registered earlier from exactly these inputs, if any."""
+        with calls(self.uri, f"search versions of {self.name}"):
+            # Registry names cannot hold quotes (config validation), fingerprints are hex.
+            query = f"name = '{self.name}' and tags.`{tags.FINGERPRINT}` = '{fingerprint}'"
+            versions = self.client.search_model_versions(query)
+        ready = [v for v in versions if getattr(v, "status", "READY") != "FAILED_REGISTRATION"]
+        return min(ready, key=lambda v: int(v.version)) if ready else None
+
+    def version_file_text(self, version: str, tag: str, what: str) -> str | None:
+        """The text of the run artifact that tag `tag` of `version` names, or None.
+
+        None when the version has no such tag, no run, or the run no such file.
+        """
+        import os
+        import tempfile
+
+        # MLflow draws a progress bar on stderr for every download; mlgate prints its own.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        with calls(self.uri, f"read {what} of {self.name} v{version}"):
+            model_version = self.client.get_model_version(self.name, version)
+            path = (model_version.tags or {}).get(tag)
+            if not path or not model_version.run_id:
+                return None
+            folder = path.rsplit("/", 1)[0] if "/" in path else ""
+            listed = {
+                item.path for item in self.client.list_artifacts(model_version.run_id, folder)
+            }
+            if path not in listed:
+                return None
+            with tempfile.TemporaryDirectory(prefix="mlgate-") as temporary:
+                local = self.client.download_artifacts(model_version.run_id, path, temporary)
+                return Path(local).read_text(encoding="utf-8")
+
+    # --- writing --------------------------------------------------------------------
+
+    def experiment_id(self) -> str:
+        name = self.project.experiment_name
+        with calls(self.uri, f"open experiment {name}"):
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is not None:
+                if experiment.lifecycle_stage == "deleted":
+                    self.client.restore_experiment(experiment.experiment_id)
+                return experiment.experiment_id
+            location = None
+            if self.is_embedded:
+                location = (self.project.state_dir / EMBEDDED_ARTIFACTS).resolve().as_uri()
+            try:
+                return self.client.create_experiment(name, artifact_location=location)
+            except Exception as exc:  # created meanwhile by a parallel run
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise exc from None
+                return experiment.experiment_id
+
+    def log_run(
+        self,
+        *,
+        run_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        artifacts: list[Path],
+        model: Any | None,
+        input_example: Any,
+        pip_requirements: list[str],
+        code_paths: list[Path],
+    ) -> LoggedRun:
+        experiment_id = self.experiment_id()
+        with calls(self.uri, f"log the run to experiment {self.project.experiment_name}"):
+            import mlflow
+
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+                mlflow.log_params({k: _param_text(v) for k, v in params.items()})
+                if metrics:
+                    mlflow.log_metrics(metrics)
+                mlflow.set_tags(tags)
+                for path in artifacts:
+                    if path.is_file():
+                        mlflow.log_artifact(str(path), artifact_path="mlgate")
+                    elif path.is_dir():  # e.g. the evaluation's plots/: kept as a folder
+                        mlflow.log_artifacts(str(path), artifact_path=f"mlgate/{path.name}")
+                model_uri = model_id = None
+                if model is not None:
+                    info = _log_sklearn_model(model, input_example, pip_requirements, code_paths)
+                    model_uri, model_id = info.model_uri, info.model_id
+        run_id = run.info.run_id
+        return LoggedRun(
+            run_id=run_id,
+            experiment_id=experiment_id,
+            url=self.run_url(experiment_id, run_id),
+            model_uri=model_uri,
+            model_id=model_id,
+        )
+
+    def log_files(self, run_id: str, paths: list[Path], folder: str, what: str) -> None:
+        """Log `paths` into `folder` among the run's artifacts (replacing files of that name)."""
+        with calls(self.uri, f"log {what} to run {run_id}"):
+            for path in paths:
+                self.client.log_artifact(run_id, str(path), folder)
+
+    def register(self, run: LoggedRun, version_tags: dict[str, str]) -> str:
+        """Create a version with its lineage tags in the same call, so none is half-tagged."""
+        with calls(self.uri, f"register a version of {self.name}"):
+            from mlflow.exceptions import MlflowException
+
+            try:
+                self.client.create_registered_model(self.name)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            version = self.client.create_model_version(
+                self.name,
+                source=run.model_uri,
+                run_id=run.run_id,
+                tags=version_tags,
+                model_id=run.model_id,
+            )
+        return self._keep_first(version_tags.get(tags.FINGERPRINT), str(version.version))
+
+    def _keep_first(self, fingerprint: str | None, created: str) -> str:
+        """One version per fingerprint, even when the create was sent twice.
+
+        MLflow retries a POST whose answer was lost (a 503 from a gateway after the server
+        did the work), and two jobs with the same inputs may register at the same moment:
+        either way the lowest version with this fingerprint stays, later ones are deleted.
+        """
+        if not fingerprint:
+            return created
+        first = self.find_version(fingerprint)
+        if first is None or str(first.version) == created:
+            return created
+        with calls(self.uri, f"delete duplicate version {created} of {self.name}"):
+            self.client.delete_model_version(self.name, created)
+        return str(first.version)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        with calls(self.uri, f"set alias {alias} of {self.name}"):
+            _set_alias(self.client, self.name, alias, version)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str | None:
+        if self.uri.startswith(("http://", "https://")):
+            base = display_uri(self.uri).rstrip("/")
+            return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+        return None
+
+
+def _log_sklearn_model(
+    model: Any, input_example: Any, pip_requirements: list[str], code_paths: list[Path]
+) -> Any:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    # A pandas-3 `str` column index trips a deprecation inside MLflow's example writer.
+    input_example = input_example.copy()
+    input_example.columns = input_example.columns.astype(object)
+    signature = infer_signature(input_example, model.predict(input_example))
+    return mlflow.sklearn.log_model(
+        model,
+        name=MODEL_NAME_IN_RUN,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        # cloudpickle: skops would need an allow-list per estimator (numpy.dtype for the
+        # imputer, Tree for tree ensembles, ...) and cannot load a team's own classes.
+        serialization_format="cloudpickle",
+        # A team's factory module travels with the model, so it loads anywhere.
+        code_paths=[str(path) for path in code_paths] or None,
+    )
+
+
+def _param_text(value: Any) -> str:
+    text = str(value)
+    # MLflow caps a parameter value at 6,000 characters; a longer one is not a parameter.
+    return text if len(text) <= 500 else text[:497] + "..."
