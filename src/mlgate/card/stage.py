@@ -3,8 +3,8 @@
 The I/O edge of the card: it reads the earlier stages' results (a stage that did
 not run is shown as not run), the plots under the run directory's `plots/`, the
 team's template, and the champion's card facts from its MLflow run. At
-registration, `publish` calls `stamp_registration` so that the card names its
-version, then logs the card files to the run (see `mlgate.publish`).
+registration, the register stage calls `stamp_registration` so that the card names
+its version, then logs the card files to the run (see `mlgate.stages.register`).
 """
 
 from __future__ import annotations
