@@ -19,7 +19,8 @@ from PIL import Image
 
 from conftest import EXAMPLE, ISOLATED_ENV
 from mlgate.cli import main
-from mlgate.evaluation import evaluation_sections, mermaid_chart
+from mlgate.report.sections.evaluate import evaluation_sections, mermaid_chart
+from mlgate.results import EvaluateResult
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +238,9 @@ def test_the_report_sections_show_the_comparison(champion_repo, cli, tmp_path) -
     config = _config(champion_repo, "weak-report.yaml", weak)
     _, evaluate = _run(cli, champion_repo, config, tmp_path / "run")
 
-    sections = {section.key: section for section in evaluation_sections(evaluate)}
+    sections = {
+        section.key: section for section in evaluation_sections(EvaluateResult.from_json(evaluate))
+    }
 
     body = sections["evaluation"].body
     assert "❌" in body
@@ -260,15 +263,48 @@ def test_the_report_sections_show_the_comparison(champion_repo, cli, tmp_path) -
 # --- pure pieces ------------------------------------------------------------------------
 
 
+def _result(fields: dict[str, Any]) -> EvaluateResult:
+    """An evaluate result with `fields`, the rest filled with plain defaults."""
+    result: dict[str, Any] = {
+        "verdict": "passed",
+        "summary": "",
+        "task": "classification",
+        "rows": 1000,
+        "metrics": {},
+        "intervals": {},
+        "confidence": 0.95,
+        "noise_aware": True,
+        "bootstrap": {"n": 1000, "seed": 0, "confidence": 0.95, "seconds": 0.1},
+        "champion": None,
+        "champion_status": "none",
+        "champion_note": "no champion yet",
+        "comparison": {},
+        "mcnemar": None,
+        "gates": [],
+        "importance": None,
+        "plots": {"files": {}, "skipped": {}},
+        **fields,
+    }
+    if result["champion"] is not None:
+        champion = {"alias": "production", "run_id": None, "unavailable": {}}
+        result["champion"] = {**champion, **result["champion"]}
+    result["bootstrap"] = {"confidence": 0.95, "seconds": 0.1, **result["bootstrap"]}
+    gate = {"limit": 0.0, "value": None}
+    result["gates"] = [{**gate, **given} for given in result["gates"]]
+    return EvaluateResult.from_json(result)
+
+
 def test_mermaid_chart_leaves_out_unbounded_metrics() -> None:
     chart = mermaid_chart(
-        {
-            "metrics": {"roc_auc": 0.86, "log_loss": 1.7, "accuracy": 0.81},
-            "champion": {
-                "version": "3",
-                "metrics": {"roc_auc": 0.85, "log_loss": 1.2, "accuracy": 0.8},
-            },
-        }
+        _result(
+            {
+                "metrics": {"roc_auc": 0.86, "log_loss": 1.7, "accuracy": 0.81},
+                "champion": {
+                    "version": "3",
+                    "metrics": {"roc_auc": 0.85, "log_loss": 1.2, "accuracy": 0.8},
+                },
+            }
+        )
     )
 
     assert chart == (
@@ -281,7 +317,7 @@ def test_mermaid_chart_leaves_out_unbounded_metrics() -> None:
         "    line [0.8500, 0.8000]\n"
         "```\n"
     )
-    assert mermaid_chart({"metrics": {"rmse": 3.2}, "champion": None}) is None
+    assert mermaid_chart(_result({"metrics": {"rmse": 3.2}, "champion": None})) is None
 
 
 def test_sections_escape_what_came_from_data() -> None:
@@ -309,7 +345,7 @@ def test_sections_escape_what_came_from_data() -> None:
         "plots": {"files": {}, "skipped": {"roc": "the model gives no probabilities"}},
     }
 
-    text = "\n".join(section.render() for section in evaluation_sections(evaluate))
+    text = "\n".join(section.render() for section in evaluation_sections(_result(evaluate)))
 
     assert "<b>" not in text
     assert "<x>" not in text
@@ -338,8 +374,8 @@ def test_an_unknown_metric_exits_2_with_the_known_ones(churn_repo: Path, cli) ->
 def test_a_champion_without_probabilities_has_no_score_figures() -> None:
     import numpy as np
 
-    from mlgate.evaluation import _champion_metrics
     from mlgate.metrics import Predictions
+    from mlgate.stages.evaluate import _champion_metrics
     from mlgate.training import Task
 
     task = Task("classification", inferred=True, classes=("no", "yes"), positive_label="yes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import re
@@ -13,6 +14,7 @@ from mlgate.errors import InputError
 from mlgate.markdown import DETAIL, ESSENTIAL, IMPORTANT, Section, table
 from mlgate.report import artifact, budget
 from mlgate.report.compose import Composed, ReportData, compose, folded_note, marker
+from mlgate.results import StageResult, read
 
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 _SEPARATOR_CELL = re.compile(r"^:?-{3,}:?$")
@@ -58,6 +60,108 @@ def outside_code(body: str) -> str:
     return re.sub(r"`[^`\n]*`", "", body)
 
 
+# What each stage's result holds besides what a test gives (a plain run's figures).
+_FILLED: dict[str, dict] = {
+    "validate": {
+        "files": {
+            "training": {
+                "role": "training",
+                "uri": "data/train.csv",
+                "sha256": "42a25cc7b6eb3de0e4943248cd8b465465adeae779f604a3452f0743ff4677e7",
+                "size_bytes": 285181,
+                "rows": 4000,
+                "columns": 13,
+            }
+        },
+        "task": {
+            "kind": "classification",
+            "inferred": False,
+            "classes": ["no", "yes"],
+            "positive_label": "yes",
+        },
+        "expectations": {
+            "engine": "pandas",
+            "suite": "expectations/churn.yml",
+            "checked": {"training": 34, "validation": 34},
+            "failed": [],
+            "seconds": 3.183,
+        },
+        "drift": {
+            "enabled": True,
+            "reference": "the training file",
+            "reference_uri": "data/train.csv",
+            "note": None,
+            "psi_threshold": 0.2,
+            "pvalue_threshold": 0.01,
+            "min_rows": 200,
+            "features": [],
+            "drifted": [],
+            "seconds": 0.033,
+        },
+    },
+    "train": {
+        "estimator": "GradientBoostingClassifier",
+        "estimator_class": "sklearn.ensemble._gb.GradientBoostingClassifier",
+        "params": {"n_estimators": 250},
+        "feature_columns": ["tenure_months", "plan"],
+        "code_paths": [],
+        "config_sha256": "2" * 64,
+        "feature_spec_sha256": "6" * 64,
+        "training_seconds": 1.9,
+        "warnings": [],
+    },
+    "evaluate": {
+        "task": "classification",
+        "rows": 1000,
+        "metrics": {},
+        "intervals": {},
+        "confidence": 0.95,
+        "noise_aware": True,
+        "bootstrap": {"n": 1000, "seed": 0, "confidence": 0.95, "seconds": 0.1},
+        "champion": None,
+        "champion_status": "none",
+        "champion_note": "no champion yet",
+        "comparison": {},
+        "mcnemar": None,
+        "gates": [],
+        "importance": None,
+        "plots": {"files": {}, "skipped": {}},
+    },
+    "fairness": {"features": []},
+    "register": {
+        "tracking_uri": "sqlite:///mlflow.db",
+        "experiment": "churn",
+        "mlflow_run_id": "5d1c15f2dafa43c388108a14787445a7",
+        "mlflow_run_url": None,
+        "fingerprint": "6" * 64,
+        "registered_model": "churn",
+        "version": None,
+        "reused": False,
+        "alias": None,
+        "reason": "a gate failed",
+    },
+}
+
+
+def result_json(given: dict) -> dict:
+    """A whole stage result as JSON: `given`, the rest filled as a plain run has it."""
+    stage = given["stage"]
+    result = {"seconds": 1.0, **_FILLED[stage], **given}
+    if stage == "evaluate":
+        if result["champion"] is not None:
+            champion = {"alias": "production", "run_id": None, "metrics": {}, "unavailable": {}}
+            result["champion"] = {**champion, **result["champion"]}
+        gate = {"bound": "min", "limit": 0.8, "value": None}
+        result["gates"] = [{**gate, **item} for item in result["gates"]]
+    if isinstance(result.get("cache"), dict):
+        result["cache"] = {"fingerprint": None, "reused": False, **result["cache"]}
+    return result
+
+
+def typed(given: dict) -> StageResult:
+    return read(given["stage"], result_json(given))
+
+
 def stages(**overrides: dict) -> dict[str, dict]:
     base = {
         "validate": {"stage": "validate", "verdict": "passed", "summary": "4,000 rows"},
@@ -71,6 +175,17 @@ def stages(**overrides: dict) -> dict[str, dict]:
                 {"metric": "roc_auc", "verdict": "failed", "message": "roc_auc 0.70 < min 0.8"}
             ],
             "champion": {"alias": "production", "version": "3", "metrics": {"roc_auc": 0.86}},
+            "comparison": {
+                "roc_auc": {
+                    "candidate": 0.70,
+                    "champion": 0.86,
+                    "difference": -0.16,
+                    "interval": None,
+                    "relative": -0.186,
+                    "relative_interval": None,
+                    "lower_is_better": False,
+                }
+            },
         },
         "register": {"stage": "register", "verdict": "skipped", "summary": "not registered"},
     }
@@ -87,27 +202,28 @@ def data(**changes) -> ReportData:
         "run_url": "https://github.com/o/r/actions/runs/9",
     }
     values.update(changes)
+    values["stages"] = {name: typed(result) for name, result in values["stages"].items()}
     return ReportData(**values)
 
 
 def test_head_has_marker_title_and_verdict_table_first() -> None:
-    body = compose(data(), builders=False).full()
+    body = compose(data()).full()
     lines = body.splitlines()
     assert lines[0] == marker("churn") == "<!-- mlgate:report model=churn -->"
     assert lines[1] == "## mlgate · churn · ❌ 1 gate failed"
     assert lines[3] == "| gate | verdict | why |"
-    assert body.index("| evaluation | ❌ failed |") < body.index("### Metrics against")
+    assert body.index("| evaluation | ❌ failed |") < body.index("### Evaluation")
     assert "| registry | ⏸ not pushed |" in body
     assert "[full report](https://github.com/o/r/actions/runs/9#artifacts)" in body
     assert body.rstrip().endswith("commit `a1b2c3d` · mlgate v1.2.3")
-    assert "| `roc_auc` | 0.700 | 0.860 | −0.160 | ❌ |" in body
+    assert "| `roc_auc` | 0.700 | – | 0.860 | −0.160 | – |" in body
     assert "```mermaid" in body
     assert table_problems(body) == []
 
 
 def test_stopped_run_lists_later_gates_as_not_run() -> None:
     failed = {"stage": "validate", "verdict": "failed", "summary": "3 expectations failed"}
-    body = compose(data(stages={"validate": failed}), builders=False).full()
+    body = compose(data(stages={"validate": failed})).full()
     assert "| evaluation | ⏭ not run | stopped: the data failed validation |" in body
 
 
@@ -133,7 +249,7 @@ def test_hostile_strings_show_as_text(hostile: str, absent: str) -> None:
             "champion": {"alias": hostile, "version": hostile, "metrics": {}},
         },
     )
-    body = compose(data(stages=evil), builders=False).full()
+    body = compose(data(stages=evil)).full()
     assert absent not in outside_code(body)
     assert table_problems(body) == []
 
@@ -147,7 +263,7 @@ def test_builder_output_with_raw_html_is_replaced(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(compose_module, "find_builder", lambda stage: sneaky)
     body = compose(data()).full()
     assert "<img" not in body
-    assert "### Data validation" in body
+    assert "### Data\n\n&lt;img" in body  # shown as text, under its own title
 
 
 def _big_table(prefix: str, rows: int) -> str:
@@ -159,7 +275,7 @@ def _big_table(prefix: str, rows: int) -> str:
 
 
 def _large_report() -> Composed:
-    head = compose(data(), builders=False)
+    head = compose(data())
     sections = [
         Section("evaluate", "Metrics", _big_table("m", 200), ESSENTIAL),
         Section("validate", "Validation failures", _big_table("v", 900), IMPORTANT),
@@ -183,7 +299,7 @@ def test_a_200k_report_fits_by_dropping_least_important_sections_whole() -> None
 
 
 def test_an_essential_table_too_long_alone_loses_whole_rows_only() -> None:
-    head = compose(data(), builders=False)
+    head = compose(data())
     composed = Composed(
         head.head, [Section("evaluate", "Metrics", _big_table("m", 5000), ESSENTIAL)], head.footer
     )
@@ -247,7 +363,7 @@ def _write_raw(directory: Path, document: object) -> None:
             id="stage",
         ),
         pytest.param(
-            {"stages": [{"stage": "train", "verdict": "ok", "summary": ""}]},
+            {"stages": [result_json({"stage": "train", "verdict": "ok", "summary": ""})]},
             "verdict",
             id="verdict",
         ),
@@ -260,6 +376,37 @@ def test_artifact_with_wrong_schema_is_refused(tmp_path: Path, change: dict, mes
     _write_raw(tmp_path, document)
     with pytest.raises(InputError, match=message):
         artifact.read(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("gates", 12345, id="gates-not-a-list"),
+        pytest.param("metrics", {"roc_auc": "0.9"}, id="figure-as-text"),
+        pytest.param("champion", {"alias": "production"}, id="champion-missing-fields"),
+    ],
+)
+def test_an_artifact_field_of_the_wrong_type_is_refused(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    document = artifact.to_document(data())
+    [evaluate] = [result for result in document["stages"] if result["stage"] == "evaluate"]
+    evaluate[field] = value
+    _write_raw(tmp_path, document)
+    with pytest.raises(InputError, match=f"does not match the report schema at stages/2/{field}"):
+        artifact.read(tmp_path)
+
+
+def test_the_artifact_schema_types_every_field_of_every_stage() -> None:
+    from mlgate.results import RESULT_TYPES
+
+    definitions = artifact.schema()["$defs"]
+    for name, cls in RESULT_TYPES.items():
+        fields = set(definitions[name]["properties"])
+        assert fields == {"stage", *(f.name for f in dataclasses.fields(cls))}
+    assert definitions["evaluate.GateResult"]["properties"]["verdict"] == {
+        "$ref": "#/$defs/evaluate.Verdict"
+    }
 
 
 def test_artifact_oversized_nested_nan_or_symlinked_is_refused(tmp_path: Path) -> None:
@@ -288,7 +435,7 @@ def test_artifact_oversized_nested_nan_or_symlinked_is_refused(tmp_path: Path) -
 
 
 def test_the_step_summary_copy_stays_under_one_mebibyte() -> None:
-    head = compose(data(), builders=False)
+    head = compose(data())
     huge = Composed(
         head.head,
         [
@@ -325,7 +472,7 @@ def test_an_artifact_links_only_to_the_trusted_mlflow_server(
     untrusted = data(stages=stages(register=register))
     shown = _trusted_context(untrusted, {"MLFLOW_TRACKING_URI": tracking}, {})
     assert (shown.mlflow_run_url == url) is kept
-    assert ("[MLflow run]" in compose(shown, builders=False).full()) is kept
+    assert ("[MLflow run]" in compose(shown).full()) is kept
 
 
 def test_footer_says_which_stages_were_reused() -> None:
@@ -341,7 +488,7 @@ def test_footer_says_which_stages_were_reused() -> None:
         },
         "evaluate": {"stage": "evaluate", "verdict": "passed", "summary": "ok", "cache": {}},
     }
-    line = footer(ReportData(model="m", stages=stages, mlgate_version="1.0.0"))
+    line = footer(data(model="m", stages=stages, mlgate_version="1.0.0"))
     assert "reused, inputs unchanged: train ·" in line
     fresh = {name: {**result, "cache": {"reused": False}} for name, result in stages.items()}
-    assert "reused" not in footer(ReportData(model="m", stages=fresh, mlgate_version="1.0.0"))
+    assert "reused" not in footer(data(model="m", stages=fresh, mlgate_version="1.0.0"))

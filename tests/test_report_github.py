@@ -19,7 +19,7 @@ import pytest
 from github_fake import PrismGitHub, webhook_payload
 from mlgate.report import budget, github
 from mlgate.report.compose import folded_note, marker
-from test_report import _large_report, data, outside_code, table_problems
+from test_report import _large_report, data, outside_code, result_json, table_problems
 
 pytestmark = pytest.mark.slow
 
@@ -251,22 +251,25 @@ def _hostile_artifact(directory: Path, number: int) -> None:
         "run_url": "https://evil.example/phish",
         "pull_request": number,
         "stages": [
-            {"stage": "validate", "verdict": "failed", "summary": hostile + "\n\n# heading"},
-            {
-                "stage": "evaluate",
-                "verdict": "passed",
-                "summary": hostile,
-                "metrics": {hostile: 0.9, "roc_auc": "not a number"},
-                "gates": [{"metric": hostile, "verdict": "failed", "message": hostile}],
-                "champion": {"alias": hostile, "version": hostile, "metrics": {}},
-            },
-            {"stage": "fairness", "verdict": "failed", "summary": hostile, "groups": 5},
-            {
-                "stage": "register",
-                "verdict": "skipped",
-                "summary": "not registered",
-                "mlflow_run_url": "https://evil.example/mlflow",
-            },
+            result_json(given)
+            for given in [
+                {"stage": "validate", "verdict": "failed", "summary": hostile + "\n\n# heading"},
+                {
+                    "stage": "evaluate",
+                    "verdict": "passed",
+                    "summary": hostile,
+                    "metrics": {hostile: 0.9, "roc_auc": 0.5},
+                    "gates": [{"metric": hostile, "verdict": "failed", "message": hostile}],
+                    "champion": {"alias": hostile, "version": hostile, "metrics": {}},
+                },
+                {"stage": "fairness", "verdict": "failed", "summary": hostile},
+                {
+                    "stage": "register",
+                    "verdict": "skipped",
+                    "summary": "not registered",
+                    "mlflow_run_url": "https://evil.example/mlflow",
+                },
+            ]
         ],
     }
     directory.mkdir(parents=True, exist_ok=True)

@@ -18,11 +18,12 @@ evaluate stage only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from mlgate.catalogue import LOWER_IS_BETTER
 from mlgate.metrics import Predictions
+from mlgate.results.evaluate import Comparison, Interval, McNemar
 from mlgate.training import Task
 
 # Draws are made in chunks of about this many cells (draws × rows), so memory stays
@@ -32,15 +33,6 @@ _CELLS_PER_CHUNK = 2_000_000
 # Below this many discordant rows McNemar's chi-square is a poor approximation,
 # and the exact binomial test is used instead.
 EXACT_MCNEMAR_BELOW = 25
-
-
-@dataclass(frozen=True)
-class Interval:
-    low: float
-    high: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"low": self.low, "high": self.high}
 
 
 @dataclass(frozen=True)
@@ -64,11 +56,17 @@ class Difference:
     def lower_is_better(self) -> bool:
         return self.metric in LOWER_IS_BETTER
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("metric")
-        data["lower_is_better"] = self.lower_is_better
-        return data
+    def to_result(self) -> Comparison:
+        """The entry of `evaluate.json`'s `comparison` for this metric."""
+        return Comparison(
+            candidate=self.candidate,
+            champion=self.champion,
+            difference=self.difference,
+            interval=self.interval,
+            relative=self.relative,
+            relative_interval=self.relative_interval,
+            lower_is_better=self.lower_is_better,
+        )
 
 
 @dataclass(frozen=True)
@@ -80,20 +78,6 @@ class Bootstrap:
     seed: int
     candidate: dict[str, Interval | None]
     differences: dict[str, Difference]
-
-
-@dataclass(frozen=True)
-class McNemar:
-    """McNemar's test on the rows where exactly one of the two models is right."""
-
-    candidate_only_correct: int
-    champion_only_correct: int
-    statistic: float | None  # chi-square statistic; None for the exact test
-    p_value: float
-    method: str  # "exact binomial" or "chi-square with continuity correction"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def mcnemar(y_true: Any, candidate_pred: Any, champion_pred: Any) -> McNemar:

@@ -12,44 +12,15 @@ model, and one that noise cannot explain does, whatever the point estimate says.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlgate.catalogue import LOWER_IS_BETTER
 from mlgate.config import Gate
 from mlgate.results import Verdict
+from mlgate.results.evaluate import GateResult
 
 if TYPE_CHECKING:
     from mlgate.comparison import Difference
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """One bound of one gate. `value` is the candidate's figure.
-
-    Comparative bounds also carry the champion's figure, the difference
-    (candidate − champion, in the metric's own units, or as a fraction of the
-    champion's figure when `relative`) and its bootstrap interval (`low`, `high`),
-    and whether the verdict was taken on the interval (`noise_aware`).
-    """
-
-    metric: str
-    bound: str  # "min", "max", "max_drop", "min_gain"
-    limit: float
-    value: float | None
-    verdict: Verdict
-    message: str
-    champion: float | None = None
-    difference: float | None = None
-    low: float | None = None
-    high: float | None = None
-    relative: bool = False
-    noise_aware: bool | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["verdict"] = self.verdict.value
-        return data
 
 
 def judge(

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.metrics import Predictions
+from mlgate.rundir import PLOTS_DIR
 from mlgate.training import Task
 
-PLOTS_DIR = "plots"
 MAX_IMPORTANCE_BARS = 20
 CALIBRATION_BINS = 10
 # Every plot this module may draw, by file stem.

@@ -1,49 +1,42 @@
-"""The PR report's markdown, composed from the run's stage results: a pure function.
+"""The PR report's markdown, composed from the run's typed stage results: a pure function.
 
 `compose(data)` returns the parts of the report (a head that is always kept,
 ordered sections, a footer); `budget.fit` turns them into a body of a given size.
 The same function renders the direct path (results read from the run directory)
 and the fork path (results read from an untrusted `report.json`), so both give
-the same comment. Every string from a result goes through `markdown.text()` or
-`markdown.code()`; a stage's own section builder is used when its module has one,
-and a section that still carries raw HTML is replaced by a plain one.
+the same comment. Each stage's sections come from its one renderer in
+`mlgate.report.sections` (`BUILDERS`); every string from a result goes through
+`markdown.text()` or `markdown.code()`, and a section that still carries raw HTML
+is shown escaped.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-from mlgate import markdown
-from mlgate.markdown import DETAIL, ESSENTIAL, IMPORTANT, Section
+from mlgate import markdown, pipeline
+from mlgate.markdown import Section
+from mlgate.results import RegisterResult, StageResult, Verdict
 
 log = logging.getLogger(__name__)
 
-# The stages in report order, with the words a reader sees for each.
-STAGE_LABELS = {
-    "validate": "data validation",
-    "train": "training",
-    "evaluate": "evaluation",
-    "fairness": "fairness",
-    "card": "model card",
-    "register": "registry",
-}
-# Stages shown in the verdict table even when they passed (train and card only when failed).
-GATE_STAGES = ("validate", "evaluate", "fairness", "register")
-
-# Each stage's own report builder: it takes the stage's result dict and returns Sections.
-BUILDERS = {
+# Each stage's one report renderer: it takes the stage's typed result and returns Sections.
+# Stages without one (train, register) show in the verdict table only.
+BUILDERS: dict[str, str] = {
     "validate": "mlgate.report.sections.validate:sections",
-    "evaluate": "mlgate.evaluation:evaluation_sections",
-    "fairness": "mlgate.fairness.report:sections",
+    "evaluate": "mlgate.report.sections.evaluate:evaluation_sections",
+    "fairness": "mlgate.report.sections.fairness:sections",
     "card": "mlgate.card.report:report_sections",
 }
+# Renderers outside mlgate.report.sections still read the result as its JSON dict
+# (transitional: they move to mlgate.report.sections and read typed results).
+_TYPED_RENDERERS = "mlgate.report.sections."
 
 MARKER_PREFIX = "<!-- mlgate:report model="
 CHART_KEY = "chart"  # rendered without a heading, as the sketch shows it
@@ -51,7 +44,6 @@ SUMMARY_LIMIT = 300  # characters of a stage summary in the verdict table
 # HTML a section may carry: the folding tags only (everything else is escaped text).
 _RAW_HTML = re.compile(r"<(?=[A-Za-z/!?])(?!/?(?:details|summary)>)", re.IGNORECASE)
 _VERSION = re.compile(r"^[0-9][0-9A-Za-z.+-]{0,39}$")
-_CHART_METRIC = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 VERDICT_MARKS = {
     "passed": "✅ passed",
@@ -62,10 +54,11 @@ VERDICT_MARKS = {
 
 @dataclass(frozen=True)
 class ReportData:
-    """Everything the report shows, as plain data (what `report.json` carries)."""
+    """Everything the report shows: the typed stage results, in stage order, and the run's
+    context (what `report.json` carries)."""
 
     model: str
-    stages: dict[str, dict[str, Any]]
+    stages: dict[str, StageResult]
     mlgate_version: str
     commit: str | None = None
     run_url: str | None = None
@@ -73,12 +66,13 @@ class ReportData:
 
     @property
     def failed(self) -> list[str]:
-        return [name for name, result in self.stages.items() if _verdict(result) == "failed"]
+        return [name for name, result in self.stages.items() if result.verdict is Verdict.FAILED]
 
     @property
     def mlflow_run_url(self) -> str | None:
-        url = self.stages.get("register", {}).get("mlflow_run_url")
-        return url if isinstance(url, str) and safe_url(url) else None
+        register = self.stages.get("register")
+        url = register.mlflow_run_url if isinstance(register, RegisterResult) else None
+        return url if url and safe_url(url) else None
 
 
 @dataclass(frozen=True)
@@ -98,17 +92,16 @@ def marker(model: str) -> str:
     return f"{MARKER_PREFIX}{quote(model, safe='')} -->"
 
 
-def compose(data: ReportData, *, builders: bool = True) -> Composed:
+def compose(data: ReportData) -> Composed:
     head = "\n".join(
         [marker(data.model), f"## mlgate · {markdown.text(data.model)} · {_title(data)}", ""]
     )
     head += "\n" + verdict_table(data)
     sections: list[Section] = []
-    for name in STAGE_LABELS:
+    for name in pipeline.NAMES:
         result = data.stages.get(name)
-        if result is None or name in ("train", "register"):
-            continue
-        sections.extend(_stage_sections(name, result, builders=builders))
+        if result is not None and name in BUILDERS:  # train and register: the table only
+            sections.extend(stage_sections(name, result))
     return Composed(head, sections, footer(data))
 
 
@@ -135,33 +128,28 @@ def _title(data: ReportData) -> str:
     return "✅ every gate passed"
 
 
-def _verdict(result: dict[str, Any]) -> str:
-    verdict = result.get("verdict")
-    return verdict if verdict in VERDICT_MARKS else "unknown"
-
-
 def verdict_table(data: ReportData) -> str:
     rows = []
     stopped = "validate" in data.failed
-    for name in STAGE_LABELS:
-        result = data.stages.get(name)
+    for stage in pipeline.STAGES:
+        result = data.stages.get(stage.name)
         if result is None:
-            if name in GATE_STAGES and stopped:
+            if stage.always_shown and stopped:
                 why = "stopped: the data failed validation"
-                rows.append([STAGE_LABELS[name], "⏭ not run", markdown.text(why)])
+                rows.append([stage.label, "⏭ not run", markdown.text(why)])
             continue
-        verdict = _verdict(result)
-        if name not in GATE_STAGES and verdict != "failed":
+        verdict = result.verdict.value
+        if not stage.always_shown and result.verdict is not Verdict.FAILED:
             continue
-        mark = VERDICT_MARKS.get(verdict, "❔ unknown")
-        if name == "register" and verdict == "skipped":
+        mark = VERDICT_MARKS[verdict]
+        if stage.name == "register" and result.verdict is Verdict.SKIPPED:
             mark = "⏸ not pushed"
-        rows.append([STAGE_LABELS[name], mark, _short(result.get("summary", ""))])
+        rows.append([stage.label, mark, _short(result.summary)])
     return markdown.table(["gate", "verdict", "why"], rows)
 
 
-def _short(summary: object) -> str:
-    raw = " ".join(str(summary).split())
+def _short(summary: str) -> str:
+    raw = " ".join(summary.split())
     if len(raw) > SUMMARY_LIMIT:
         raw = raw[: SUMMARY_LIMIT - 1] + "…"
     return markdown.text(raw)
@@ -170,42 +158,33 @@ def _short(summary: object) -> str:
 # --- sections ---------------------------------------------------------------------------
 
 
-def _stage_sections(name: str, result: dict[str, Any], *, builders: bool) -> list[Section]:
-    builder = find_builder(name) if builders else None
-    if builder is not None:
-        built = _run_builder(builder, name, result)
-        if built is not None:
-            return built
-    if name == "evaluate":  # a plain table when the builder is off or cannot read the result
-        chart = metrics_chart(result)
-        return [metrics_section(result), *([chart] if chart else [])]
-    return [generic_section(name, result)]
+def stage_sections(name: str, result: StageResult) -> list[Section]:
+    """The stage's sections, from its one renderer."""
+    builder = find_builder(name)
+    if builder is None:
+        return []
+    given: Any = result if BUILDERS[name].startswith(_TYPED_RENDERERS) else result.to_json()
+    built = builder(given)
+    sections = [built] if isinstance(built, Section) else list(built or [])
+    return [_escaped(name, section) for section in sections]
 
 
-def find_builder(stage: str) -> Callable[[dict[str, Any]], Any] | None:
-    """The stage module's own section builder (None for stages that have none)."""
+def find_builder(stage: str) -> Callable[[Any], Any] | None:
+    """The stage's report renderer (None for stages that have none)."""
     if stage not in BUILDERS:
         return None
     module_name, attribute = BUILDERS[stage].split(":")
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def _run_builder(builder: Callable[..., Any], name: str, result: dict[str, Any]) -> Any:
-    try:
-        built = builder(result)
-    except Exception as error:  # a result the builder cannot read (e.g. from an old artifact)
-        log.warning(
-            "the %s report section could not be built (%s); showing its summary", name, error
-        )
-        return None
-    sections = [built] if isinstance(built, Section) else list(built or [])
-    if not all(isinstance(section, Section) for section in sections):
-        log.warning("the %s report builder returned something else than Sections", name)
-        return None
-    if any(_live_html(s.body) or _live_html(s.title) for s in sections):
-        log.warning("the %s report section carried raw HTML; showing its summary", name)
-        return None
-    return sections
+def _escaped(name: str, section: Section) -> Section:
+    """The section, or, if it carries raw HTML (a renderer's bug), the same shown as text."""
+    if not (_live_html(section.body) or _live_html(section.title)):
+        return section
+    log.warning("the %s report section carried raw HTML; showing it as text", name)
+    return replace(
+        section, title=markdown.text(section.title), body=markdown.text(section.body) + "\n"
+    )
 
 
 def _live_html(text: str) -> bool:
@@ -213,104 +192,6 @@ def _live_html(text: str) -> bool:
     outside = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
     outside = re.sub(r"`[^`\n]*`", "", outside)
     return bool(_RAW_HTML.search(outside))
-
-
-def generic_section(name: str, result: dict[str, Any]) -> Section:
-    """The stage's summary line, when its module has no section builder."""
-    label = STAGE_LABELS.get(name, name)
-    summary = markdown.text(result.get("summary", "")) or "no summary"
-    verdict = VERDICT_MARKS.get(_verdict(result), "❔ unknown")
-    return Section(
-        key=name,
-        title=label[:1].upper() + label[1:],
-        body=f"{verdict} · {summary}\n",
-        priority=IMPORTANT if _verdict(result) == "failed" else DETAIL,
-    )
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _champion(result: dict[str, Any]) -> dict[str, Any] | None:
-    champion = result.get("champion")
-    return champion if isinstance(champion, dict) else None
-
-
-def metrics_section(result: dict[str, Any]) -> Section:
-    """This PR's metrics beside the champion's, with the change and each gate's verdict."""
-    metrics = result.get("metrics") if isinstance(result.get("metrics"), dict) else {}
-    champion = _champion(result)
-    champion_metrics = champion.get("metrics", {}) if champion else {}
-    champion_metrics = champion_metrics if isinstance(champion_metrics, dict) else {}
-    gates = [g for g in result.get("gates", []) if isinstance(g, dict)]
-    rows = []
-    for name, value in metrics.items():
-        mine = _finite(value)
-        theirs = _finite(champion_metrics.get(name))
-        change = None if mine is None or theirs is None else mine - theirs
-        own = [g for g in gates if g.get("metric") == name]
-        verdicts = {_verdict(g) for g in own}
-        gate = "❌" if "failed" in verdicts else ("✅" if own else "")
-        rows.append(
-            [
-                cell_code(name),
-                markdown.number(mine),
-                markdown.number(theirs),
-                markdown.signed(change),
-                gate,
-            ]
-        )
-    if champion:
-        version = markdown.text(champion.get("version", "?"))
-        alias = markdown.code(champion.get("alias", "?"))
-        title = f"Metrics against the champion (v{version}, {alias})"
-    else:
-        title = "Metrics (no champion yet: this would be the first model)"
-    body = markdown.table(["metric", "this PR", "champion", "change", "gate"], rows, "lrrrl")
-    failed = [g for g in gates if _verdict(g) == "failed"]
-    if failed:
-        body += "\n" + "\n".join(f"- {markdown.text(g.get('message', ''))}" for g in failed) + "\n"
-    return Section("evaluate", title, body, ESSENTIAL)
-
-
-def cell_code(value: object) -> str:
-    """Inline code inside a table cell: a `|` would otherwise end the cell, even in code."""
-    return markdown.code(value).replace("|", "\\|")
-
-
-def metrics_chart(result: dict[str, Any]) -> Section | None:
-    """A Mermaid bar chart of this PR against the champion (metrics on a 0–1 scale only)."""
-    metrics = result.get("metrics") if isinstance(result.get("metrics"), dict) else {}
-    champion = _champion(result)
-    champion_metrics = champion.get("metrics", {}) if champion else {}
-    champion_metrics = champion_metrics if isinstance(champion_metrics, dict) else {}
-    names, mine, theirs = [], [], []
-    for name, value in metrics.items():
-        value = _finite(value)
-        if not _CHART_METRIC.match(str(name)) or value is None or not 0 <= value <= 1:
-            continue
-        names.append(str(name))
-        mine.append(value)
-        theirs.append(_finite(champion_metrics.get(name)))
-    if not names:
-        return None
-    lines = [
-        "```mermaid",
-        "xychart-beta",
-        '  title "this PR vs champion"' if champion else '  title "this PR"',
-        f"  x-axis [{', '.join(names)}]",
-        "  y-axis 0 --> 1",
-        f"  bar [{', '.join(f'{v:.3f}' for v in mine)}]",
-    ]
-    if champion and all(v is not None and 0 <= v <= 1 for v in theirs):
-        lines.append(f"  bar [{', '.join(f'{v:.3f}' for v in theirs)}]")
-    lines.append("```")
-    return Section(
-        CHART_KEY, "Chart: this PR against the champion", "\n".join(lines) + "\n", DETAIL
-    )
 
 
 # --- footer -----------------------------------------------------------------------------
@@ -334,12 +215,9 @@ def artifacts_url(data: ReportData) -> str | None:
 def footer(data: ReportData) -> str:
     links = []
     reused = [
-        name
-        for name in STAGE_LABELS
-        if isinstance((data.stages.get(name) or {}).get("cache"), dict)
-        and data.stages[name]["cache"].get("reused") is True
+        name for name in pipeline.NAMES if name in data.stages and data.stages[name].from_cache
     ]
-    if reused:  # stage names from the fixed list above, never from the artifact
+    if reused:  # stage names from the stage table (artifact.read refuses others)
         links.append(f"reused, inputs unchanged: {', '.join(reused)}")
     if data.mlflow_run_url:
         links.append(f"[MLflow run]({data.mlflow_run_url})")

@@ -14,12 +14,16 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlgate import actions_io
-from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK, InputError, ServiceError
+from mlgate import actions_io, pipeline
+from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK, InputError, RunDirError, ServiceError
 from mlgate.report import artifact, budget
-from mlgate.report.compose import STAGE_LABELS, ReportData, compose, folded_note, marker
+from mlgate.report.compose import ReportData, compose, folded_note, marker
+from mlgate.results import RegisterResult, StageResult
+
+if TYPE_CHECKING:
+    from mlgate.rundir import RunDir
 
 REPORT_FILE = "report.md"
 COMMENT_FILE = "report-comment.md"
@@ -106,9 +110,9 @@ def _from_run_dir(
     chosen = Path(options.run_dir) if options.run_dir else None
     run_dir = RunDir.existing(project.state_dir, chosen)
     stages = {
-        name: run_dir.read_result(name, needed_by="report")
-        for name in STAGE_LABELS
-        if run_dir.file(f"{name}.json").is_file()
+        name: _read_result(run_dir, name)
+        for name in pipeline.NAMES
+        if run_dir.file(pipeline.BY_NAME[name].result_file).is_file()
     }
     if not stages:
         raise InputError(f"{run_dir.path} holds no stage results; run `mlgate run` first")
@@ -127,15 +131,32 @@ def _from_run_dir(
     return data, options.required or project.config.report.required, run_dir.path
 
 
+def _read_result(run_dir: RunDir, stage: str) -> StageResult:
+    """The stage's typed result from the run directory; a malformed file is a RunDirError."""
+    from mlgate import results
+
+    stored = run_dir.read_result(stage, needed_by="report")
+    try:
+        return results.read(stage, stored)
+    except ValueError as error:
+        first = " ".join(str(error).split())[:200]
+        raise RunDirError(
+            f"{run_dir.file(pipeline.BY_NAME[stage].result_file)} is not a result mlgate can "
+            f"read ({first}); rerun the {stage} stage"
+        ) from None
+
+
 def _trusted_context(data: ReportData, env: dict[str, str], event: dict[str, Any]) -> ReportData:
     """In a workflow_run job, the run URL and commit come from GitHub's event, not the artifact."""
     from dataclasses import replace
 
     stages = dict(data.stages)
     register = stages.get("register")
-    if register and not _on_trusted_mlflow(register.get("mlflow_run_url"), env):
+    if isinstance(register, RegisterResult) and not _on_trusted_mlflow(
+        register.mlflow_run_url, env
+    ):
         # A fork could point "MLflow run" anywhere: link only to this repository's server.
-        stages["register"] = {**register, "mlflow_run_url": None}
+        stages["register"] = register.replace(mlflow_run_url=None)
     data = replace(data, stages=stages)
     run = event.get("workflow_run") if isinstance(event, dict) else None
     if not isinstance(run, dict):
@@ -184,8 +205,8 @@ def _directory(path: str) -> Path:
 
 def _annotate(data: ReportData) -> None:
     for name in data.failed:
-        title = f"mlgate {data.model}: {STAGE_LABELS.get(name, name)}"
-        summary = str(data.stages[name].get("summary", "failed"))
+        title = f"mlgate {data.model}: {pipeline.LABELS.get(name, name)}"
+        summary = data.stages[name].summary
         actions_io.annotate("error", summary, title=title, stream=sys.stdout)
 
 
