@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 
-from mlgate.card.diff import COMPARED, changes_section, diff_facts, no_diff
+from mlgate.card.diff import COMPARED, diff_facts, no_diff
 from mlgate.card.facts import NOT_RUN, SECTIONS, collect_facts, with_registration
 from mlgate.card.render import render_card, tidy_markdown
 from mlgate.config import CardSection
 from mlgate.errors import ConfigError
+from mlgate.report.sections.card import changes_section
+from mlgate.results import read, to_json
 
 EVIL = "<script>alert('card')</script>"
 EVIL_GROUP = '<img src=x onerror="alert(1)">'
@@ -49,14 +51,23 @@ def _validate() -> dict[str, Any]:
                 "columns": 13,
             },
         },
-        "task": {"kind": "classification", "classes": ["no", "yes"], "positive_label": "yes"},
+        "task": {
+            "kind": "classification",
+            "inferred": True,
+            "classes": ["no", "yes"],
+            "positive_label": "yes",
+        },
         "expectations": {
+            "engine": "great_expectations",
+            "seconds": 1.0,
             "suite": "expectations/churn.yml",
             "checked": {"training": 49, "validation": 49},
             "failed": [
                 {
                     "role": "validation",
                     "expectation": "expect_column_values_to_be_between",
+                    "origin": "suite",
+                    "reason": "unexpected",
                     "column": "tenure_months",
                     "failed_rows": 3,
                     "total_rows": 1000,
@@ -67,23 +78,47 @@ def _validate() -> dict[str, Any]:
         "drift": {
             "enabled": True,
             "reference": "the training file",
+            "reference_uri": "data/train.csv",
+            "note": None,
             "psi_threshold": 0.2,
-            "features": [{"feature": "plan", "skipped": None}, {"feature": "x", "skipped": "few"}],
+            "pvalue_threshold": 0.01,
+            "min_rows": 50,
+            "features": [_drift_feature("plan", None), _drift_feature("x", "few")],
             "drifted": [{"role": "validation", "feature": "plan", "psi": 0.31}],
+            "seconds": 0.1,
         },
     }
+
+
+def _drift_feature(name: str, skipped: str | None) -> dict[str, Any]:
+    return {
+        "role": "validation",
+        "feature": name,
+        "kind": "categorical",
+        "reference_rows": 4000,
+        "current_rows": 1000,
+        "skipped": skipped,
+    }
+
+
+def _comparison_extras() -> dict[str, Any]:
+    return {"relative": None, "relative_interval": None, "lower_is_better": False}
 
 
 def _train(**params: Any) -> dict[str, Any]:
     return {
         "stage": "train",
         "verdict": "passed",
+        "summary": "GradientBoostingClassifier trained",
         "estimator": "GradientBoostingClassifier",
         "estimator_class": "sklearn.ensemble._gb.GradientBoostingClassifier",
         "params": params or {"n_estimators": 250, "max_depth": 5},
         "feature_columns": ["tenure_months", "plan"],
         "config_sha256": "c" * 64,
         "feature_spec_sha256": "d" * 64,
+        "code_paths": [],
+        "training_seconds": 1.5,
+        "warnings": [],
     }
 
 
@@ -92,6 +127,7 @@ def _evaluate(roc_auc: float = 0.86327, champion: bool = True) -> dict[str, Any]
         "stage": "evaluate",
         "verdict": "passed",
         "summary": "roc_auc 0.8633 >= min 0.8",
+        "task": "classification",
         "rows": 1000,
         "metrics": {"roc_auc": roc_auc, "accuracy": 0.818},
         "intervals": {
@@ -99,6 +135,8 @@ def _evaluate(roc_auc: float = 0.86327, champion: bool = True) -> dict[str, Any]
             "accuracy": {"low": 0.794, "high": 0.842},
         },
         "confidence": 0.95,
+        "noise_aware": False,
+        "bootstrap": {"n": 1000, "seed": 0, "confidence": 0.95, "seconds": 0.5},
         "gates": [
             {
                 "metric": "roc_auc",
@@ -110,28 +148,36 @@ def _evaluate(roc_auc: float = 0.86327, champion: bool = True) -> dict[str, Any]
             }
         ],
         "champion": None,
+        "champion_status": "none",
         "champion_note": "no champion yet",
         "comparison": {},
         "mcnemar": None,
+        "importance": None,
+        "plots": {"files": {}, "skipped": {}},
     }
     if champion:
         result["champion"] = {
             "alias": "production",
             "version": "3",
+            "run_id": "abc",
             "metrics": {"roc_auc": 0.851, "accuracy": 0.82},
+            "unavailable": {},
         }
+        result["champion_status"] = "found"
         result["comparison"] = {
             "roc_auc": {
                 "candidate": roc_auc,
                 "champion": 0.851,
                 "difference": roc_auc - 0.851,
                 "interval": {"low": -0.0021, "high": 0.0271},
+                **_comparison_extras(),
             },
             "accuracy": {
                 "candidate": 0.818,
                 "champion": 0.82,
                 "difference": -0.002,
                 "interval": {"low": -0.021, "high": 0.017},
+                **_comparison_extras(),
             },
         }
         result["mcnemar"] = {
@@ -139,6 +185,7 @@ def _evaluate(roc_auc: float = 0.86327, champion: bool = True) -> dict[str, Any]
             "champion_only_correct": 33,
             "statistic": 0.06,
             "p_value": 0.9,
+            "method": "chi-square with continuity correction",
         }
     return result
 
@@ -154,6 +201,7 @@ def _fairness(group: str = "female") -> dict[str, Any]:
         "features": [
             {
                 "name": "gender",
+                "columns": ["gender"],
                 "groups": [
                     {
                         "group": group,
@@ -168,14 +216,18 @@ def _fairness(group: str = "female") -> dict[str, Any]:
                         "metrics": {"count": 12.0, "selection_rate": 0.2456, "accuracy": 0.8114},
                     },
                 ],
+                "excluded_groups": ["male"],
                 "checks": [
                     {
+                        "feature": "gender",
                         "metric": "demographic_parity_difference",
                         "value": 0.15,
                         "interval": [0.05, 0.22],
                         "threshold": 0.1,
+                        "bound": "max",
                         "verdict": "failed",
                         "champion": 0.02,
+                        "change": 0.13,
                         "message": "gender: demographic_parity_difference 0.150 > 0.1",
                     }
                 ],
@@ -189,17 +241,19 @@ def _card(**free_text: Any) -> CardSection:
 
 
 def _facts(results: dict[str, Any], card: CardSection | None = None) -> dict[str, Any]:
+    typed = {stage: read(stage, result) if result else None for stage, result in results.items()}
     facts = collect_facts(
         model_name="churn",
         model_type="GradientBoosting",
         card=card or _card(intended_use="Rank customers by churn risk."),
-        results=results,
+        results=typed,
         candidate_alias="candidate",
         champion_alias="production",
         run_id="20261127-050000-abcdef",
         date="2026-11-27",
         plots=["roc.png"],
     )
+    facts = to_json(facts)
     facts["changes"] = no_diff("no champion", "No champion yet: nothing to compare with.")
     return facts
 
@@ -515,8 +569,8 @@ def test_the_diff_shows_metrics_data_and_parameters_that_changed() -> None:
 
 
 def test_the_report_finds_the_card_section_builder() -> None:
-    from mlgate.card.report import report_sections
     from mlgate.report.compose import find_builder
+    from mlgate.report.sections.card import report_sections
 
     assert find_builder("card") is report_sections
 

@@ -24,8 +24,9 @@ import yaml
 from conftest import EXAMPLE, ISOLATED_ENV
 from mlgate.card import CARD_TAG, FACTS_TAG
 from mlgate.card.facts import SECTIONS
-from mlgate.card.report import report_sections
 from mlgate.cli import main
+from mlgate.report.sections.card import report_sections
+from mlgate.results import CardResult
 
 pytestmark = pytest.mark.slow
 
@@ -283,7 +284,7 @@ def test_the_second_card_compares_with_the_champion_card(repo: Path) -> None:
     for name, compared in evaluate["comparison"].items():
         assert rows[name][3] == f"{compared['champion']:.4f}"
         assert rows[name][5] == _interval(compared["interval"], signed=True)
-    [section] = report_sections(_result(repo / "second", "card"))
+    [section] = report_sections(CardResult.from_json(_result(repo / "second", "card")))
     assert "| parameters | `n_estimators` | 250 | 120 |" in section.body
 
 

@@ -141,29 +141,3 @@ def _figure(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
-
-
-# --- the report's section ---------------------------------------------------------------
-
-
-def changes_section(changes: Mapping[str, Any]) -> markdown.Section:
-    """The "What changed" section of the PR report, from the card facts' `changes` record."""
-    if changes.get("status") != COMPARED:
-        body = markdown.text(changes.get("reason") or "No champion card to compare with.") + "\n"
-        return markdown.Section("card-changes", "What changed", body, markdown.DETAIL)
-    items = changes.get("items") or []
-    version = markdown.text(changes.get("champion_version") or "?")
-    if not items:
-        body = f"Against the champion (v{version}): no change in metrics, data or parameters.\n"
-        return markdown.Section("card-changes", "What changed", body, markdown.DETAIL)
-    rows = [
-        (
-            markdown.text(item["area"]),
-            markdown.code(item["name"]),
-            markdown.text(item["before"]),
-            markdown.text(item["after"]),
-        )
-        for item in items
-    ]
-    table = markdown.table(("area", "what", f"champion v{version}", "this PR"), rows)
-    return markdown.Section("card-changes", "What changed", table, markdown.IMPORTANT, folded=True)

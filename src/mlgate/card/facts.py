@@ -1,19 +1,45 @@
 """What a model card says, collected from the stage results: a pure function, no I/O.
 
-The facts are plain JSON data. The templates render them, `card.json` stores
-them so that a later run can compare its card with this one, and a test reads
-them back against the stage results. Every figure is copied from a stage result;
-a stage whose result is absent is recorded as not run, never filled in.
+The facts are a `CardFacts` (`mlgate.results.card`). The templates render their
+JSON, `card.json` stores it so that a later run can compare its card with this
+one, and a test reads them back against the stage results. Every figure is copied
+from a stage result; a stage whose result is absent is recorded as not run, never
+filled in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from mlgate.catalogue import LOWER_IS_BETTER
-from mlgate.results import ValidateResult
+from mlgate.results import (
+    EvaluateResult,
+    FairnessResult,
+    Number,
+    RegisterResult,
+    StageResult,
+    TrainResult,
+    ValidateResult,
+    to_json,
+)
+from mlgate.results.card import (
+    CardFacts,
+    ConsiderationsFacts,
+    DisparityFacts,
+    FairnessFacts,
+    FeatureFacts,
+    GroupFacts,
+    HowToLoad,
+    ModelFacts,
+    UsesFacts,
+)
+from mlgate.results.evaluate import GateResult, Interval
+from mlgate.results.fairness import FeatureFairness
 from mlgate.results.validate import Drift, DriftChecked
+
+R = TypeVar("R", bound=StageResult)
 
 # Bumped when the shape of the facts changes, so that a diff against an older
 # champion's card can tell which fields it may compare.
@@ -41,30 +67,30 @@ def collect_facts(
     model_name: str,
     model_type: str,
     card: Any,
-    results: Mapping[str, Mapping[str, Any] | None],
+    results: Mapping[str, StageResult | None],
     candidate_alias: str,
     champion_alias: str,
     run_id: str,
     date: str,
     plots: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> CardFacts:
     """The card's facts from the stage results (`None` for a stage that did not run).
 
     `card` is the config's `card:` section (free text written by the team); `date`
     is the card's date as ISO text, given by the caller so the function stays pure.
     """
-    validate = results.get("validate")
-    train = results.get("train")
-    evaluate = results.get("evaluate")
-    fairness = results.get("fairness")
-    register = results.get("register")
-    task = (validate or {}).get("task") or {}
-    registered = register if register and register.get("version") else None
-    alias = (registered or {}).get("alias") or candidate_alias
-    return {
-        "schema": SCHEMA_VERSION,
-        "stages": {
-            name: (result or {}).get("verdict", NOT_RUN)
+    validate = _typed(results.get("validate"), ValidateResult)
+    train = _typed(results.get("train"), TrainResult)
+    evaluate = _typed(results.get("evaluate"), EvaluateResult)
+    fairness = _typed(results.get("fairness"), FairnessResult)
+    register = _typed(results.get("register"), RegisterResult)
+    task = validate.task if validate else None
+    registered = register.version if register and register.version else None
+    alias = (register.alias if registered and register else None) or candidate_alias
+    return CardFacts(
+        schema=SCHEMA_VERSION,
+        stages={
+            name: result.verdict.value if result else NOT_RUN
             for name, result in (
                 ("validate", validate),
                 ("train", train),
@@ -72,56 +98,70 @@ def collect_facts(
                 ("fairness", fairness),
             )
         },
-        "model": {
-            "name": model_name,
-            "version": str(registered["version"]) if registered else None,
-            "alias": registered.get("alias") if registered else None,
-            "type": model_type,
-            "estimator": (train or {}).get("estimator"),
-            "estimator_class": (train or {}).get("estimator_class"),
-            "task": task.get("kind"),
-            "classes": [str(label) for label in task.get("classes") or []],
-            "positive_label": _optional_text(task.get("positive_label")),
-            "params": dict((train or {}).get("params") or {}),
-            "features": list((train or {}).get("feature_columns") or []),
-            "owners": list(card.owners),
-            "license": card.license,
-            "date": date,
-            "description": card.description,
-            "run_id": run_id,
-            "config_sha256": (train or {}).get("config_sha256"),
-            "feature_spec_sha256": (train or {}).get("feature_spec_sha256"),
-        },
-        "uses": {
-            "intended_use": card.intended_use,
-            "out_of_scope_uses": card.out_of_scope_uses,
-        },
-        "data": _data(validate),
-        "evaluation": _evaluation(evaluate),
-        "fairness": _fairness(fairness),
-        "validation": _validation(validate),
-        "considerations": {
-            "limitations": card.limitations,
-            "ethical_considerations": card.ethical_considerations,
-            "caveats_and_recommendations": card.caveats_and_recommendations,
-        },
-        "how_to_load": _how_to_load(model_name, alias, champion_alias, registered),
-        "plots": sorted(plots),
-    }
+        model=ModelFacts(
+            name=model_name,
+            version=str(registered) if registered else None,
+            alias=register.alias if registered and register else None,
+            type=model_type,
+            estimator=train.estimator if train else None,
+            estimator_class=train.estimator_class if train else None,
+            task=task.kind if task else None,
+            classes=tuple(str(label) for label in task.classes) if task else (),
+            positive_label=_optional_text(task.positive_label) if task else None,
+            params=dict(train.params) if train else {},
+            features=tuple(train.feature_columns) if train else (),
+            owners=tuple(card.owners),
+            license=card.license,
+            date=date,
+            description=card.description,
+            run_id=run_id,
+            config_sha256=train.config_sha256 if train else None,
+            feature_spec_sha256=train.feature_spec_sha256 if train else None,
+        ),
+        uses=UsesFacts(
+            intended_use=card.intended_use,
+            out_of_scope_uses=card.out_of_scope_uses,
+        ),
+        data=_data(validate),
+        evaluation=_evaluation(evaluate),
+        fairness=_fairness(fairness),
+        validation=_validation(validate),
+        considerations=ConsiderationsFacts(
+            limitations=card.limitations,
+            ethical_considerations=card.ethical_considerations,
+            caveats_and_recommendations=card.caveats_and_recommendations,
+        ),
+        how_to_load=_how_to_load(model_name, alias, champion_alias, registered),
+        plots=tuple(sorted(plots)),
+    )
+
+
+def registered(facts: CardFacts, *, version: str, alias: str, champion_alias: str) -> CardFacts:
+    """The same facts, naming the registered version (known only after the card stage)."""
+    model = facts.model
+    return facts.replace(
+        model=replace(facts.model, version=str(version), alias=alias),
+        how_to_load=_how_to_load(model.name, alias, champion_alias, str(version)),
+    )
 
 
 def with_registration(
     facts: Mapping[str, Any], *, version: str, alias: str, champion_alias: str
 ) -> dict[str, Any]:
-    """The same facts, naming the registered version (known only after the card stage)."""
-    stamped = dict(facts)
-    model = dict(facts["model"])
-    model.update(version=str(version), alias=alias)
-    stamped["model"] = model
-    stamped["how_to_load"] = _how_to_load(
-        model["name"], alias, champion_alias, {"version": str(version)}
+    """`registered` for the facts as JSON (a card.json's `facts`, as templates see them)."""
+    stamped = registered(
+        CardFacts.from_json(facts), version=version, alias=alias, champion_alias=champion_alias
     )
-    return stamped
+    return to_json(stamped)
+
+
+def _typed(result: StageResult | None, kind: type[R]) -> R | None:
+    """The result as its stage's type (a result of another stage is a caller's bug)."""
+    if result is None:
+        return None
+    if not isinstance(result, kind):
+        raise TypeError(f"expected a {kind.__name__}, got {type(result).__name__}")
+    return result
 
 
 # --- data -------------------------------------------------------------------------------
@@ -130,8 +170,6 @@ _DATA_FIELDS = ("uri", "sha256", "rows", "columns", "size_bytes", "version_id", 
 
 
 def _data(validate: ValidateResult | None) -> dict[str, Any]:
-    if isinstance(validate, Mapping):  # transitional, until collect_facts passes typed results
-        validate = ValidateResult.from_json(validate)
     data: dict[str, Any] = {"status": validate.verdict.value if validate else NOT_RUN}
     for role, key in (("training", "training"), ("validation", "evaluation")):
         info = validate.files.get(role) if validate else None
@@ -143,7 +181,7 @@ def _data(validate: ValidateResult | None) -> dict[str, Any]:
 # --- evaluation -------------------------------------------------------------------------
 
 
-def _evaluation(evaluate: Mapping[str, Any] | None) -> dict[str, Any]:
+def _evaluation(evaluate: EvaluateResult | None) -> dict[str, Any]:
     """Each metric with its interval, the champion's figure and the difference with its
     interval (the paired bootstrap of the evaluate stage), and the gates' verdicts."""
     if evaluate is None:
@@ -158,131 +196,125 @@ def _evaluation(evaluate: Mapping[str, Any] | None) -> dict[str, Any]:
             "champion_note": "",
             "mcnemar": None,
         }
-    champion = evaluate.get("champion") or None
-    champion_metrics = (champion or {}).get("metrics") or {}
-    intervals = evaluate.get("intervals") or {}
-    comparison = evaluate.get("comparison") or {}
+    champion = evaluate.champion
     metrics = []
-    for name, value in (evaluate.get("metrics") or {}).items():
-        compared = comparison.get(name) or {}
-        champion_value = compared.get("champion", champion_metrics.get(name))
+    for name, value in evaluate.metrics.items():
+        compared = evaluate.comparison.get(name)
         metrics.append(
             {
                 "name": name,
                 "value": value,
-                "interval": _interval(intervals.get(name)),
-                "champion": champion_value,
-                "difference": compared.get("difference"),
-                "difference_interval": _interval(compared.get("interval")),
+                "interval": _interval(evaluate.intervals.get(name)),
+                "champion": (
+                    compared.champion
+                    if compared
+                    else (champion.metrics.get(name) if champion else None)
+                ),
+                "difference": compared.difference if compared else None,
+                "difference_interval": _interval(compared.interval if compared else None),
                 "higher_is_better": name not in LOWER_IS_BETTER,
             }
         )
-    mcnemar = evaluate.get("mcnemar")
+    mcnemar = evaluate.mcnemar
     return {
-        "status": evaluate.get("verdict", NOT_RUN),
-        "summary": evaluate.get("summary", ""),
-        "rows": evaluate.get("rows"),
-        "confidence": evaluate.get("confidence"),
+        "status": evaluate.verdict.value,
+        "summary": evaluate.summary,
+        "rows": evaluate.rows,
+        "confidence": evaluate.confidence,
         "metrics": metrics,
-        "gates": [_gate(gate) for gate in evaluate.get("gates") or [] if _is_map(gate)],
+        "gates": [_gate(gate) for gate in evaluate.gates],
         "champion": (
-            {"alias": champion.get("alias"), "version": _optional_text(champion.get("version"))}
+            {"alias": champion.alias, "version": _optional_text(champion.version)}
             if champion
             else None
         ),
-        "champion_note": evaluate.get("champion_note", ""),
+        "champion_note": evaluate.champion_note,
         "mcnemar": (
-            {key: mcnemar.get(key) for key in _MCNEMAR_FIELDS} if _is_map(mcnemar) else None
+            {
+                "candidate_only_correct": mcnemar.candidate_only_correct,
+                "champion_only_correct": mcnemar.champion_only_correct,
+                "statistic": mcnemar.statistic,
+                "p_value": mcnemar.p_value,
+            }
+            if mcnemar
+            else None
         ),
     }
 
 
-_MCNEMAR_FIELDS = ("candidate_only_correct", "champion_only_correct", "statistic", "p_value")
-
-
-def _gate(gate: Mapping[str, Any]) -> dict[str, Any]:
+def _gate(gate: GateResult) -> dict[str, Any]:
     return {
-        "metric": gate.get("metric"),
-        "bound": gate.get("bound"),
-        "limit": gate.get("limit"),
-        "value": gate.get("value"),
-        "verdict": gate.get("verdict"),
-        "message": gate.get("message", ""),
+        "metric": gate.metric,
+        "bound": gate.bound,
+        "limit": gate.limit,
+        "value": gate.value,
+        "verdict": gate.verdict.value,
+        "message": gate.message,
     }
 
 
 # --- fairness ---------------------------------------------------------------------------
 
 
-def _fairness(fairness: Mapping[str, Any] | None) -> dict[str, Any]:
+def _fairness(fairness: FairnessResult | None) -> FairnessFacts:
     """Per sensitive feature: each group's figures, and each disparity with its interval,
     threshold, verdict and the champion's figure (as the fairness stage measured them)."""
     if fairness is None:
-        return {
-            "status": NOT_RUN,
-            "summary": "",
-            "policy": None,
-            "mode": None,
-            "confidence": None,
-            "min_group_size": None,
-            "chart": None,
-            "features": [],
-        }
-    return {
-        "status": fairness.get("verdict", NOT_RUN),
-        "summary": fairness.get("summary", ""),
-        "policy": fairness.get("policy"),
-        "mode": fairness.get("mode"),
-        "confidence": fairness.get("confidence"),
-        "min_group_size": fairness.get("min_group_size"),
-        "chart": fairness.get("chart"),
-        "features": [
-            _fairness_feature(feature)
-            for feature in fairness.get("features") or []
-            if _is_map(feature)
-        ],
-    }
+        return FairnessFacts(
+            status=NOT_RUN,
+            summary="",
+            policy=None,
+            mode=None,
+            confidence=None,
+            min_group_size=None,
+            chart=None,
+            features=(),
+        )
+    return FairnessFacts(
+        status=fairness.verdict.value,
+        summary=fairness.summary,
+        policy=fairness.policy,
+        mode=fairness.mode,
+        confidence=fairness.confidence,
+        min_group_size=fairness.min_group_size,
+        chart=fairness.chart,
+        features=tuple(_fairness_feature(feature) for feature in fairness.features),
+    )
 
 
-def _fairness_feature(feature: Mapping[str, Any]) -> dict[str, Any]:
+def _fairness_feature(feature: FeatureFairness) -> FeatureFacts:
     groups = []
     names: list[str] = []
-    for group in feature.get("groups") or []:
-        if not _is_map(group):
-            continue
+    for group in feature.groups:
         metrics = {
-            str(name): value
-            for name, value in (group.get("metrics") or {}).items()
+            name: value
+            for name, value in group.metrics.items()
             if name != "count"  # shown as the group's own column
         }
         names += [name for name in metrics if name not in names]
         groups.append(
-            {
-                "group": str(group.get("group")),
-                "count": group.get("count"),
-                "too_small": bool(group.get("too_small", False)),
-                "metrics": metrics,
-            }
+            GroupFacts(
+                group=group.group, count=group.count, too_small=group.too_small, metrics=metrics
+            )
         )
-    disparities = [
-        {
-            "metric": item.get("metric"),
-            "value": item.get("value"),
-            "interval": _interval(item.get("interval")),
-            "threshold": item.get("threshold"),
-            "verdict": item.get("verdict"),
-            "champion": item.get("champion"),
-            "message": item.get("message", ""),
-        }
-        for item in feature.get("checks") or []
-        if _is_map(item)
-    ]
-    return {
-        "feature": str(feature.get("name")),
-        "group_metrics": names,
-        "groups": groups,
-        "disparities": disparities,
-    }
+    disparities = tuple(
+        DisparityFacts(
+            metric=check.metric,
+            value=check.value,
+            interval=check.interval,
+            threshold=check.threshold,
+            verdict=check.verdict.value,
+            champion=check.champion,
+            message=check.message,
+        )
+        for check in feature.checks
+    )
+    return FeatureFacts(
+        feature=feature.name,
+        group_metrics=tuple(names),
+        groups=tuple(groups),
+        disparities=disparities,
+    )
 
 
 # --- data validation --------------------------------------------------------------------
@@ -290,8 +322,6 @@ def _fairness_feature(feature: Mapping[str, Any]) -> dict[str, Any]:
 
 def _validation(validate: ValidateResult | None) -> dict[str, Any]:
     """Expectations checked and failed per data file, and drift against the reference."""
-    if isinstance(validate, Mapping):  # transitional, until collect_facts passes typed results
-        validate = ValidateResult.from_json(validate)
     if validate is None:
         return {
             "status": NOT_RUN,
@@ -348,38 +378,24 @@ def _drift(drift: Drift) -> dict[str, Any] | None:
 # --- how to load ------------------------------------------------------------------------
 
 
-def _how_to_load(
-    name: str, alias: str, champion_alias: str, registered: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def _how_to_load(name: str, alias: str, champion_alias: str, version: str | None) -> HowToLoad:
     uri = f"models:/{name}@{alias}"
-    return {
-        "registered": registered is not None,
-        "model_uri": uri,
-        "version_uri": f"models:/{name}/{registered['version']}" if registered else None,
-        "production_uri": f"models:/{name}@{champion_alias}",
-        "python": f'import mlflow\nmodel = mlflow.pyfunc.load_model("{uri}")',
-    }
+    return HowToLoad(
+        registered=version is not None,
+        model_uri=uri,
+        version_uri=f"models:/{name}/{version}" if version is not None else None,
+        production_uri=f"models:/{name}@{champion_alias}",
+        python=f'import mlflow\nmodel = mlflow.pyfunc.load_model("{uri}")',
+    )
 
 
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _interval(value: Any) -> list[float] | None:
-    """An interval as [low, high], from a pair or a mapping; None when there is none."""
-    if value is None:
-        return None
-    if _is_map(value):
-        low = next((value[k] for k in ("low", "lower", "lo") if k in value), None)
-        high = next((value[k] for k in ("high", "upper", "hi") if k in value), None)
-        return [low, high] if low is not None and high is not None else None
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return [value[0], value[1]]
-    return None
+def _interval(value: Interval | None) -> list[Number] | None:
+    """An interval as [low, high]; None when there is none."""
+    return [value.low, value.high] if value is not None else None
 
 
 def _optional_text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _is_map(value: Any) -> bool:
-    return isinstance(value, Mapping)

@@ -22,11 +22,15 @@ from typing import Any
 from mlgate import markdown
 from mlgate.card.facts import NOT_RUN, SECTIONS
 from mlgate.errors import ConfigError
+from mlgate.results import to_json
+from mlgate.results.card import CardFacts
+from mlgate.rundir import CARD_HTML, CARD_MARKDOWN, PLOTS_DIR, RunDir, atomic_write_text
 
 BUILTIN_PREFIX = "mlgate"
 MARKDOWN_TEMPLATE = "model_card.md.j2"
 HTML_TEMPLATE = "model_card.html.j2"
 KINDS = {".md.j2": "markdown", ".html.j2": "html"}
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class Markdown(str):
@@ -37,6 +41,63 @@ def template_kind(path: Path) -> str | None:
     """`markdown` or `html` from a template's name, or None when it is neither."""
     name = path.name.lower()
     return next((kind for suffix, kind in KINDS.items() if name.endswith(suffix)), None)
+
+
+def write_card(run_dir: RunDir, facts: CardFacts, template: Path | None) -> list[Path]:
+    """Render the card with the images the stages left, and write both files."""
+    rendered = render_card(
+        to_json(facts),
+        plots=read_plots(run_dir.path / PLOTS_DIR),
+        fairness_chart=_fairness_chart(run_dir, facts.fairness.chart),
+        team_template=template,
+    )
+    written = [run_dir.file(CARD_MARKDOWN), run_dir.file(CARD_HTML)]
+    atomic_write_text(written[0], rendered["markdown"])
+    atomic_write_text(written[1], rendered["html"])
+    return written
+
+
+def team_template(project: Any) -> Path | None:
+    """The team's own template from `card.template`, checked; None for the built-in ones."""
+    written = project.config.card.template
+    if written is None:
+        return None
+    location = project.location(written)
+    key = ("card", "template")
+    if not isinstance(location, Path):
+        raise project.config_error(key, "the card template must be a file in the model repo")
+    if template_kind(location) is None:
+        raise project.config_error(
+            key, f"'{written}' is not a card template: name it *{' or *'.join(KINDS)}"
+        )
+    if not location.is_file():
+        raise project.config_error(
+            key, f"card template {written} not found (looked in {location.parent})"
+        )
+    return location
+
+
+def read_plots(folder: Path) -> dict[str, bytes]:
+    """The PNG plots the evaluate and fairness stages left, by file name."""
+    if not folder.is_dir():
+        return {}
+    plots = {}
+    for path in sorted(folder.glob("*.png")):
+        data = path.read_bytes()
+        if data.startswith(_PNG_MAGIC):
+            plots[path.name] = data
+    return plots
+
+
+def _fairness_chart(run_dir: RunDir, name: str | None) -> bytes | None:
+    """The fairness stage's bar chart, a PNG file directly in the run directory."""
+    if not isinstance(name, str) or Path(name).name != name:
+        return None
+    path = run_dir.file(name)
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return data if data.startswith(_PNG_MAGIC) else None
 
 
 def render_card(

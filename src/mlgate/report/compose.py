@@ -32,7 +32,7 @@ BUILDERS: dict[str, str] = {
     "validate": "mlgate.report.sections.validate:sections",
     "evaluate": "mlgate.report.sections.evaluate:evaluation_sections",
     "fairness": "mlgate.report.sections.fairness:sections",
-    "card": "mlgate.card.report:report_sections",
+    "card": "mlgate.report.sections.card:report_sections",
 }
 # Renderers outside mlgate.report.sections still read the result as its JSON dict
 # (transitional: they move to mlgate.report.sections and read typed results).

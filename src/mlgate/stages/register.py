@@ -53,7 +53,7 @@ def registration_decision(policy: str, ci: ci_context.CiContext) -> tuple[bool, 
 
 
 def register(session: Session, model: Any) -> RegisterResult:
-    from mlgate.card import stage as card_stage
+    from mlgate.card import registration as card_stage
     from mlgate.fairness.tags import tags as fairness_tags
 
     project = session.project
