@@ -26,17 +26,14 @@ from mlgate.results import RegisterResult, StageResult, Verdict
 
 log = logging.getLogger(__name__)
 
-# Each stage's one report renderer: it takes the stage's typed result and returns Sections.
-# Stages without one (train, register) show in the verdict table only.
+# Each stage's one report renderer (imported when used): it takes the stage's typed result
+# and returns Sections. Stages without one (train, register) show in the verdict table only.
 BUILDERS: dict[str, str] = {
     "validate": "mlgate.report.sections.validate:sections",
     "evaluate": "mlgate.report.sections.evaluate:evaluation_sections",
     "fairness": "mlgate.report.sections.fairness:sections",
     "card": "mlgate.report.sections.card:report_sections",
 }
-# Renderers outside mlgate.report.sections still read the result as its JSON dict
-# (transitional: they move to mlgate.report.sections and read typed results).
-_TYPED_RENDERERS = "mlgate.report.sections."
 
 MARKER_PREFIX = "<!-- mlgate:report model="
 CHART_KEY = "chart"  # rendered without a heading, as the sketch shows it
@@ -163,8 +160,7 @@ def stage_sections(name: str, result: StageResult) -> list[Section]:
     builder = find_builder(name)
     if builder is None:
         return []
-    given: Any = result if BUILDERS[name].startswith(_TYPED_RENDERERS) else result.to_json()
-    built = builder(given)
+    built = builder(result)
     sections = [built] if isinstance(built, Section) else list(built or [])
     return [_escaped(name, section) for section in sections]
 
