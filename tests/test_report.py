@@ -492,3 +492,17 @@ def test_footer_says_which_stages_were_reused() -> None:
     assert "reused, inputs unchanged: train ·" in line
     fresh = {name: {**result, "cache": {"reused": False}} for name, result in stages.items()}
     assert "reused" not in footer(data(model="m", stages=fresh, mlgate_version="1.0.0"))
+
+
+def test_a_malformed_result_in_the_run_directory_is_a_run_dir_error(tmp_path: Path) -> None:
+    from mlgate.errors import RunDirError
+    from mlgate.report.deliver import _read_result
+    from mlgate.rundir import RunDir
+
+    run_dir = RunDir(tmp_path)
+    evaluate = result_json({"stage": "evaluate", "verdict": "passed", "summary": "ok"})
+    run_dir.write_result("evaluate", evaluate)
+    assert _read_result(run_dir, "evaluate").to_json() == evaluate
+    run_dir.write_result("evaluate", {**evaluate, "gates": 12345})
+    with pytest.raises(RunDirError, match=r"evaluate.json is not a result mlgate can read \(gates"):
+        _read_result(run_dir, "evaluate")

@@ -139,11 +139,19 @@ def _read_result(run_dir: RunDir, stage: str) -> StageResult:
     try:
         return results.read(stage, stored)
     except ValueError as error:
-        first = " ".join(str(error).split())[:200]
         raise RunDirError(
             f"{run_dir.file(pipeline.BY_NAME[stage].result_file)} is not a result mlgate can "
-            f"read ({first}); rerun the {stage} stage"
+            f"read ({_why(error)}); rerun the {stage} stage"
         ) from None
+
+
+def _why(error: ValueError) -> str:
+    """The first problem pydantic found, as `field.path: message`."""
+    found = error.errors() if callable(getattr(error, "errors", None)) else []  # type: ignore[attr-defined]
+    if not found:
+        return " ".join(str(error).split())[:200]
+    where = ".".join(str(part) for part in found[0].get("loc", ()))
+    return f"{where}: {found[0].get('msg', 'invalid')}" if where else found[0].get("msg", "")
 
 
 def _trusted_context(data: ReportData, env: dict[str, str], event: dict[str, Any]) -> ReportData:
