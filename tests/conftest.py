@@ -54,6 +54,28 @@ ISOLATED_ENV = (
 )
 
 
+# Fixtures that start a server process (moto, MLflow, Prism) or a Docker engine's
+# containers. A test that uses one, itself or through another fixture, is slow: the quick
+# loop (`pytest -m "not slow"`) leaves it to the full suite.
+SERVER_FIXTURES = frozenset(
+    {
+        "s3_server",
+        "mlflow_server",
+        "github_api",
+        "docker_client",
+        "docker_registry",
+        "docker_registry_with_auth",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ISOLATED_ENV:

@@ -26,7 +26,15 @@ ROWS = 40
 
 def _cases() -> list[Any]:
     cases = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
-    return [pytest.param(case, id=case["name"]) for case in cases]
+    trains = ("run", "train")  # the commands that fit a model
+    return [
+        pytest.param(
+            case,
+            id=case["name"],
+            marks=[pytest.mark.slow] if case.get("command", ["validate"])[0] in trains else [],
+        )
+        for case in cases
+    ]
 
 
 def test_the_corpus_is_large_and_its_names_unique() -> None:

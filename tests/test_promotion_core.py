@@ -153,6 +153,7 @@ def quick_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ledger, "SETTLE", 1.2)
 
 
+@pytest.mark.slow  # waits out the claim protocol on purpose
 @pytest.mark.usefixtures("quick_protocol")
 def test_concurrent_claims_have_exactly_one_winner() -> None:
     for _ in range(5):
@@ -181,6 +182,7 @@ def test_concurrent_claims_have_exactly_one_winner() -> None:
         assert Claim.decode(seq, store.tags[ledger.claim_key(seq)]).token == claim.token
 
 
+@pytest.mark.slow  # waits out the claim protocol on purpose
 @pytest.mark.usefixtures("quick_protocol")
 def test_a_claim_written_too_slowly_is_given_up() -> None:
     store = RegisterStore(aliases={"production": "1"}, write_delay=1.5)  # > CLAIM_BOUND
@@ -189,6 +191,7 @@ def test_a_claim_written_too_slowly_is_given_up() -> None:
         ledger.claim(store, Move("promote", "production", "1", "2"), actor="a", model="m")
 
 
+@pytest.mark.slow  # waits out the claim protocol on purpose
 @pytest.mark.usefixtures("quick_protocol")
 def test_a_slow_claim_is_tried_again_on_the_same_seat() -> None:
     delays = iter([1.5, 0.0])  # the first write is slower than CLAIM_BOUND
