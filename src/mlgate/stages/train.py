@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pydantic import JsonValue
+
 from mlgate.results import TrainResult, Verdict
 from mlgate.rundir import MODEL_FILE
 from mlgate.stages._session import Session
@@ -50,7 +52,8 @@ def run(session: Session) -> TrainResult:
     )
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any) -> JsonValue:
+    """A parameter as JSON: containers kept, anything else as its repr()."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
