@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from mlgate.data import DataFile
     from mlgate.s3 import S3Object
+    from mlgate.tracking.registry import Registry
     from mlgate.training import Task, TrainedModel
 
 
@@ -34,9 +35,9 @@ class Session:
     data_hashes: dict[str, str] = field(default_factory=dict)  # role -> sha256, for the cache
     fetched_s3: dict[str, S3Object] = field(default_factory=dict)  # role -> downloaded object
     champion_probe: str | None = None  # the champion's version as the cache last read it
-    _registry: Any = None
+    _registry: Registry | None = None
 
-    def registry(self) -> Any:
+    def registry(self) -> Registry:
         """The MLflow registry, connected once per command (evaluate and register share it)."""
         if self._registry is None:
             from mlgate.tracking.registry import Registry
