@@ -202,7 +202,7 @@ def stage_outputs(run_dir: Any, results: Iterable[Any], code: int) -> dict[str, 
             outputs["mlflow-run-id"] = result.mlflow_run_id or ""
             outputs["mlflow-run-url"] = result.mlflow_run_url or ""
         if isinstance(result, CardResult):
-            markdown = result.files.get("markdown")
+            markdown = result.files.markdown
             outputs["card-path"] = str(run_dir.path / markdown) if markdown else ""
     return outputs
 
