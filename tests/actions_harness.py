@@ -193,6 +193,7 @@ class Runner:
     env: dict[str, str]
     logs: list[str] = field(default_factory=list)
     path_additions: list[str] = field(default_factory=list)
+    exported: list[tuple[str, str]] = field(default_factory=list)  # GITHUB_ENV, in order
 
     def github_context(self) -> dict[str, Any]:
         return {"token": self.env.get("GITHUB_TOKEN", ""), "workspace": str(self.workspace)}
@@ -319,12 +320,14 @@ def _uses_step(
     runner: Runner, uses: str, with_: dict[str, str], env: dict[str, str]
 ) -> tuple[dict[str, str], bool]:
     if uses.startswith("$/"):  # this repository at the running commit
-        saved = dict(runner.env)
+        saved, exported_before = dict(runner.env), len(runner.exported)
         runner.env.update(env)  # a step's env reaches the composite action's steps
         try:
             nested = run_action(runner, (ROOT / uses[2:]).resolve(), with_)
         finally:
-            runner.env = saved
+            # The step's env ends with the step; what its steps wrote to GITHUB_ENV stays
+            # for the rest of the job.
+            runner.env = {**saved, **dict(runner.exported[exported_before:])}
         return nested.outputs, nested.outcome == "success"
     name = uses.split("@", 1)[0]
     if name == "actions/setup-python":
@@ -397,7 +400,9 @@ def _run_step(
         timeout=300,
     )
     runner.logs.append(f"$ {script}\n{completed.stdout}[exit {completed.returncode}]")
-    runner.env.update(parse_outputs(files["GITHUB_ENV"]))
+    exported = parse_outputs(files["GITHUB_ENV"])
+    runner.exported.extend(exported.items())
+    runner.env.update(exported)
     added = files["GITHUB_PATH"].read_text(encoding="utf-8").split()
     runner.path_additions.extend(added)
     return parse_outputs(files["GITHUB_OUTPUT"]), completed.returncode == 0
