@@ -23,6 +23,19 @@ from mlgate.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "churn"
 
+
+def _name_the_main_module() -> None:
+    """Under pytest-xdist a worker's `__main__` has no file and no spec, which pyspark's
+    Spark Connect module (imported by Great Expectations) takes for a doctest run and
+    answers with `sys.exit(0)`. A real `mlgate` process always has a main file."""
+    import __main__
+
+    if getattr(__main__, "__spec__", None) is None and not hasattr(__main__, "__file__"):
+        __main__.__file__ = "pytest-xdist-worker"
+
+
+_name_the_main_module()
+
 # Variables that would make a test depend on the machine or CI it runs on.
 ISOLATED_ENV = (
     "MLFLOW_TRACKING_URI",
