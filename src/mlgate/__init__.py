@@ -11,18 +11,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> the module of this package that defines it
 _PUBLIC = {
-    "load_project": "mlgate.project",
-    "find_config": "mlgate.project",
-    "Project": "mlgate.project",
-    "Config": "mlgate.config",
-    "FeatureSpec": "mlgate.featurespec",
-    "MlgateError": "mlgate.errors",
-    "ConfigError": "mlgate.errors",
-    "InputError": "mlgate.errors",
-    "ServiceError": "mlgate.errors",
-    "main": "mlgate.cli",
+    "load_project": "project",
+    "find_config": "project",
+    "Project": "project",
+    "Config": "config",
+    "FeatureSpec": "featurespec",
+    "MlgateError": "errors",
+    "ConfigError": "errors",
+    "InputError": "errors",
+    "ServiceError": "errors",
+    "main": "cli",
 }
 
 __all__ = ["__version__", *_PUBLIC]
@@ -32,5 +32,5 @@ def __getattr__(name: str) -> object:
     if name in _PUBLIC:
         import importlib
 
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
     raise AttributeError(f"module 'mlgate' has no attribute {name!r}")

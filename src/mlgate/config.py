@@ -1,4 +1,4 @@
-"""mlgate.yaml: the typed model of every section, validated with file and line in errors.
+"""The config file: the typed model of every section, validated with file and line in errors.
 
 Every section of PRODUCT.md is modelled here, also those whose stage lands later,
 so that a complete config is valid today and a typo anywhere is caught at once.

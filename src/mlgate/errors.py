@@ -61,7 +61,7 @@ class UsageError(MlgateError):
 
 
 class ConfigError(MlgateError):
-    """mlgate.yaml or the feature spec is malformed or inconsistent."""
+    """The config or the feature spec is malformed or inconsistent."""
 
 
 class InputError(MlgateError):

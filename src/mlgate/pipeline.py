@@ -21,7 +21,7 @@ class Stage:
     @property
     def module(self) -> str:
         """The module holding the stage's compute: `run(session) -> <Stage>Result`."""
-        return f"mlgate.stages.{self.name}"
+        return f"{__package__}.stages.{self.name}"
 
     @property
     def result_file(self) -> str:
@@ -74,3 +74,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "register": (("register",), "existing"),
 }
 RUN_HELP = "every stage in order: " + ", ".join(NAMES)
+
+
+def before(name: str) -> tuple[str, ...]:
+    """The stages that run before `name`, in order."""
+    return NAMES[: NAMES.index(name)]

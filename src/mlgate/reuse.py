@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate import __version__
 from mlgate.cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
+from mlgate.pipeline import before
+from mlgate.rundir import CARD_FILES, FAIRNESS_CHART, MODEL_FILE, PLOTS_DIR, PREDICTIONS_FILE
 
 if TYPE_CHECKING:
     from mlgate.cache import CachedStage
@@ -49,7 +51,7 @@ READS: dict[str, Reads] = {
         data=("training",),
         packages=(*_CORE, "scikit-learn"),
         code=True,
-        outputs=("model.joblib",),
+        outputs=(MODEL_FILE,),
     ),
     "evaluate": Reads(
         config=("evaluation",),
@@ -57,7 +59,7 @@ READS: dict[str, Reads] = {
         upstream=("train",),
         packages=(*_CORE, "scikit-learn", "scipy", "matplotlib"),
         champion=True,
-        outputs=("predictions.csv", "plots"),
+        outputs=(PREDICTIONS_FILE, PLOTS_DIR),
     ),
     "fairness": Reads(
         config=("fairness", "evaluation.champion_alias"),
@@ -65,23 +67,23 @@ READS: dict[str, Reads] = {
         upstream=("train",),
         packages=(*_CORE, "scikit-learn", "fairlearn", "matplotlib"),
         champion=True,
-        outputs=("fairness.png",),
+        outputs=(FAIRNESS_CHART,),
     ),
     "card": Reads(
         config=("card", "tracking", "evaluation.champion_alias"),
-        upstream=("validate", "train", "evaluate", "fairness"),
+        upstream=before("card"),
         packages=("jinja2",),
         files=("card.template",),
         champion=True,  # the card shows what changed against the champion's
-        outputs=("model_card.md", "model_card.html", "card.json"),
+        outputs=CARD_FILES,
     ),
     "register": Reads(
         config=("tracking", "promotion"),
-        upstream=("validate", "train", "evaluate", "fairness", "card"),
+        upstream=before("register"),
         packages=("mlflow", "scikit-learn"),
         ci=True,
         # It stamps the card with the version it registered.
-        outputs=("model_card.md", "model_card.html", "card.json"),
+        outputs=CARD_FILES,
     ),
 }
 

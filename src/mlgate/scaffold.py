@@ -470,7 +470,7 @@ def render_suite(suite: list[dict[str, Any]], source: str) -> str:
 def render_config(
     config: dict[str, Any], gate_comments: dict[tuple[str, str], str] | None = None
 ) -> str:
-    """mlgate.yaml, with each drafted gate under a comment that says where its bound came from."""
+    """The config, with each drafted gate under a comment that says where its bound came from."""
     import yaml
 
     comments = gate_comments or {}

@@ -228,9 +228,7 @@ def _template_frame(error: BaseException, team_dir: Path | None) -> tuple[str | 
 def _environment(kind: str, team_dir: Path | None) -> Any:
     import jinja2
 
-    builtin = jinja2.PrefixLoader(
-        {BUILTIN_PREFIX: jinja2.PackageLoader("mlgate.card", "templates")}
-    )
+    builtin = jinja2.PrefixLoader({BUILTIN_PREFIX: jinja2.PackageLoader(__package__, "templates")})
     loaders = [builtin]
     if team_dir is not None:
         loaders.insert(0, jinja2.FileSystemLoader(str(team_dir)))

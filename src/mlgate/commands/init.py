@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mlgate import scaffold
     from mlgate.errors import InputError, UsageError
+    from mlgate.project import DEFAULT_CONFIG_NAME
 
     folder = Path(args.dir).absolute()
     if not folder.is_dir():
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     )
     suite_path = folder / draft.config["validation"]["suite"]
     outputs = {
-        folder / "mlgate.yaml": scaffold.render_config(draft.config, draft.gate_comments),
+        folder / DEFAULT_CONFIG_NAME: scaffold.render_config(draft.config, draft.gate_comments),
         folder / "configs" / "features.yaml": scaffold.render_spec(draft.spec, data.name),
         suite_path: scaffold.render_suite(draft.suite, data.name),
     }
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as handle:
             handle.write(content)
-    _check(folder / "mlgate.yaml")
+    _check(folder / DEFAULT_CONFIG_NAME)
     print(f"mlgate init · {len(frame.index):,} rows × {len(frame.columns)} columns of {data.name}")
     for path in outputs:
         print(f"  wrote {_relative(path, Path.cwd())}")

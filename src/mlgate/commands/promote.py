@@ -39,7 +39,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="CONFIG",
-        help="mlgate.yaml to take the tracking URI and promotion settings from "
+        help="the model repo's config to take the tracking URI and promotion settings from "
         "(default: MLFLOW_TRACKING_URI)",
     )
     parser.add_argument("--json", action="store_true", help="print the machine-readable result")

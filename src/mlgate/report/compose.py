@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 # Each stage's one report renderer (imported when used): it takes the stage's typed result
 # and returns Sections. Stages without one (train, register) show in the verdict table only.
 BUILDERS: dict[str, str] = {
-    "validate": "mlgate.report.sections.validate:sections",
-    "evaluate": "mlgate.report.sections.evaluate:evaluation_sections",
-    "fairness": "mlgate.report.sections.fairness:sections",
-    "card": "mlgate.report.sections.card:report_sections",
+    "validate": ".sections.validate:sections",
+    "evaluate": ".sections.evaluate:evaluation_sections",
+    "fairness": ".sections.fairness:sections",
+    "card": ".sections.card:report_sections",
 }
 
 MARKER_PREFIX = "<!-- mlgate:report model="
@@ -170,7 +170,7 @@ def find_builder(stage: str) -> Callable[[Any], Any] | None:
     if stage not in BUILDERS:
         return None
     module_name, attribute = BUILDERS[stage].split(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    return getattr(importlib.import_module(module_name, __package__), attribute)
 
 
 def _escaped(name: str, section: Section) -> Section:

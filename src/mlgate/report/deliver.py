@@ -21,12 +21,10 @@ from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK, InputError, RunDirError, Se
 from mlgate.report import artifact, budget
 from mlgate.report.compose import ReportData, compose, folded_note, marker
 from mlgate.results import RegisterResult, StageResult
+from mlgate.rundir import REPORT_COMMENT, REPORT_MARKDOWN
 
 if TYPE_CHECKING:
     from mlgate.rundir import RunDir
-
-REPORT_FILE = "report.md"
-COMMENT_FILE = "report-comment.md"
 
 
 @dataclass(frozen=True)
@@ -65,8 +63,8 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
     if out_dir is not None:
         from mlgate.rundir import atomic_write_text
 
-        atomic_write_text(out_dir / REPORT_FILE, full)
-        atomic_write_text(out_dir / COMMENT_FILE, comment.body)
+        atomic_write_text(out_dir / REPORT_MARKDOWN, full)
+        atomic_write_text(out_dir / REPORT_COMMENT, comment.body)
 
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
@@ -88,7 +86,7 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
         actions_io.write_outputs(
             {
                 "passed": not data.failed,
-                "report-path": out_dir / REPORT_FILE if out_dir is not None else "",
+                "report-path": out_dir / REPORT_MARKDOWN if out_dir is not None else "",
                 "comment-url": comment_url or "",
             },
             env["GITHUB_OUTPUT"],

@@ -16,6 +16,7 @@ from typing import Any
 from mlgate.card.diff import NO_CHAMPION, NO_CHAMPION_CARD, diff_facts, no_diff
 from mlgate.card.facts import NOT_RUN, collect_facts
 from mlgate.card.render import read_plots, team_template, write_card
+from mlgate.pipeline import NAMES
 from mlgate.results import CardResult, Verdict, to_json
 from mlgate.results.card import CardFacts, CardFiles
 from mlgate.rundir import CARD_HTML, CARD_MARKDOWN, PLOTS_DIR
@@ -23,7 +24,7 @@ from mlgate.stages._session import Session
 from mlgate.tracking.tags import CARD_FACTS as FACTS_TAG
 
 # The stages whose results a card reports, in pipeline order.
-CARD_INPUTS = ("validate", "train", "evaluate", "fairness", "register")
+CARD_INPUTS = tuple(name for name in NAMES if name != "card")
 
 
 def run(session: Session) -> CardResult:

@@ -28,9 +28,7 @@ from mlgate.tracking.uri import display_uri
 R = TypeVar("R")
 
 # The earlier stages' results, logged with the run.
-RESULT_FILES = tuple(
-    pipeline.BY_NAME[name].result_file for name in ("validate", "train", "evaluate", "fairness")
-)
+RESULT_FILES = tuple(pipeline.BY_NAME[name].result_file for name in pipeline.before("card"))
 
 
 def run(session: Session) -> RegisterResult:
