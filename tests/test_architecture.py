@@ -30,6 +30,38 @@ def _checker() -> ModuleType:
     return module
 
 
+# --- layers ---------------------------------------------------------------------------------
+
+# What a layer may not load (directly or inside a function): the layers above it.
+FORBIDDEN = {
+    # The typed results are the bottom layer every reader shares.
+    "mlgate.results": ("mlgate",),
+    # A stage computes; the orchestrator, the report, the commands and the CLI drive it.
+    "mlgate.stages": ("mlgate.run", "mlgate.report", "mlgate.commands", "mlgate.cli"),
+    # The MLflow edge serves the stages and commands, never the other way round.
+    "mlgate.tracking": ("mlgate.stages", "mlgate.run", "mlgate.report", "mlgate.commands"),
+    # Renderers read results; they never run a stage.
+    "mlgate.report": ("mlgate.stages", "mlgate.run"),
+    "mlgate.card": ("mlgate.stages", "mlgate.run", "mlgate.report"),
+}
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_each_layer_loads_only_the_layers_below_it(layer: str) -> None:
+    broken = [
+        f"{edge.source} loads {edge.target} ({edge.path.name}:{edge.line})"
+        for edge in _checker().imports(SRC)
+        if _within(edge.source, layer)
+        and not _within(edge.target, layer)
+        and any(_within(edge.target, above) for above in FORBIDDEN[layer])
+    ]
+    assert broken == []
+
+
 # --- import cycles --------------------------------------------------------------------------
 
 
