@@ -31,7 +31,7 @@ from actions_harness import (
     run_job,
 )
 from actions_harness import load as _load
-from mlgate import actions_io
+from mlgate import _actions_io as actions_io
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "churn"

@@ -1,5 +1,5 @@
 """The stage cache: an unchanged re-run reuses every stage, and each change reruns exactly
-the stages that read it (mlgate.reuse.READS), on the example with its embedded store."""
+the stages that read it (mlgate._reuse.READS), on the example with its embedded store."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlgate.cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
+from mlgate._cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
 
 ALL = ["validate", "train", "evaluate", "fairness", "card", "register"]
 
@@ -210,10 +210,10 @@ def test_champion_read_through_a_tracking_server(mlflow_server: str) -> None:
 
 def test_the_cache_keeps_the_files_each_stage_writes() -> None:
     """reuse.READS names the outputs literally (importing the stages would slow a re-run)."""
+    from mlgate._plots import PLOTS_DIR
+    from mlgate._reuse import READS
     from mlgate.card import CARD_FILES
     from mlgate.fairness import CHART_FILE
-    from mlgate.plots import PLOTS_DIR
-    from mlgate.reuse import READS
     from mlgate.rundir import MODEL_FILE, PREDICTIONS_FILE
 
     assert READS["train"].outputs == (MODEL_FILE,)

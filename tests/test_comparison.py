@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mlgate.catalogue import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from mlgate.comparison import (
+from mlgate._catalogue import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlgate._comparison import (
     EXACT_MCNEMAR_BELOW,
     bootstrap,
     draws,
     mcnemar,
     weighted_metric,
 )
-from mlgate.metrics import Predictions, compute_metrics
-from mlgate.training import Task
+from mlgate._metrics import Predictions, compute_metrics
+from mlgate._training import Task
 
 ROWS = 400
 

@@ -374,9 +374,9 @@ def test_an_unknown_metric_exits_2_with_the_known_ones(churn_repo: Path, cli) ->
 def test_a_champion_without_probabilities_has_no_score_figures() -> None:
     import numpy as np
 
-    from mlgate.metrics import Predictions
+    from mlgate._metrics import Predictions
+    from mlgate._training import Task
     from mlgate.stages.evaluate import _champion_metrics
-    from mlgate.training import Task
 
     task = Task("classification", inferred=True, classes=("no", "yes"), positive_label="yes")
     truth = np.array(["no", "yes", "yes", "no"], dtype=object)

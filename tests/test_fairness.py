@@ -16,7 +16,7 @@ import pytest
 from fairlearn import metrics as fl
 from sklearn import metrics as skm
 
-from mlgate import markdown as md
+from mlgate import _markdown as md
 from mlgate.fairness import measure
 from mlgate.fairness.groups import (
     GROUP_JOIN,
@@ -467,7 +467,7 @@ def test_tags_carry_verdict_and_judged_figures() -> None:
 
 
 def test_every_threshold_the_config_accepts_is_computed_for_its_task() -> None:
-    from mlgate.catalogue import fairness_threshold_names
+    from mlgate._catalogue import fairness_threshold_names
     from mlgate.fairness.thresholds import applicable_thresholds
 
     y_true, y_pred, groups = _classification(5, rows=200)
@@ -504,13 +504,13 @@ def test_chart_is_a_png_even_with_math_characters_in_group_names(tmp_path) -> No
 def test_multiclass_targets_are_skipped_or_refused_when_thresholds_ask(churn_repo) -> None:
     import yaml
 
+    from mlgate._training import Task
     from mlgate.errors import ConfigError
     from mlgate.project import load_project
     from mlgate.results import Verdict
     from mlgate.rundir import RunDir
     from mlgate.stages._session import Session
     from mlgate.stages.fairness import run_fairness
-    from mlgate.training import Task
 
     three_classes = Task("classification", inferred=False, classes=("a", "b", "c"))
     config = churn_repo / "mlgate.yaml"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mlgate._gates import improvement, judge, overall
 from mlgate.config import Gate
-from mlgate.gates import improvement, judge, overall
 from mlgate.results import Verdict
 
 
@@ -68,7 +68,7 @@ def test_lower_is_better_metrics_count_a_rise_as_a_drop() -> None:
 
 
 def _difference(metric: str, candidate: float, champion: float, low: float, high: float):
-    from mlgate.comparison import Difference, Interval
+    from mlgate._comparison import Difference, Interval
 
     diff = candidate - champion
     return Difference(
@@ -194,7 +194,7 @@ def test_a_champion_without_the_figure_skips_the_bound_and_says_why() -> None:
 
 
 def test_absolute_bounds_quote_the_candidates_interval() -> None:
-    from mlgate.comparison import Interval
+    from mlgate._comparison import Interval
 
     [result] = judge(
         {"roc_auc": 0.7123},
@@ -215,7 +215,7 @@ def test_without_an_interval_the_point_estimate_decides() -> None:
 
 
 def test_without_a_defined_interval_the_point_decides_and_says_so() -> None:
-    from mlgate.comparison import Difference
+    from mlgate._comparison import Difference
 
     undefined = Difference("roc_auc", 0.70, 0.80, -0.10, None, -0.125, None)
     [result] = judge(

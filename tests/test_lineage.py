@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.ci_context import _public_remote, ci_context, fingerprint
+from mlgate._ci_context import _public_remote, ci_context, fingerprint
 from mlgate.stages.register import registration_decision
 
 

@@ -14,10 +14,10 @@ import pytest
 from sklearn.linear_model import RidgeClassifier
 from sklearn.svm import SVC
 
-from mlgate.catalogue import CLASSIFICATION_METRICS, DEFAULT_METRICS, REGRESSION_METRICS
+from mlgate._catalogue import CLASSIFICATION_METRICS, DEFAULT_METRICS, REGRESSION_METRICS
+from mlgate._metrics import Predictions, compute_metrics, metric_names, predict
+from mlgate._training import Task
 from mlgate.errors import ConfigError, InputError
-from mlgate.metrics import Predictions, compute_metrics, metric_names, predict
-from mlgate.training import Task
 
 # --- fixed model outputs ----------------------------------------------------------------
 

@@ -16,10 +16,10 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mlgate.importance import feature_importance
-from mlgate.metrics import Predictions
-from mlgate.plots import PLOTS_DIR, draw_plots
-from mlgate.training import Task
+from mlgate._importance import feature_importance
+from mlgate._metrics import Predictions
+from mlgate._plots import PLOTS_DIR, draw_plots
+from mlgate._training import Task
 
 ROWS = 300
 

@@ -1,10 +1,10 @@
-"""URLs shown in logs, reports and tags carry no credentials (mlgate.redact)."""
+"""URLs shown in logs, reports and tags carry no credentials (mlgate._redact)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlgate.redact import without_credentials
+from mlgate._redact import without_credentials
 
 
 @pytest.mark.parametrize(

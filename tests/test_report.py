@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mlgate._markdown import DETAIL, ESSENTIAL, IMPORTANT, Section, table
 from mlgate.errors import InputError
-from mlgate.markdown import DETAIL, ESSENTIAL, IMPORTANT, Section, table
 from mlgate.report import artifact, budget
 from mlgate.report.compose import Composed, ReportData, compose, folded_note, marker
 from mlgate.results import StageResult, read

@@ -17,7 +17,7 @@ import yaml
 
 from conftest import MOTO_REGION, S3Bucket, _free_port, s3_client, start_moto_server
 from faultproxy import Fault, FaultProxy
-from mlgate import s3
+from mlgate import _s3 as s3
 
 TRAIN_KEY = "churn/train.csv"
 VALIDATION_KEY = "churn/validation.csv"

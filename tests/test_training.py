@@ -29,10 +29,10 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from mlgate._training import Task, TrainedModel, infer_task, train_model
 from mlgate.data import load_table
 from mlgate.errors import ConfigError, InputError
 from mlgate.project import Project, load_project
-from mlgate.training import Task, TrainedModel, infer_task, train_model
 
 ROWS = 240
 INPUTS = ["x1", "x2", "plan"]

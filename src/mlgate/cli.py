@@ -138,7 +138,7 @@ def _mask_secrets() -> None:
     import os
 
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        from mlgate.actions_io import mask_secrets
+        from mlgate._actions_io import mask_secrets
 
         mask_secrets()
 
@@ -148,7 +148,7 @@ def _write_github_outputs(run_dir, results, code: int) -> None:
     import os
 
     if os.environ.get("GITHUB_OUTPUT"):
-        from mlgate.actions_io import stage_outputs, write_outputs
+        from mlgate._actions_io import stage_outputs, write_outputs
 
         write_outputs(stage_outputs(run_dir, results, code))
 
@@ -156,7 +156,7 @@ def _write_github_outputs(run_dir, results, code: int) -> None:
 @contextmanager
 def _handle_errors(*, as_json: bool) -> Iterator[_Outcome]:
     """The one place where exceptions become exit codes and one-line messages."""
-    from mlgate import console
+    from mlgate import _console as console
     from mlgate.errors import MlgateError
 
     outcome = _Outcome()
@@ -201,7 +201,7 @@ def _run_stages(args: argparse.Namespace) -> int:
 def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: mlgate.project.Project
     from pathlib import Path
 
-    from mlgate import console
+    from mlgate import _console as console
     from mlgate.errors import MlgateError
     from mlgate.pipeline import COMMANDS
     from mlgate.run import clear_outputs, run_stages

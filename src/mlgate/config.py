@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mlgate.catalogue import ALL_METRICS, fairness_threshold_names
+from mlgate._catalogue import ALL_METRICS, fairness_threshold_names
 from mlgate.serving.plan import pinned_image
 
 SUPPORTED_MAJOR_VERSION = 1

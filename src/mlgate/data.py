@@ -100,7 +100,7 @@ def _load_s3(
     """Fetch an s3:// object through the local cache, then read it like a local file."""
     from dataclasses import replace
 
-    from mlgate import s3
+    from mlgate import _s3 as s3
 
     if not s3.is_s3_uri(written):
         scheme = written.split("://", 1)[0]

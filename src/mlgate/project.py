@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlgate.catalogue import METRICS_BY_TASK
+from mlgate._catalogue import METRICS_BY_TASK
+from mlgate._yamlsource import KeyPath, YamlDocument, read_yaml
 from mlgate.config import Config, did_you_mean, resolve_location
 from mlgate.errors import ConfigError
 from mlgate.featurespec import FeatureSpec
-from mlgate.yamlsource import KeyPath, YamlDocument, read_yaml
 
 DEFAULT_CONFIG_NAME = "mlgate.yaml"
 STATE_DIR_NAME = ".mlgate"
@@ -94,7 +94,7 @@ def find_config(argument: str | None) -> Path:
 def load_project(config_path: Path) -> Project:
     config_doc = read_yaml(config_path, what="config")
     config = _validate(Config, config_doc)
-    from mlgate.repopaths import check_inside_repo
+    from mlgate._repopaths import check_inside_repo
 
     check_inside_repo(config_doc, config, config_path.parent)
     spec_location = resolve_location(config_path.parent, config.data.feature_spec)

@@ -74,8 +74,8 @@ def _annotate(result: StageResult) -> None:
 
 def _reused_or_run(session: Session, name: str) -> StageResult:
     """Restore the stage from the cache when its inputs are unchanged, else run and store it."""
-    from mlgate.cache import StageCache
-    from mlgate.reuse import stage_inputs, still_valid
+    from mlgate._cache import StageCache
+    from mlgate._reuse import stage_inputs, still_valid
 
     store = StageCache(session.project.state_dir / "cache" / "stages")
     if not session.use_cache:  # run first: the stage hashes the data while reading it
@@ -109,7 +109,7 @@ def _stored(
     session: Session, store: Any, name: str, fingerprint: str | None, result: StageResult
 ) -> StageResult:
     """The stage's fresh result, marked with its fingerprint and kept for a later run."""
-    from mlgate.reuse import READS
+    from mlgate._reuse import READS
 
     record = CacheRecord(fingerprint=fingerprint, reused=False, run_id=session.run_dir.run_id)
     result = result.replace(cache=record)

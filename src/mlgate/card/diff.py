@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlgate import markdown
+from mlgate import _markdown as markdown
 
 COMPARED = "compared"
 NO_CHAMPION = "no champion"

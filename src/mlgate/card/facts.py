@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from mlgate.catalogue import LOWER_IS_BETTER
+from mlgate._catalogue import LOWER_IS_BETTER
 from mlgate.results import (
     EvaluateResult,
     FairnessResult,

@@ -1,7 +1,7 @@
 """Render a card's facts as markdown and as a self-contained HTML page with Jinja2.
 
 HTML templates are autoescaped (`select_autoescape`). Markdown templates escape
-every `{{ ... }}` output with `mlgate.markdown.text` unless a filter marked it as
+every `{{ ... }}` output with `mlgate._markdown.text` unless a filter marked it as
 markdown already, so a category name or a line of card free text shows as
 itself in both. Templates are strict: a name the facts do not have is an error,
 reported with the template's file and line (exit 2), not an empty cell.
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlgate import markdown
+from mlgate import _markdown as markdown
 from mlgate.card.facts import NOT_RUN, SECTIONS
 from mlgate.errors import ConfigError
 from mlgate.results import to_json
@@ -366,7 +366,7 @@ def _data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-# Captions of the plots mlgate draws (mlgate.plots); other files get one from their name.
+# Captions of the plots mlgate draws (mlgate._plots); other files get one from their name.
 PLOT_TITLES = {
     "roc": "ROC curve",
     "precision_recall": "Precision-recall curve",

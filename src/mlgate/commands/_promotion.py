@@ -81,9 +81,9 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
     import dataclasses
     import json
 
-    from mlgate.actions_io import append_summary, write_outputs
+    from mlgate._actions_io import append_summary, write_outputs
+    from mlgate._markdown import text
     from mlgate.errors import ServiceError
-    from mlgate.markdown import text
     from mlgate.promotion import deploy
     from mlgate.tracking.tags import GIT_COMMIT
 

@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from mlgate.actions_io import append_summary, write_outputs
+    from mlgate._actions_io import append_summary, write_outputs
+    from mlgate._markdown import code
     from mlgate.commands._promotion import open_store, resolve_version
     from mlgate.errors import InputError, ServiceError, UsageError
-    from mlgate.markdown import code
     from mlgate.project import DEFAULT_CONFIG_NAME, find_config, load_project
     from mlgate.promotion.audit import parse_target
     from mlgate.serving import build, engine, plan

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from mlgate import scaffold
+    from mlgate import _scaffold as scaffold
     from mlgate.errors import InputError, UsageError
     from mlgate.project import DEFAULT_CONFIG_NAME
 

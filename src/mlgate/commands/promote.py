@@ -46,7 +46,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.ci_context import ci_context
+    from mlgate._ci_context import ci_context
     from mlgate.commands._promotion import finish, open_store, promotion_settings
     from mlgate.errors import UsageError
     from mlgate.promotion import moves, rules

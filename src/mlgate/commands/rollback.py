@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.ci_context import ci_context
+    from mlgate._ci_context import ci_context
     from mlgate.commands._promotion import finish, open_store, promotion_settings
     from mlgate.promotion import moves, rules
 

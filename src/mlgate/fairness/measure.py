@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mlgate.catalogue import FAIRNESS_DISPARITIES
+from mlgate._catalogue import FAIRNESS_DISPARITIES
 
 # Per-group metrics of the table, by task; `count` is Fairlearn's.
 CLASSIFICATION_TABLE = (

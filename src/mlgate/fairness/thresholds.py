@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlgate.catalogue import FAIRNESS_DISPARITIES, FAIRNESS_GROUP_METRICS_BY_TASK
+from mlgate._catalogue import FAIRNESS_DISPARITIES, FAIRNESS_GROUP_METRICS_BY_TASK
 from mlgate.fairness.verdicts import bound_of
 
 # Per-group metrics whose spread (`<metric>_difference` / `_ratio`) applies to each task.

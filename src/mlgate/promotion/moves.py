@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlgate.ci_context import CiContext
+from mlgate._ci_context import CiContext
 from mlgate.errors import InputError, PromotionRefused
 from mlgate.promotion import ledger, rules
 from mlgate.promotion.ledger import Entry, Ledger, Move

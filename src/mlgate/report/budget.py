@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from mlgate.markdown import DETAIL, ESSENTIAL, Section
+from mlgate._markdown import DETAIL, ESSENTIAL, Section
 from mlgate.report.compose import Composed, join, render
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on an issue comment body, in characters

@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-from mlgate import markdown, pipeline
-from mlgate.markdown import Section
+from mlgate import _markdown as markdown
+from mlgate import pipeline
+from mlgate._markdown import Section
 from mlgate.results import RegisterResult, StageResult, Verdict
 
 log = logging.getLogger(__name__)

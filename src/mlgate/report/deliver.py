@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlgate import actions_io, pipeline
+from mlgate import _actions_io as actions_io
+from mlgate import pipeline
 from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK, InputError, RunDirError, ServiceError
 from mlgate.report import artifact, budget
 from mlgate.report.compose import ReportData, compose, folded_note, marker
@@ -100,7 +101,8 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
 def _from_run_dir(
     options: Options, env: dict[str, str], event: dict[str, Any]
 ) -> tuple[ReportData, bool, Path]:
-    from mlgate import __version__, ci_context
+    from mlgate import __version__
+    from mlgate import _ci_context as ci_context
     from mlgate.project import find_config, load_project
     from mlgate.rundir import RunDir
 

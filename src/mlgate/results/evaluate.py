@@ -15,7 +15,7 @@
 - `comparison`: {metric: `Comparison`}; empty without a champion.
 - `mcnemar`: null, or `McNemar` (classification with a champion).
 - `gates`: [`GateResult`], in config order.
-- `importance`: `Importance` (`mlgate.importance`), or null.
+- `importance`: `Importance` (`mlgate._importance`), or null.
 - `plots`: `Plots`: {"files": {kind: path relative to the run directory}, "skipped": {kind: why}}.
 """
 
@@ -141,7 +141,7 @@ class FeatureImportance:
 
 @dataclass(frozen=True)
 class Importance:
-    """Which input columns the model leans on, largest first (`mlgate.importance`)."""
+    """Which input columns the model leans on, largest first (`mlgate._importance`)."""
 
     __pydantic_config__ = STRICT
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlgate.ci_context import CiContext, ci_context
+from mlgate._ci_context import CiContext, ci_context
 from mlgate.errors import InputError, RunDirError
 from mlgate.project import Project
 from mlgate.results import StageResult, TrainResult, ValidateResult, read
@@ -14,10 +14,10 @@ from mlgate.rundir import MODEL_FILE, RunDir
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlgate._s3 import S3Object
+    from mlgate._training import Task, TrainedModel
     from mlgate.data import DataFile
-    from mlgate.s3 import S3Object
     from mlgate.tracking.registry import Registry
-    from mlgate.training import Task, TrainedModel
 
 
 @dataclass
@@ -70,8 +70,8 @@ class Session:
 
     def load_data(self) -> dict[str, DataFile]:
         """Read both data files and check them against the spec (bad input raises, exit 2)."""
+        from mlgate._training import infer_task
         from mlgate.data import load_table
-        from mlgate.training import infer_task
 
         project = self.project
         frames, files = {}, {}
@@ -110,7 +110,7 @@ class Session:
         """The trained pipeline: this command's, else the run directory's if still current."""
         if self.trained is not None:
             return self.trained.pipeline
-        from mlgate.reuse import stage_inputs
+        from mlgate._reuse import stage_inputs
 
         trained = self.result("train", needed_by)
         assert isinstance(trained, TrainResult)

@@ -4,7 +4,7 @@ The champion is the registered version behind `evaluation.champion_alias` (defau
 `production`). Both models score the same rows; a paired bootstrap (seeded from
 `evaluation.bootstrap`) gives an interval for each candidate metric and for each
 difference, McNemar's test compares their mistakes (classification), and the gates
-are judged (`mlgate.gates`). Plots go to `plots/` in the run directory (`mlgate.plots`),
+are judged (`mlgate._gates`). Plots go to `plots/` in the run directory (`mlgate._plots`),
 and the validation rows' labels and scores to `predictions.csv` (for the fairness stage).
 What `evaluate.json` holds: `mlgate.results.evaluate`.
 """
@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mlgate._metrics import Predictions
 from mlgate.errors import InputError, ServiceError
-from mlgate.metrics import Predictions
 from mlgate.results import EvaluateResult, Verdict
 from mlgate.results.evaluate import (
     FOUND,
@@ -43,9 +43,9 @@ def run(session: Session) -> EvaluateResult:
 
 def evaluate(session: Session, pipeline: Any) -> tuple[EvaluateResult, Predictions]:
     """Score, compare, judge and draw; the stage result and the candidate's predictions."""
-    from mlgate.comparison import bootstrap, mcnemar
-    from mlgate.gates import judge, overall
-    from mlgate.metrics import compute_metrics, metric_names, predict
+    from mlgate._comparison import bootstrap, mcnemar
+    from mlgate._gates import judge, overall
+    from mlgate._metrics import compute_metrics, metric_names, predict
 
     project, task = session.project, session.task
     evaluation = project.config.evaluation
@@ -149,7 +149,7 @@ def _find_champion(session: Session, validation: Any, y_true: Any, *, required: 
     A registry failure matters only when a comparative gate needs the champion;
     otherwise the comparison is left out and the reason kept for the report.
     """
-    from mlgate.metrics import predict
+    from mlgate._metrics import predict
 
     project = session.project
     alias = project.config.evaluation.champion_alias
@@ -191,8 +191,8 @@ def _champion_metrics(
     names: list[str], predictions: Predictions, task: Any
 ) -> tuple[dict[str, float | None], dict[str, str]]:
     """The champion's figures; one it cannot give (no probabilities, other classes) is None."""
+    from mlgate._metrics import compute_metrics
     from mlgate.errors import ConfigError
-    from mlgate.metrics import compute_metrics
 
     figures: dict[str, float | None] = {}
     unavailable: dict[str, str] = {}
@@ -224,8 +224,8 @@ def _pictures(
     candidate: Predictions,
     found: _Found,
 ) -> tuple[Importance | None, Plots]:
-    from mlgate.importance import feature_importance
-    from mlgate.plots import draw_plots
+    from mlgate._importance import feature_importance
+    from mlgate._plots import draw_plots
 
     seed = session.project.config.evaluation.bootstrap.seed
     ranked = feature_importance(pipeline, features, y_true, session.task, seed=seed)

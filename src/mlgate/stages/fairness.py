@@ -154,7 +154,7 @@ def _outcome(labels: Any, task: Any) -> Any:
 
 
 def _champion_predictions(session: Session, rows: int) -> _Champion | None:
-    from mlgate.metrics import predict
+    from mlgate._metrics import predict
     from mlgate.tracking.uri import nothing_registered_yet
 
     project = session.project

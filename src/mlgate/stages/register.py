@@ -11,7 +11,8 @@ import contextlib
 import json
 from typing import Any, TypeVar
 
-from mlgate import ci_context, pipeline
+from mlgate import _ci_context as ci_context
+from mlgate import pipeline
 from mlgate.results import (
     EvaluateResult,
     FairnessResult,

@@ -15,7 +15,7 @@ from mlgate.stages._session import Session
 def run(session: Session) -> TrainResult:
     import joblib
 
-    from mlgate.training import train_model
+    from mlgate._training import train_model
 
     session.ensure_data("train")
     assert session.task is not None

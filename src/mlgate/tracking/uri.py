@@ -64,7 +64,7 @@ def nothing_registered_yet(project: Project) -> bool:
 
 def display_uri(uri: str) -> str:
     """The tracking URI without credentials, fit for logs and reports."""
-    from mlgate.redact import without_credentials
+    from mlgate._redact import without_credentials
 
     return without_credentials(uri)
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlgate._yamlsource import KeyPath, YamlDocument, read_yaml
 from mlgate.errors import ConfigError
 from mlgate.results.validate import Origin
 from mlgate.validation._gx import expectation_class, known_expectations
-from mlgate.yamlsource import KeyPath, YamlDocument, read_yaml
 
 # Keys of an expectation in GE's JSON that are not arguments of the expectation.
 _GE_ENTRY_KEYS = ("type", "expectation_type", "kwargs", "meta", "id", "notes", "rendered_content")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlgate import markdown
+from mlgate import _markdown as markdown
 from mlgate.card.diff import COMPARED
 from mlgate.results import CardResult
 

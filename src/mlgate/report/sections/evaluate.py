@@ -3,7 +3,7 @@ chart, and the plots and feature importance (folded), from the evaluate stage's 
 
 from __future__ import annotations
 
-from mlgate import markdown
+from mlgate import _markdown as markdown
 from mlgate.results import EvaluateResult
 from mlgate.results.evaluate import Interval
 

@@ -6,7 +6,7 @@ Pure: every group name and feature name comes from data and goes through
 
 from __future__ import annotations
 
-from mlgate import markdown as md
+from mlgate import _markdown as md
 from mlgate.fairness.chart import COLUMN_TITLES
 from mlgate.fairness.verdicts import format_limit
 from mlgate.results import FairnessResult

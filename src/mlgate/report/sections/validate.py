@@ -8,8 +8,8 @@ escaping in an annotation, so a category name can never become markup or a comma
 
 from __future__ import annotations
 
-from mlgate import markdown
-from mlgate.markdown import DETAIL, ESSENTIAL, IMPORTANT, Section
+from mlgate import _markdown as markdown
+from mlgate._markdown import DETAIL, ESSENTIAL, IMPORTANT, Section
 from mlgate.results import ValidateResult
 from mlgate.results.validate import DriftChecked, ExpectationFailure
 
@@ -135,7 +135,7 @@ def _pvalue(value: float | None) -> str:
 
 def annotations(result: ValidateResult) -> list[str]:
     """One `::error` workflow command per failed expectation and per drifted feature."""
-    from mlgate.actions_io import annotation
+    from mlgate._actions_io import annotation
 
     lines = []
     for failure in result.expectations.failed:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlgate.ci_context import git_output
+from mlgate._ci_context import git_output
 from mlgate.config import resolve_location
 
 # The config keys that name a file of the model repo (drift's reference may also be a

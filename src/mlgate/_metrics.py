@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlgate.catalogue import DEFAULT_METRICS
+from mlgate._catalogue import DEFAULT_METRICS
+from mlgate._training import Task
 from mlgate.errors import ConfigError, InputError
-from mlgate.training import Task
 
 
 @dataclass(frozen=True)

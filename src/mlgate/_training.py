@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlgate._estimators import EstimatorChoice, choose_estimator
 from mlgate.errors import InputError
-from mlgate.estimators import EstimatorChoice, choose_estimator
 from mlgate.project import Project
 from mlgate.results.validate import TaskRecord
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlgate.metrics import Predictions
+from mlgate._metrics import Predictions
+from mlgate._training import Task
 from mlgate.rundir import PLOTS_DIR
-from mlgate.training import Task
 
 MAX_IMPORTANCE_BARS = 20
 CALIBRATION_BINS = 10

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlgate.training import Task
+from mlgate._training import Task
 
 # Permutation importance repeats each shuffle this many times; the spread is reported.
 PERMUTATION_REPEATS = 5

@@ -185,7 +185,7 @@ def draft(
         notes.append(
             f"sensitive features: {', '.join(sensitive)} (kept out of the model; review the list)"
         )
-    from mlgate.catalogue import DEFAULT_METRICS
+    from mlgate._catalogue import DEFAULT_METRICS
 
     metrics = list(DEFAULT_METRICS[task])
     if task == "classification" and frame[target].nunique() != 2:

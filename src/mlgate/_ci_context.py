@@ -121,7 +121,7 @@ def _public_remote(url: str | None) -> str | None:
     """A remote URL without any credentials embedded in it (https://user:token@host/...)."""
     if not url:
         return None
-    from mlgate.redact import without_credentials
+    from mlgate._redact import without_credentials
 
     return without_credentials(url)
 

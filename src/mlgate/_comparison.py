@@ -8,7 +8,7 @@ both cancel out and the interval is much narrower than two separate intervals.
 Each draw is a vector of row counts (how often each row was drawn), and every metric
 is written as a function of those counts: sums become matrix products, so a thousand
 draws of a thousand rows cost milliseconds, not a thousand calls to scikit-learn. The
-point figures themselves come from `mlgate.metrics` (scikit-learn); the tests check
+point figures themselves come from `mlgate._metrics` (scikit-learn); the tests check
 that these count-weighted versions give the same numbers when every row counts once.
 
 numpy and scipy are imported inside the functions: this module is imported by the
@@ -21,10 +21,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlgate.catalogue import LOWER_IS_BETTER
-from mlgate.metrics import Predictions
+from mlgate._catalogue import LOWER_IS_BETTER
+from mlgate._metrics import Predictions
+from mlgate._training import Task
 from mlgate.results.evaluate import Comparison, Interval, McNemar
-from mlgate.training import Task
 
 # Draws are made in chunks of about this many cells (draws × rows), so memory stays
 # bounded (tens of MB) whatever `evaluation.bootstrap.n` and the row count are.

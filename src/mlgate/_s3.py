@@ -316,7 +316,7 @@ def _status(exc: Any) -> int:
 
 def _endpoint(s3: Any) -> str:
     url = str(getattr(s3.meta, "endpoint_url", "") or "S3")
-    from mlgate.redact import without_credentials
+    from mlgate._redact import without_credentials
 
     return without_credentials(url)
 

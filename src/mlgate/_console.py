@@ -1,7 +1,7 @@
 """What the command prints: one verdict line per stage, errors, and `--json`.
 
 In GitHub Actions an error is also a workflow annotation, formatted and escaped by
-`mlgate.actions_io` so that a value from the data or the config can never issue a
+`mlgate._actions_io` so that a value from the data or the config can never issue a
 workflow command.
 """
 
@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from mlgate import actions_io
+from mlgate import _actions_io as actions_io
 from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK
 
 MARKS = {"passed": "✓", "failed": "✗", "skipped": "–"}

@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mlgate.catalogue import LOWER_IS_BETTER
+from mlgate._catalogue import LOWER_IS_BETTER
 from mlgate.config import Gate
 from mlgate.results import Verdict
 from mlgate.results.evaluate import GateResult
 
 if TYPE_CHECKING:
-    from mlgate.comparison import Difference
+    from mlgate._comparison import Difference
 
 
 def judge(
@@ -38,7 +38,7 @@ def judge(
     Comparative bounds need the champion's figures; with no champion yet the
     candidate is the first model and those bounds pass. A champion without a figure
     for the metric (e.g. it gives no probabilities) skips the bound, saying why.
-    `differences` (from `mlgate.comparison.bootstrap`) adds intervals; without them a
+    `differences` (from `mlgate._comparison.bootstrap`) adds intervals; without them a
     comparative bound is judged on the point estimate. `intervals` (candidate figure
     intervals, objects with `low`/`high`) only add to the messages of absolute bounds.
     """

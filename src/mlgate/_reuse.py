@@ -3,7 +3,7 @@
 The table `READS` is the whole policy: change a gate threshold and only the stages
 that read `evaluation` (and those that read their results) run again; change the
 validation file and training is reused, since training never reads it. The
-fingerprints themselves and the store are in `mlgate.cache`.
+fingerprints themselves and the store are in `mlgate._cache`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlgate import __version__
-from mlgate.cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
+from mlgate._cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
 from mlgate.pipeline import before
 from mlgate.rundir import CARD_FILES, FAIRNESS_CHART, MODEL_FILE, PLOTS_DIR, PREDICTIONS_FILE
 
 if TYPE_CHECKING:
-    from mlgate.cache import CachedStage
+    from mlgate._cache import CachedStage
     from mlgate.stages import Session
 
 
@@ -90,7 +90,7 @@ READS: dict[str, Reads] = {
 
 def stage_inputs(session: Session, stage: str) -> StageInputs:
     """The inputs of `stage` in this session; upstream fingerprints come from its results."""
-    from mlgate.cache import package_versions
+    from mlgate._cache import package_versions
 
     reads = READS[stage]
     project = session.project
@@ -171,7 +171,7 @@ def _data_sha256(session: Session, role: str) -> str:
             if digest != UNKNOWN:
                 memo[role] = digest
             return digest
-        from mlgate import s3
+        from mlgate import _s3 as s3
         from mlgate.data import is_readable_name
         from mlgate.errors import ConfigError, InputError
 
@@ -189,7 +189,7 @@ def _data_sha256(session: Session, role: str) -> str:
 
 
 def _file_sha256(path: Any) -> str:
-    from mlgate.cache import file_sha256
+    from mlgate._cache import file_sha256
 
     try:
         return file_sha256(path)
