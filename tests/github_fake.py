@@ -7,7 +7,10 @@ rewritten to `public_url` (the proxy's address: PyGithub refuses to follow a URL
 another port). Prism (`prism proxy api.github.com.json http://127.0.0.1:PORT --errors`)
 checks every request and response against the spec, so the fake cannot drift from GitHub.
 
-State lives in memory: pull requests (`add_pull`) and issue comments. Faults are
+State lives in memory: pull requests (`add_pull`) and issue comments, each written by
+the identity of the token that sent it (`add_user(token, login)`: a personal token whose
+`GET /user` answers its login; any other token is an Actions `GITHUB_TOKEN`, whose
+`GET /user` is refused with 403 and whose comments are by `github-actions[bot]`). Faults are
 injected on cue with `inject()`: a 502 before or after the write happens, or a 403
 secondary rate limit with `Retry-After`.
 
@@ -43,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 GITHUB_API = "https://api.github.com"
+ACTIONS_BOT = "github-actions[bot]"
 NOW = "2026-01-01T00:00:00Z"
 
 
@@ -232,6 +236,7 @@ class FakeGitHub:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.comments: dict[int, dict[str, Any]] = {}
         self.pulls: dict[int, dict[str, Any]] = {}
+        self.users: dict[str, str] = {}  # token -> login of a personal token
         self.state: dict[str, Any] = {}
         self.requests: list[tuple[str, str, int]] = []
         self.faults: list[Fault] = []
@@ -239,6 +244,7 @@ class FakeGitHub:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         repo = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+        self.route("GET", r"/user", _get_user)
         self.route("GET", repo, _get_repo)
         self.route("GET", repo + r"/pulls/(?P<number>\d+)", _get_pull)
         self.route("GET", repo + r"/issues/(?P<number>\d+)", _get_issue)
@@ -263,10 +269,44 @@ class FakeGitHub:
     def add_pull(self, number: int, *, head_sha: str, owner: str, repo: str) -> None:
         self.pulls[number] = {"head_sha": head_sha, "owner": owner, "repo": repo}
 
+    def add_user(self, token: str, login: str) -> None:
+        """Make `token` a personal token of `login` (other tokens act as GITHUB_TOKEN)."""
+        self.users[token] = login
+
+    def author(self, request: Request) -> dict[str, Any]:
+        """The user object of whoever sent `request` (by its token)."""
+        header = request.headers.get("Authorization") or request.headers.get("authorization")
+        token = (header or "").split(" ", 1)[-1]
+        login = self.users.get(token, ACTIONS_BOT)
+        user = self.example("/user", "get")
+        user.update(
+            login=login,
+            id=41898282 if login == ACTIONS_BOT else 1000 + sum(login.encode()),
+            type="Bot" if login.endswith("[bot]") else "User",
+        )
+        return {key: user[key] for key in _SIMPLE_USER if key in user}
+
+    def add_comment(self, number: int, body: str, login: str) -> dict[str, Any]:
+        """A comment on PR `number` written by `login` (someone else than mlgate)."""
+        token = f"token-of-{login}"
+        self.add_user(token, login)
+        request = Request(
+            "POST",
+            f"/repos/o/r/issues/{number}/comments",
+            {},
+            {"Authorization": f"token {token}"},
+            {"body": body},
+            {"owner": "o", "repo": "r", "number": str(number)},
+        )
+        with self._lock:
+            response = _create_comment(self, request)
+        return self.comments[response.body["id"]]
+
     def reset(self) -> None:
         with self._lock:
             self.comments.clear()
             self.pulls.clear()
+            self.users.clear()
             self.state.clear()
             self.requests.clear()
             self.faults.clear()
@@ -407,6 +447,31 @@ def _repo_fields(fake: FakeGitHub, owner: str, repo: str) -> dict[str, Any]:
     }
 
 
+# The properties of GitHub's `simple-user`, the author of a comment.
+_SIMPLE_USER = (
+    "login", "id", "node_id", "avatar_url", "gravatar_id", "url", "html_url", "followers_url",
+    "following_url", "gists_url", "starred_url", "subscriptions_url", "organizations_url",
+    "repos_url", "events_url", "received_events_url", "type", "site_admin", "name", "email",
+    "user_view_type", "starred_at",
+)  # fmt: skip
+
+
+def _get_user(fake: FakeGitHub, request: Request) -> Response:
+    """A personal token's user; an Actions token may not read /user (as on GitHub)."""
+    user = fake.author(request)
+    if user["login"] == ACTIONS_BOT:
+        return Response(
+            403,
+            {
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/users/users",
+            },
+        )
+    body = fake.example("/user", "get")
+    body.update(user)
+    return Response(200, body)
+
+
 def _get_repo(fake: FakeGitHub, request: Request) -> Response:
     body = fake.example(_REPO, "get")
     body.update(_repo_fields(fake, request.params["owner"], request.params["repo"]))
@@ -484,6 +549,7 @@ def _create_comment(fake: FakeGitHub, request: Request) -> Response:
         issue_url=f"{base}/issues/{number}",
         created_at=stamp,
         updated_at=stamp,
+        user=fake.author(request),
         _issue=number,
         _edits=0,
     )
@@ -511,6 +577,8 @@ def _edit_comment(fake: FakeGitHub, request: Request) -> Response:
     comment = fake.comments.get(int(request.params["id"]))
     if comment is None:
         return _not_found()
+    if comment["user"]["login"] != fake.author(request)["login"]:
+        return _forbidden()  # GitHub's answer to editing someone else's comment
     body = request.json.get("body") if isinstance(request.json, dict) else None
     if not isinstance(body, str):
         return _validation_failed("body is required")
@@ -525,9 +593,23 @@ def _edit_comment(fake: FakeGitHub, request: Request) -> Response:
 
 
 def _delete_comment(fake: FakeGitHub, request: Request) -> Response:
-    if fake.comments.pop(int(request.params["id"]), None) is None:
+    comment = fake.comments.get(int(request.params["id"]))
+    if comment is None:
         return _not_found()
+    if comment["user"]["login"] != fake.author(request)["login"]:
+        return _forbidden()
+    del fake.comments[comment["id"]]
     return Response(204)
+
+
+def _forbidden() -> Response:
+    return Response(
+        403,
+        {
+            "message": "Resource not accessible by integration",
+            "documentation_url": "https://docs.github.com/rest/issues/comments",
+        },
+    )
 
 
 # --- Prism in front of the fake, for the test session ----------------------------------

@@ -360,3 +360,40 @@ def test_outside_github_the_report_is_written_and_printed(
     assert result.out == written
     assert written.startswith(marker("production-churn-model"))
     assert "::" not in result.out
+
+
+def test_a_marked_comment_by_someone_else_is_left_alone(pr_run, github_api, report) -> None:
+    """Anyone may post the marker line: mlgate edits only what its own identity wrote."""
+    number, since = _new_pull(github_api), github_api.log_offset()
+    fake = github_api.fake
+    hostile = fake.add_comment(number, marker("production-churn-model") + "\nall green!", "mallory")
+    first = report(pr_run, number=number)
+    assert first.code == 0, first.err
+    assert f"report comment created on #{number}" in first.out
+    second = report(pr_run, number=number, run_id="4243")
+    assert second.code == 0, second.err
+    assert "::warning" not in first.out + second.out
+    comments = sorted(fake.comments_on(number), key=lambda c: c["id"])
+    assert [c["user"]["login"] for c in comments] == ["mallory", "github-actions[bot]"]
+    assert comments[0]["body"] == hostile["body"]
+    assert comments[0]["_edits"] == 0
+    assert comments[1]["_edits"] == 1
+    assert "actions/runs/4243#artifacts" in comments[1]["body"]
+    assert github_api.violations(since) == []
+
+
+def test_a_personal_token_edits_the_comment_of_its_own_login(github_api) -> None:
+    number, since = _new_pull(github_api), github_api.log_offset()
+    token = "ghp_mlgatePersonalToken0123456789abcdef"
+    github_api.fake.add_user(token, "release-bot")
+    github_api.fake.add_comment(number, marker("churn") + "\nforged", "mallory")
+    client = github.connect(token, github_api.url, github.RetryPolicy())
+    line = marker("churn")
+    first = github.upsert_comment(client, f"{OWNER}/{REPO}", number, line, line + "\na")
+    second = github.upsert_comment(client, f"{OWNER}/{REPO}", number, line, line + "\nb")
+    assert (first.action, second.action) == ("created", "updated")
+    assert first.comment_id == second.comment_id
+    ours = github_api.fake.comments[first.comment_id]
+    assert ours["user"]["login"] == "release-bot"
+    assert ours["body"] == line + "\nb"
+    assert github_api.violations(since) == []

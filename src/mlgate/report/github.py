@@ -7,6 +7,11 @@ that failed may still have created the comment (a 502 from a proxy after the
 write), so its automatic retry is switched off and, after any failed create,
 the comments are listed again and the marked one, if it now exists, is edited.
 So two runs, or a create retried after an error, still leave one comment.
+
+Anyone who may comment can post a comment starting with the marker, so only comments
+written by the token's own identity count as mlgate's: the login `GET /user` answers
+for a personal token, `github-actions[bot]` for the Actions `GITHUB_TOKEN` (which may
+not read `/user`: GitHub answers 403). Another's marked comment is left alone.
 Everything here is bounded by a deadline well inside a CI job.
 """
 
@@ -26,6 +31,8 @@ DEFAULT_API_URL = "https://api.github.com"
 # Why a create failed without any chance of a retry helping (bad token, no such PR,
 # a read-only token as on a fork's pull request, a body GitHub refuses).
 FINAL_STATUSES = frozenset({400, 401, 404, 410, 422})
+# Who writes a comment with the Actions GITHUB_TOKEN (an app installation token).
+ACTIONS_BOT = "github-actions[bot]"
 
 
 @dataclass(frozen=True)
@@ -77,20 +84,21 @@ def upsert_comment(
 ) -> Posted:
     """Edit the comment on PR `number` whose body starts with `marker`, or create it once."""
     started = time.monotonic()
+    mine = _Mark(marker, own_login(client))
     issue = client.get_repo(repository).get_issue(number)
-    existing = call(lambda: _find(issue, marker), f"list the comments of #{number}")
+    existing = call(lambda: _find(issue, mine), f"list the comments of #{number}")
     if existing is not None:
         return _edit(existing, body)
     for attempt in range(1, policy.attempts + 1):
         try:
             created = issue.create_comment(body)
-            return _settle(issue, marker, created, body)
+            return _settle(issue, mine, created, body)
         except Exception as error:
             status = _status(error)
             if not _is_transport_error(error):
                 raise
             log.warning("creating the report comment failed (%s); looking again", _why(error))
-            found = call(lambda: _find(issue, marker), f"list the comments of #{number}")
+            found = call(lambda: _find(issue, mine), f"list the comments of #{number}")
             if found is not None:
                 return _edit(found, body)
             if status in FINAL_STATUSES or (status == 403 and not _rate_limited(error)):
@@ -105,10 +113,38 @@ def upsert_comment(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def _settle(issue: Any, marker: str, created: Any, body: str) -> Posted:
+@dataclass(frozen=True)
+class _Mark:
+    """What makes a comment mlgate's: its first line, and written by mlgate's own identity."""
+
+    line: str
+    author: str
+
+    def on(self, comment: Any) -> bool:
+        user = getattr(comment, "user", None)
+        login = getattr(user, "login", None) if user is not None else None
+        return login == self.author and (comment.body or "").startswith(self.line)
+
+
+def own_login(client: Any) -> str:
+    """The login the token writes comments as (see the module docstring)."""
+    from github import GithubException
+
+    def read() -> str:
+        try:
+            return str(client.get_user().login)
+        except GithubException as error:
+            if error.status == 403 and not _rate_limited(error):
+                return ACTIONS_BOT  # an installation token (GITHUB_TOKEN) may not read /user
+            raise
+
+    return str(call(read, "read the token's user"))
+
+
+def _settle(issue: Any, marker: _Mark, created: Any, body: str) -> Posted:
     """After a create: if another job created the comment at the same moment, keep the older."""
     try:
-        marked = [c for c in issue.get_comments() if (c.body or "").startswith(marker)]
+        marked = [c for c in issue.get_comments() if marker.on(c)]
     except Exception as error:
         if not _is_transport_error(error):
             raise
@@ -127,10 +163,10 @@ def _settle(issue: Any, marker: str, created: Any, body: str) -> Posted:
     return kept
 
 
-def _find(issue: Any, marker: str) -> Any:
-    """The oldest comment whose body starts with the marker line (GitHub lists oldest first)."""
+def _find(issue: Any, marker: _Mark) -> Any:
+    """The oldest of our comments starting with the marker line (GitHub lists oldest first)."""
     for comment in issue.get_comments():
-        if (comment.body or "").startswith(marker):
+        if marker.on(comment):
             return comment
     return None
 
