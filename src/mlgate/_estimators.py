@@ -102,8 +102,16 @@ def choose_estimator(project: Project, task: str) -> EstimatorChoice:
     _check_task(project, estimator_class, task)
     params = _params_with_seed(project, estimator_class)
     _check_params(project, estimator_class, params)
+    try:
+        estimator = estimator_class(**params)
+    except Exception as exc:  # a class that checks its parameters as it is made
+        raise project.config_error(
+            ("model", "params"),
+            f"{estimator_class.__name__}(...) raised {type(exc).__name__}: {_first_line(exc)}",
+        ) from None
+    _validate_params(project, estimator, params)
     return EstimatorChoice(
-        estimator=estimator_class(**params),
+        estimator=estimator,
         name=estimator_class.__name__,
         needs_scaling=estimator_class.__module__.startswith(_SCALE_SENSITIVE_MODULES),
         params=params,
@@ -190,6 +198,37 @@ def _check_params(project: Project, estimator_class: type, params: dict[str, Any
             ) from None
 
 
+def _validate_params(project: Project, estimator: Any, params: dict[str, Any]) -> None:
+    """scikit-learn's own check of every parameter, as `fit` would make it, without fitting.
+
+    It sees what the per-parameter check above cannot: the estimator as built (a
+    factory's, with its defaults) and constraints between parameters.
+    """
+    validate = getattr(estimator, "_validate_params", None)
+    if not callable(validate):
+        return
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        validate()
+    except InvalidParameterError as exc:
+        match = re.search(r"The '(\w+)' parameter", str(exc))
+        name = match.group(1) if match else None
+        if name is not None and name in params:
+            value = estimator.get_params(deep=False).get(name, params[name])
+            raise project.config_error(
+                ("model", "params", name), _constraint_message(exc, value)
+            ) from None
+        raise project.config_error(("model", "type"), _first_line(exc)) from None
+    except Exception:  # a team's own estimator with a check of its own: left to fit
+        return
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _constraint_message(exc: Exception, value: Any) -> str:
     """sklearn says "The 'x' parameter of Y must be an int ... Got 'five' instead."."""
     match = re.search(r"must be (.*)\. Got .* instead\.?$", str(exc), re.S)
@@ -220,6 +259,7 @@ def _from_factory(project: Project, written: str, task: str) -> EstimatorChoice:
             f"{written} returned {type(estimator).__name__}, not an estimator with fit/predict",
         )
     _check_task(project, type(estimator), task)
+    _validate_params(project, estimator, params)
     return EstimatorChoice(
         estimator=estimator,
         name=type(estimator).__name__,

@@ -204,6 +204,7 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     from mlgate import _console as console
     from mlgate.errors import MlgateError
     from mlgate.pipeline import COMMANDS
+    from mlgate.preflight import check_project
     from mlgate.run import clear_outputs, run_stages
     from mlgate.rundir import RunDir
     from mlgate.stages._session import Session
@@ -219,6 +220,7 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)
     try:
+        check_project(project)  # every config error, before the first stage prints
         results = run_stages(session, names, on_result=printer.stage)
     except MlgateError as error:
         # The run directory keeps what finished; a later report step can still show it.

@@ -106,6 +106,8 @@ class EvaluationSection(Section):
     champion_alias: AliasName = "production"
     noise_aware: bool = True
     bootstrap: BootstrapSection = Field(default_factory=BootstrapSection)
+    # Scoring the model on the rows it was trained on flatters it; refused unless asked for.
+    allow_training_data: bool = False
 
     @field_validator("metrics")
     @classmethod

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import lzma
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,21 +68,11 @@ def load_table(
     """
     key = ROLES[role]
     written = getattr(project.config.data, key)
-    location = project.location(written)
-    key_path = ("data", key)
+    location = check_location(project, role)
     if not isinstance(location, Path):
-        return _load_s3(project, role, written, key_path, fetched)
+        return _load_s3(project, role, written, ("data", key), fetched)
     file_format = _format_of(location)
-    if file_format is None:
-        raise project.config_error(
-            key_path,
-            f"{written}: unknown file type; use one of {', '.join(sorted(FORMATS))} "
-            "(optionally compressed: .gz, .bz2, .zst, .xz)",
-        )
-    if not location.exists():
-        raise project.config_error(key_path, f"{written} does not exist (looked in {location})")
-    if not location.is_file():
-        raise project.config_error(key_path, f"{written} is not a regular file")
+    assert file_format is not None  # check_location refused any other
     if known_sha256:
         return _load_file(project, role, location, file_format, known_sha256)
     # Hash while the file is parsed: hashlib and the parsers release the GIL, so on two
@@ -94,6 +86,78 @@ def load_table(
         return frame, replace(info, sha256=digest.result())
 
 
+def check_location(project: Project, role: str) -> str | Path:
+    """The `role` data file's location, refused (config error) when it cannot be read.
+
+    Nothing is read or fetched: a local file must exist with a known suffix, an s3://
+    object must have one. The preflight and the data loader share these checks.
+    """
+    key = ROLES[role]
+    written = getattr(project.config.data, key)
+    location = project.location(written)
+    key_path = ("data", key)
+    if not isinstance(location, Path):
+        from mlgate import _s3 as s3
+
+        if not s3.is_s3_uri(written):
+            scheme = written.split("://", 1)[0]
+            raise project.config_error(
+                key_path,
+                f"cannot read {written}: {scheme}:// data sources are not supported; use a "
+                "path in the model repo or s3://bucket/key",
+            )
+        _, object_key = s3.parse_uri(written)
+        name = Path(object_key.rsplit("/", 1)[-1])
+    else:
+        name = location
+    if _format_of(name) is None:
+        raise project.config_error(
+            key_path,
+            f"{written}: unknown file type; use one of {', '.join(sorted(FORMATS))} "
+            "(optionally compressed: .gz, .bz2, .zst, .xz)",
+        )
+    if isinstance(location, Path):
+        if not location.exists():
+            raise project.config_error(key_path, f"{written} does not exist (looked in {location})")
+        if not location.is_file():
+            raise project.config_error(key_path, f"{written} is not a regular file")
+    return location
+
+
+def read_target(project: Project) -> pd.Series | None:
+    """The training file's target column alone (its header and that column), or None.
+
+    For the preflight: enough to know the task and the classes before any stage runs.
+    None when the file is not a local CSV, TSV or Parquet file, or cannot be read so: the
+    data loader then reports what is wrong, with the whole file in view.
+    """
+    import pandas as pd
+
+    location = project.location(project.config.data.training_data_path)
+    if not isinstance(location, Path):
+        return None
+    file_format = _format_of(location)
+    target = project.spec.target
+    try:
+        if file_format in ("csv", "tsv"):
+            frame = pd.read_csv(
+                location,
+                sep="," if file_format == "csv" else "\t",
+                usecols=[target],
+                encoding="utf-8",
+                low_memory=False,
+            )
+        elif file_format == "parquet":
+            frame = pd.read_parquet(location, columns=[target])
+        else:
+            return None
+    except Exception:  # any reading problem is the data loader's to report, in full
+        return None
+    if target not in frame.columns or len(frame.index) == 0:
+        return None
+    return frame[target]
+
+
 def _load_s3(
     project: Project, role: str, written: str, key_path: tuple[str, str], fetched: Any = None
 ) -> tuple[pd.DataFrame, DataFile]:
@@ -102,21 +166,9 @@ def _load_s3(
 
     from mlgate import _s3 as s3
 
-    if not s3.is_s3_uri(written):
-        scheme = written.split("://", 1)[0]
-        raise project.config_error(
-            key_path,
-            f"cannot read {written}: {scheme}:// data sources are not supported; use a path "
-            "in the model repo or s3://bucket/key",
-        )
     _, object_key = s3.parse_uri(written)
     file_format = _format_of(Path(object_key.rsplit("/", 1)[-1]))
-    if file_format is None:
-        raise project.config_error(
-            key_path,
-            f"{written}: unknown file type; use one of {', '.join(sorted(FORMATS))} "
-            "(optionally compressed: .gz, .bz2, .zst, .xz)",
-        )
+    assert file_format is not None  # check_location refused any other
     if fetched is None or fetched.uri != written:
         fetched = s3.fetch(written, project.state_dir / "cache" / "s3")
     try:
@@ -186,15 +238,26 @@ def _read(path: Path, file_format: str, role: str) -> pd.DataFrame:
         ) from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{role} data has no columns", file=path) from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except (EOFError, zlib.error, lzma.LZMAError) as exc:
+        # A compressed file cut short (an interrupted upload or copy) or damaged.
         raise InputError(
-            f"{role} data cannot be read as {file_format}: {first_line}", file=path
+            f"{role} data cannot be decompressed ({path.suffix.lstrip('.')}): "
+            f"{_first_line(exc)}; the file is truncated or corrupt",
+            file=path,
+        ) from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise InputError(
+            f"{role} data cannot be read as {file_format}: {_first_line(exc)}", file=path
         ) from None
     except ImportError as exc:
         raise InputError(
             f"reading {file_format} needs an extra package: {exc}", file=path
         ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _where_not_utf8(path: Path) -> str:

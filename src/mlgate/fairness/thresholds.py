@@ -21,6 +21,37 @@ def applicable_thresholds(kind: str) -> tuple[str, ...]:
     return (FAIRNESS_DISPARITIES if kind == "classification" else ()) + spreads
 
 
+def not_judged(classes: int) -> str:
+    """Why a multi-class target's fairness is not judged: one wording for every message."""
+    return (
+        "not judged: the fairness gate judges binary classification and regression, "
+        f"and this target has {classes} classes"
+    )
+
+
+def check_for_task(project: Any, kind: str, classes: int | None, features: bool) -> None:
+    """The `fairness:` section against the task; `classes` is None when not yet known.
+
+    `features`: whether any sensitive feature is judged. The preflight runs this before
+    the first stage, the fairness stage again on the data it judges.
+    """
+    fairness = project.config.fairness
+    if not features and fairness.thresholds:
+        raise project.config_error(
+            ("fairness", "thresholds"),
+            "thresholds are set but there is no sensitive feature to judge; declare them "
+            "under sensitive_features in the feature spec (or remove the thresholds)",
+        )
+    if kind == "classification" and classes is not None and classes != 2:
+        if fairness.thresholds:
+            raise project.config_error(
+                ("fairness", "thresholds"), f"{not_judged(classes)}; remove the thresholds"
+            )
+        return
+    if features:
+        check_config(project, kind)
+
+
 def check_config(project: Any, kind: str) -> None:
     """What pydantic cannot know before the task is known: names and bounds per task."""
     fairness = project.config.fairness

@@ -17,7 +17,7 @@ from mlgate.errors import ConfigError, InputError, RunDirError
 from mlgate.fairness import groups as grouping
 from mlgate.fairness import measure, verdicts
 from mlgate.fairness.chart import write_chart
-from mlgate.fairness.thresholds import check_config
+from mlgate.fairness.thresholds import check_for_task, not_judged
 from mlgate.project import Project
 from mlgate.results import FairnessResult, Verdict
 from mlgate.results.fairness import (
@@ -54,33 +54,17 @@ def run_fairness(session: Session) -> FairnessResult:
     features = grouping.judged_features(fairness.sensitive_features, declared)
     kind = task.kind
     session.run_dir.file(FAIRNESS_CHART).unlink(missing_ok=True)  # an earlier attempt's chart
+    classes = len(task.classes) if kind == "classification" else None
+    check_for_task(project, kind, classes, bool(features))
     if not features:
-        if fairness.thresholds:
-            raise project.config_error(
-                ("fairness", "thresholds"),
-                "thresholds are set but there is no sensitive feature to judge; declare them "
-                "under sensitive_features in the feature spec (or remove the thresholds)",
-            )
         return FairnessResult(
             verdict=Verdict.SKIPPED,
             summary="no sensitive features: declare them under sensitive_features in the "
             "feature spec",
             features=(),
         )
-    if kind == "classification" and not task.is_binary:
-        if fairness.thresholds:
-            raise project.config_error(
-                ("fairness", "thresholds"),
-                f"the fairness gate judges binary classification and regression; this target "
-                f"has {len(task.classes)} classes",
-            )
-        return FairnessResult(
-            verdict=Verdict.SKIPPED,
-            summary=f"not judged: the fairness gate supports binary targets "
-            f"({len(task.classes)} classes here)",
-            features=(),
-        )
-    check_config(project, kind)
+    if classes is not None and classes != 2:
+        return FairnessResult(verdict=Verdict.SKIPPED, summary=not_judged(classes), features=())
     session.result("evaluate", "fairness")  # its predictions are what this stage judges
     table = read_predictions(session.run_dir.file(PREDICTIONS_FILE), project, features)
     y_true = _outcome(table["y_true"], task)

@@ -31,7 +31,9 @@ def run(session: Session) -> TrainResult:
         raise
     session.trained = trained
     choice = trained.estimator
-    summary = f"{choice.name} on {len(trained.feature_columns)} features in {trained.seconds:.1f}s"
+    count = len(trained.feature_columns)
+    features = f"{count} feature{'' if count == 1 else 's'}"
+    summary = f"{choice.name} on {features} in {trained.seconds:.1f}s"
     if trained.warnings:
         summary += f" · warning: {trained.warnings[0]}"
         if len(trained.warnings) > 1:

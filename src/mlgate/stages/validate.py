@@ -13,7 +13,9 @@ def run(session: Session) -> ValidateResult:
     task = session.task
     assert task is not None
     checked = check_data(session.project, session.frames, files, task, registry=session.registry)
-    rows = " · ".join(f"{role} {info.rows:,} rows" for role, info in files.items())
+    rows = " · ".join(
+        f"{role} {info.rows:,} row{'' if info.rows == 1 else 's'}" for role, info in files.items()
+    )
     summary = (
         f"{rows} · {task.kind}"
         + (" (inferred)" if task.inferred else "")

@@ -86,8 +86,11 @@ def check_types(frame: Any, spec: FeatureSpec, *, role: str) -> list[Failure]:
             continue
         values = frame[name]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            if column.type == "integer" and not pd.api.types.is_integer_dtype(values):
-                failures += _non_whole(name, values, role)
+            if not pd.api.types.is_integer_dtype(values):
+                infinite = _infinite(name, column.type, values, role)
+                failures += infinite
+                if column.type == "integer" and not infinite:
+                    failures += _non_whole(name, values, role)
             continue
         failures.append(
             _type_failure(
@@ -138,6 +141,64 @@ def _type_failure(role: str, column: str, declared: str, message: str, **rows: i
         arguments={"type": declared},
         **rows,
     )
+
+
+def _infinite(name: str, declared: str, values: Any, role: str) -> list[Failure]:
+    """A number too large for a float (`1e400`) is read as infinity; no model can use it."""
+    import numpy as np
+
+    infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+    count = int(infinite.sum())
+    if not count:
+        return []
+    shown = sorted({str(v) for v in values[infinite].unique()[:2].tolist()})
+    return [
+        _type_failure(
+            role,
+            name,
+            declared,
+            f"column '{name}' is declared {declared} but {_rows(count, len(values.index))} "
+            f"infinite, e.g. {', '.join(shown)} (beyond the range of a float; no model can use it)",
+            total_rows=len(values.index),
+            failed_rows=count,
+        )
+    ]
+
+
+def _rows(count: int, total: int) -> str:
+    return f"{count:,} of {total:,} row{'s' if total != 1 else ''} {'is' if count == 1 else 'are'}"
+
+
+def class_count(frame: Any, spec: FeatureSpec, *, role: str) -> list[Failure]:
+    """A classification target with fewer than two classes in `role`'s data: no metric that
+    compares classes (ROC AUC, PR AUC) can be computed on it, and accuracy means little."""
+    target = spec.target
+    if target not in frame.columns:
+        return []
+    labels = frame[target].dropna()
+    seen = labels.unique().tolist()
+    if len(seen) >= 2:
+        return []
+    found = f"1 class ({_show_label(seen[0])})" if seen else "no classes"
+    return [
+        Failure(
+            role=role,
+            expectation="expect_column_unique_value_count_to_be_between",
+            origin="baseline",
+            column=target,
+            reason="unexpected",
+            message=f"target column '{target}' has {found} in the {role} data; evaluating "
+            "a classifier needs at least 2 classes",
+            total_rows=len(frame.index),
+            samples=[{"value": _show_label(seen[0]), "count": len(labels.index)}] if seen else [],
+            arguments={"min_value": 2},
+        )
+    ]
+
+
+def _show_label(label: Any) -> str:
+    label = _plain(label)
+    return repr(label) if isinstance(label, str) else str(label)
 
 
 def _non_whole(name: str, values: Any, role: str) -> list[Failure]:

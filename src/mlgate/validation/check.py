@@ -12,6 +12,7 @@ from mlgate.results.validate import Drift, DriftChecked, DriftOff, Expectations
 from mlgate.validation.baseline import (
     baseline_expectations,
     check_types,
+    class_count,
     evaluate,
     spec_columns,
     uncovered,
@@ -90,22 +91,29 @@ class DataCheck:
         parts = []
         if self.failures:
             first = self.failures[0]
-            more = f" (+{len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+            others = len(self.failures) - 1
+            more = f" (+{_count(others, 'more failed expectation')})" if others else ""
             parts.append(
-                f"{len(self.failures)} of {total} expectations failed: "
+                f"{len(self.failures)} of {_count(total, 'expectation')} failed: "
                 f"{first.role}: {first.message}{more}"
             )
         else:
-            parts.append(f"{total} expectations passed")
+            parts.append(f"{_count(total, 'expectation')} passed")
         if self.drifted:
             shown = ", ".join(f"{item.feature} PSI {item.psi:.2f}" for _, item in self.drifted[:4])
-            more = f" (+{len(self.drifted) - 4} more)" if len(self.drifted) > 4 else ""
+            others = len(self.drifted) - 4
+            more = f" (+{_count(others, 'more drifted feature')})" if others > 0 else ""
             reference = self.drift_setup.reference if self.drift_setup else ""
             parts.append(f"drift vs {reference}: {shown}{more}")
         elif self.drift_setup is not None:
             checked = sum(1 for _, item in self.drift if item.skipped is None)
             parts.append(f"no drift in {checked} feature(s)" if checked else "drift not checked")
         return " · ".join(parts)
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 expectation`, `68 expectations`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def check_data(
@@ -151,6 +159,10 @@ def check_data(
         numeric = sum(1 for column in spec_columns(spec).values() if column.is_numeric)
         checked[role] = len(outcomes) + numeric
         failures += type_failures
+        if role == "validation" and task.kind == "classification":
+            too_few = class_count(frame, spec, role=role)
+            checked[role] += len(too_few)  # counted when it fails, as a failed expectation
+            failures += too_few
         failures += judge(
             outcomes,
             role=role,

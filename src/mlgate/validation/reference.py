@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import lzma
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,7 +114,7 @@ def read_reference(project: Project, path: Path) -> pd.DataFrame:
             frame = pd.read_json(path, lines=True)
         else:
             raise InputError("reference data: unknown file type", file=path)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+    except (ValueError, OSError, UnicodeDecodeError, EOFError, zlib.error, lzma.LZMAError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"reference data cannot be read: {first}", file=path) from None
     for name, column in {**project.spec.features, **project.spec.sensitive_features}.items():

@@ -1,0 +1,123 @@
+"""The checks of the whole config that need no stage: made before the first stage prints.
+
+`mlgate.project` has already checked each key's type and the config against the feature
+spec. What it cannot know without looking at files is checked here, so that a config
+error is one line and exit 2 before any stage runs, never after training:
+
+- every local file the config names exists (the data files, the suite, the drift
+  reference, the card template), and the validation data is not the training data
+  (the same path or the same bytes) unless `evaluation.allow_training_data` says so;
+- the task, from the feature spec or else from the training file's target column alone
+  (its header and that column: `mlgate.data.read_target`), and with it the metrics and
+  gates, the model (built with its parameters and checked by scikit-learn, not fitted)
+  and the fairness thresholds (which a multi-class target cannot have).
+
+When the target column cannot be read on its own (an s3:// object, JSON Lines, a file
+the data loader will refuse with a fuller message) and the spec declares no task, the
+checks that need the task are left to the stages, which make them again on the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlgate._training import Task
+    from mlgate.project import Project
+
+
+def check_project(project: Project) -> None:
+    """Raise the first config error a stage would meet (ConfigError or InputError, exit 2)."""
+    from mlgate.data import ROLES, check_location
+
+    for role in ROLES:
+        check_location(project, role)
+    _check_not_training_data(project)
+    _check_files(project)
+    task = _task(project)
+    if task is None:
+        return
+    _check_task(project, task)
+
+
+def _check_not_training_data(project: Project) -> None:
+    from mlgate.data import sha256_of
+
+    data = project.config.data
+    if project.config.evaluation.allow_training_data:
+        return
+    training = project.location(data.training_data_path)
+    validation = project.location(data.validation_data_path)
+    if training == validation:
+        why = "is the training data file"
+    elif (
+        isinstance(training, Path)
+        and isinstance(validation, Path)
+        and training.stat().st_size == validation.stat().st_size
+        and sha256_of(training) == sha256_of(validation)
+    ):
+        why = f"has the same content as the training data ({data.training_data_path})"
+    else:
+        return
+    raise project.config_error(
+        ("data", "validation_data_path"),
+        f"{data.validation_data_path} {why}: a model scored on the rows it learnt from looks "
+        "better than it is; give held-out rows, or set evaluation.allow_training_data: true",
+    )
+
+
+def _check_files(project: Project) -> None:
+    """The suite, the drift reference and the card template: files of the model repo."""
+    from mlgate._repopaths import KEYWORDS
+    from mlgate.card.render import team_template
+
+    settings = project.config.validation
+    if settings.suite:
+        location = project.location(settings.suite)
+        if not isinstance(location, Path):
+            raise project.config_error(
+                ("validation", "suite"), "the suite must be a file in the model repo, not a URI"
+            )
+        if not location.is_file():
+            raise project.config_error(
+                ("validation", "suite"),
+                f"suite {settings.suite} not found (looked in {location.parent})",
+            )
+    reference = settings.drift.reference
+    if settings.drift.enabled and reference not in KEYWORDS:
+        location = project.location(reference)
+        if not isinstance(location, Path) or not location.is_file():
+            raise project.config_error(
+                ("validation", "drift", "reference"),
+                f"reference data {reference} not found; give a data file, 'training' or 'champion'",
+            )
+    team_template(project)
+
+
+def _task(project: Project) -> Task | None:
+    """The task as the validate stage will find it, from the target column alone."""
+    from mlgate._training import Task, infer_task
+    from mlgate.data import read_target
+
+    target = read_target(project)
+    if target is None:
+        kind = project.spec.task
+        return Task(kind=kind, inferred=False) if kind is not None else None
+    path = project.location(project.config.data.training_data_path)
+    assert isinstance(path, Path)  # read_target reads local files only
+    return infer_task(project, target.to_frame(), path)
+
+
+def _check_task(project: Project, task: Task) -> None:
+    from mlgate._estimators import choose_estimator
+    from mlgate.fairness.groups import judged_features
+    from mlgate.fairness.thresholds import check_for_task
+
+    project.check_task_metrics(task.kind)
+    choose_estimator(project, task.kind)  # built with its parameters, checked, not fitted
+    fairness = project.config.fairness
+    features = judged_features(fairness.sensitive_features, project.spec.sensitive_features)
+    # Classes are known when the target was read (a spec's task alone does not say).
+    classes = len(task.classes) if task.kind == "classification" and task.classes else None
+    check_for_task(project, task.kind, classes, bool(features))
