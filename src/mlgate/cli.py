@@ -192,8 +192,10 @@ def _handle_errors(*, as_json: bool) -> Iterator[_Outcome]:
 def _run_stages(args: argparse.Namespace) -> int:
     from mlgate.project import find_config, load_project
     from mlgate.rundir import hold_lock
+    from mlgate.tracking.uri import tracking_uri
 
     project = load_project(find_config(args.config))
+    tracking_uri(project)  # a bad or config-only tracking URI: exit 2 before any run directory
     with hold_lock(project.state_dir, args.command):  # one run at a time per model repo
         return _run_stages_locked(args, project)
 

@@ -2,19 +2,46 @@
 
 With no `tracking.tracking_uri` and no MLFLOW_TRACKING_URI, MLflow runs on a local
 SQLite file under `.mlgate/`, so everything works without a server.
+
+The resolver also refuses, as a config error (exit 2) before anything runs:
+- a URI MLflow cannot use (`not a uri at all`, an unknown scheme, an `http://` with no
+  host), which MLflow itself would only refuse after training;
+- a URI from mlgate.yaml alone while MLflow credentials are in the environment: a pull
+  request may edit mlgate.yaml, and MLflow sends those credentials to whatever server
+  the URI names. The workflow's own secret MLFLOW_TRACKING_URI must name it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from mlgate.project import Project
 
 EMBEDDED_DB = "mlflow.db"
 EMBEDDED_ARTIFACTS = "mlartifacts"
+
+# Variables whose value MLflow's client sends to (or uses to sign in at) the tracking
+# server (MLflow's and Databricks' own names).
+CREDENTIAL_VARIABLES = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "MLFLOW_TRACKING_AUTH",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_CLIENT_SECRET",
+    "DATABRICKS_PASSWORD",
+)
+# Schemes of MLflow's tracking stores: its REST server, its SQLAlchemy databases (with an
+# optional `+driver`), Databricks; `file:` and plain paths are its file store.
+SERVER_SCHEMES = ("http", "https")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+DATABRICKS_SCHEMES = ("databricks", "databricks-uc", "uc")
 
 
 def tracking_uri(project: Project | None) -> str:
@@ -25,19 +52,68 @@ def tracking_uri(project: Project | None) -> str:
     come with MLFLOW_TRACKING_URI from the workflow's secrets) to a host of its choosing.
     Without a project (a command run with no config) the environment must name one.
     """
+    from mlgate.errors import ConfigError
+
     configured = os.environ.get("MLFLOW_TRACKING_URI")
-    if not configured and project is not None:
-        configured = project.config.tracking.tracking_uri
     if configured:
+        check_uri(configured, "MLFLOW_TRACKING_URI")
+        return configured
+    if project is not None and project.config.tracking.tracking_uri:
+        configured = project.config.tracking.tracking_uri
+        where = f"tracking.tracking_uri in {project.config_path.name}"
+        check_uri(configured, where)
+        credentials = credentials_in(os.environ)
+        if credentials:
+            raise ConfigError(
+                f"{where} names the tracking server while {credentials[0]} is set: mlgate "
+                "sends MLflow credentials only to the server MLFLOW_TRACKING_URI names "
+                "(mlgate.yaml can be edited by a pull request); set MLFLOW_TRACKING_URI"
+            )
         return configured
     if project is None:
-        from mlgate.errors import ConfigError
-
         raise ConfigError(
             "no tracking server: set MLFLOW_TRACKING_URI, or pass --config mlgate.yaml "
             "(its tracking.tracking_uri, or the local store beside it)"
         )
     return embedded_uri(project)
+
+
+def credentials_in(environ: Mapping[str, str]) -> list[str]:
+    """The MLflow credential variables set (non-empty) in `environ`."""
+    return [name for name in CREDENTIAL_VARIABLES if environ.get(name)]
+
+
+def check_uri(uri: str, where: str) -> None:
+    """Refuse a tracking URI MLflow cannot use (ConfigError, exit 2), naming where it is from."""
+    from mlgate.errors import ConfigError
+
+    shown = display_uri(uri)
+    if uri != uri.strip():
+        raise ConfigError(f"{where} {shown!r} has spaces around it; remove them")
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in SERVER_SCHEMES:
+        if not parts.hostname:
+            raise ConfigError(f"{where} {shown!r} names no host; use {scheme}://HOST[:PORT]")
+        return
+    if scheme.split("+", 1)[0] in DATABASE_SCHEMES or scheme in DATABRICKS_SCHEMES:
+        return
+    if uri in DATABRICKS_SCHEMES:  # `databricks`: the default profile
+        return
+    windows_drive = len(scheme) == 1 and uri[1:3] in (":\\", ":/")
+    plain_path = not scheme and not any(c.isspace() for c in uri)
+    if scheme == "file" or plain_path or windows_drive:
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("1", "true"):
+            return
+        raise ConfigError(
+            f"{where} {shown!r} is a local path, MLflow's file store, which it serves only "
+            "with MLFLOW_ALLOW_FILE_STORE=true; use sqlite:///PATH/mlflow.db instead"
+        )
+    raise ConfigError(
+        f"{where} {shown!r} is not a tracking URI: use http(s)://HOST, sqlite:///FILE, "
+        "postgresql://..., mysql://..., mssql://..., databricks, or leave it unset for "
+        "the local store"
+    )
 
 
 def embedded_db(project: Project) -> Path:
