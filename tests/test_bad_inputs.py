@@ -1,13 +1,14 @@
 """Bad config and bad data through `mlgate run`: exit 2, one clear line, nothing registered.
 
 Each case starts from a private copy of examples/churn and breaks one thing. Every
-case fails before training, so the file runs in seconds.
+case fails before any stage prints a verdict, so the file runs in seconds.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -374,6 +375,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_registered(
         assert words in line
     assert "Traceback" not in result.out + result.err
     assert "a bug in mlgate" not in line
+    # Refused before any stage printed a verdict (the preflight, or the data loader).
+    assert not re.search(r"^  \S (validate|train|evaluate|fairness) ", result.out, re.M)
     assert registered_versions(churn_repo) == 0
 
 
