@@ -3,11 +3,18 @@
 `model.type` is a short name (picked per task), a full class path, or
 `package.module:factory` for a team's own code. Parameters are checked against
 the estimator's own before anything is trained.
+
+The config names code that mlgate imports and calls, and a pull request can edit it
+(`os:system` with `params: {command: ...}` would run a command). So a class path or
+factory must come from scikit-learn, from a module whose file lies inside the model
+repository (located with `importlib.util.find_spec`, before anything is imported), or
+from a package the config trusts by name (`model.trusted_packages`, by prefix).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 import re
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.config import did_you_mean
+from mlgate.errors import MlgateError
 from mlgate.project import Project
 
 # short name -> (classifier, regressor); None where the family has no such model.
@@ -57,6 +65,9 @@ _SCALE_SENSITIVE_MODULES = (
     "sklearn.neighbors",
     "sklearn.neural_network",
 )
+
+# Trusted without being listed in `model.trusted_packages`.
+TRUSTED_BY_DEFAULT = ("sklearn",)
 
 _CLASS_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 _FACTORY = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
@@ -120,6 +131,7 @@ def choose_estimator(project: Project, task: str) -> EstimatorChoice:
 
 def _import_class(project: Project, class_path: str) -> type:
     module_name, _, class_name = class_path.rpartition(".")
+    _check_trusted(project, module_name, class_path)
     try:
         module = importlib.import_module(module_name)
         estimator_class = getattr(module, class_name)
@@ -279,6 +291,7 @@ def _import_from_repo(
     if added:
         sys.path.insert(0, root)
     try:
+        _check_trusted(project, module_name, written)
         module = importlib.import_module(module_name)
         factory = getattr(module, attribute)
         top = project.root / module_name.split(".")[0]
@@ -292,6 +305,8 @@ def _import_from_repo(
             ("model", "type"),
             f"cannot load {written}: {exc} (modules are looked up from {Path(root).name}/)",
         ) from None
+    except MlgateError:
+        raise
     except Exception as exc:
         raise project.config_error(
             ("model", "type"), f"importing {module_name} raised {type(exc).__name__}: {exc}"
@@ -319,3 +334,41 @@ def _check_param_names(project: Project, owner: str, valid: list[str], params: d
                 f"{owner} has no parameter '{name}'{did_you_mean(name, valid)}; "
                 f"valid: {', '.join(valid) or 'none'}",
             )
+
+
+def _check_trusted(project: Project, module_name: str, written: str) -> None:
+    """Refuse code from outside the model repository unless its package is trusted.
+
+    Only the top-level name is looked up (`find_spec` of a dotted name would import its
+    parents): a module inside a repo package is the repo's, wherever the package says.
+    """
+    trusted = (*TRUSTED_BY_DEFAULT, *project.config.model.trusted_packages)
+    if any(module_name == p or module_name.startswith(p + ".") for p in trusted):
+        return
+    top = module_name.split(".")[0]
+    inside = _inside_repo(project, top)
+    if inside or inside is None:  # None: no such module, and importing it says so
+        return
+    raise project.config_error(
+        ("model", "type"),
+        f"{written}: {top} is neither a module of the model repository nor a trusted "
+        f"package; mlgate imports only scikit-learn, the repository's own code and the "
+        f"packages listed in model.trusted_packages (add {top} there if you trust it)",
+    )
+
+
+def _inside_repo(project: Project, top: str) -> bool | None:
+    """Whether the top-level module `top` is a file (or package folder) of the repo."""
+    root = project.root.resolve()
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return None
+    places = list(spec.submodule_search_locations or [])
+    if spec.origin and spec.has_location:
+        places.append(spec.origin)
+    if not places:
+        return False  # built-in or frozen: never the repo's
+    return all(Path(place).resolve().is_relative_to(root) for place in places)

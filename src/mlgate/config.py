@@ -53,6 +53,11 @@ class ModelSection(Section):
     # Used as `random_state` when the estimator takes one and params do not set it,
     # so the same inputs give the same model.
     seed: int = 42
+    # Installed packages (by module prefix) a class path or factory may come from, besides
+    # scikit-learn and the model repository's own modules: the config names code to run.
+    trusted_packages: list[Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")]] = (
+        Field(default_factory=list)
+    )
 
 
 class DriftSection(Section):
