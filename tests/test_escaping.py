@@ -175,3 +175,69 @@ def test_an_error_message_with_line_breaks_stays_one_line(
     assert lines[0].startswith("mlgate: error: mlgate.yaml:")
     assert lines[1].startswith("::error file=")
     assert "mlgate.yaml,line=" in lines[1]
+
+
+URL_TEXT = "https://evil.example/{n} www.evil.example"
+# Fields that hold one of a few words (a stage's task); the report looks them up.
+WORDS = frozenset({"task"})
+
+
+def _hostile_strings(document, schema_check) -> int:
+    """Put a bare URL into every string (value or key) of `document` the schema still
+    accepts there, one at a time; returns how many fields took one."""
+    taken = 0
+
+    def visit(node) -> None:
+        nonlocal taken
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, value in items:
+            if isinstance(value, (dict, list)):
+                visit(value)
+            elif isinstance(value, str) and key not in WORDS:
+                node[key] = URL_TEXT.format(n=taken)
+                if schema_check():
+                    taken += 1
+                else:
+                    node[key] = value
+            if isinstance(node, dict) and isinstance(key, str) and not key.startswith("$"):
+                hostile = URL_TEXT.format(n=taken)
+                node[hostile] = node.pop(key)
+                if schema_check():
+                    taken += 1
+                else:
+                    node[key] = node.pop(hostile)
+
+    visit(document)
+    return taken
+
+
+@pytest.mark.slow
+def test_bare_urls_in_every_field_of_a_fork_artifact_are_not_links(
+    churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+
+    import jsonschema
+
+    from mlgate.report import artifact
+
+    make_fast(churn_repo)
+    assert cli("run", cwd=churn_repo).code in (0, 1)
+    out = tmp_path / "artifact"
+    written = cli("report", "--no-comment", "--write-artifact", str(out), cwd=churn_repo)
+    assert written.code in (0, 1), written.err
+    path = out / "report.json"
+    document = json.loads(path.read_text())
+    validator = jsonschema.Draft202012Validator(artifact.schema())
+    assert validator.is_valid(document)
+    fields = _hostile_strings(document, lambda: validator.is_valid(document))
+    assert fields >= 40, fields  # the free-text fields of every stage's result, and keys
+    path.write_text(json.dumps(document))
+
+    report = cli("report", "--no-comment", "--from-artifact", str(out), cwd=tmp_path)
+    assert report.code in (0, 1, 2), report.err
+    assert report.code != 2, report.err  # the artifact is valid: it must be reported
+    body = report.out
+    assert "evil.example" in body  # the text is shown ...
+    for link in ("https://evil.example", "www.evil.example", "](http"):
+        assert link not in body, link  # ... but never as something GitHub links

@@ -2,9 +2,11 @@
 
 Every string that came from data, a config or an artifact goes through `text()`
 (or `code()`), so a category name like `<img src=x>` or `| a | b |` shows as
-itself instead of becoming HTML or a table cell. Stages describe their part of
-the report as `Section`s; `mlgate.report` orders them and folds or drops the
-least important ones to stay under GitHub's size limit.
+itself instead of becoming HTML or a table cell, and a bare `https://evil.example`
+or `www.evil.example` stays text: GitHub's autolinker would make it a link, so an
+invisible word joiner (U+2060) goes after its scheme or `www`; it reads the same.
+Stages describe their part of the report as `Section`s; `mlgate.report` orders them
+and folds or drops the least important ones to stay under GitHub's size limit.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~])")
 _LINE_START = re.compile(r"^([-+.!=])")
 _ORDERED_ITEM = re.compile(r"^(\d+)([.)])")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+# What GitHub's autolinker turns into a link without any markup: `http(s)://`, `www.`,
+# and (as newer cmark-gfm does) `ftp://`, `mailto:`, `xmpp:`; e-mail addresses lose
+# their `@` to the mention guard below.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|xmpp)(?=:)|(www)(?=\.)")
+WORD_JOINER = "\u2060"
 
 # How important a section is: the report drops the highest number first when too long.
 ESSENTIAL, IMPORTANT, DETAIL = 0, 1, 2
@@ -48,6 +55,7 @@ def text(value: object) -> str:
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
     escaped = _LINE_START.sub(r"\\\1", escaped)
     escaped = _ORDERED_ITEM.sub(r"\1\\\2", escaped)
+    escaped = unlinked(escaped)
     return escaped.replace("@", "@\u200b")  # no @-mentions from data
 
 
@@ -58,7 +66,13 @@ def code(value: object) -> str:
     `\\|` would show its backslash outside tables: it becomes a look-alike, like `.
     """
     raw = " ".join(str(value).split()).replace("`", "ˋ").replace("|", "│")
+    raw = unlinked(raw)  # GitHub does not link inside code, but a lost span would
     return f"`{raw}`" if raw else "` `"
+
+
+def unlinked(value: str) -> str:
+    """`value` with every bare URL or `www.` broken for GitHub's autolinker."""
+    return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, value)
 
 
 def number(value: float | None, digits: int = 3) -> str:
