@@ -181,10 +181,78 @@ def test_a_failure_between_version_and_alias_is_repaired_by_the_next_run(
     [version] = _versions(client, register["fingerprint"])
     assert version.version == newest.version
     assert client.get_model_version_by_alias(MODEL, "candidate").version == version.version
+    # The version's own run is reported, not the run that found the version again.
+    assert register["mlflow_run_id"] == newest.run_id
+    assert register["mlflow_run_url"].endswith(f"/runs/{newest.run_id}")
+    assert f"run {newest.run_id[:8]} in " in register["summary"]
+    written = json.loads((latest_run(repo) / "register.json").read_text())
+    assert written["mlflow_run_id"] == newest.run_id
     tags = client.get_model_version(MODEL, version.version).tags
     assert tags["mlgate.fingerprint"] == register["fingerprint"]
     assert tags["mlgate.git.commit"] == _github_sha()
     assert tags["mlgate.gate.evaluation"] == "passed"
+
+
+def _mlflow_runs(client, repo: Path, since_ms: int) -> list:
+    """The MLflow runs that mlgate's latest run directory in `repo` started since `since_ms`
+    (every test's repo is a copy of one prepared repo, with the same run directory)."""
+    experiment = client.get_experiment_by_name(_experiment(repo))
+    name = f"mlgate-{latest_run(repo).name}"
+    query = f"attributes.run_name = '{name}' and attributes.start_time >= {since_ms}"
+    return client.search_runs([experiment.experiment_id], query, order_by=["start_time"])
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+def _experiment(repo: Path) -> str:
+    import yaml
+
+    config = yaml.safe_load((repo / "mlgate.yaml").read_text())
+    return config["tracking"]["experiment_name"]
+
+
+def test_a_run_whose_logging_fails_ends_failed_not_running(
+    repo: Path, proxy: FaultProxy, client, cli
+) -> None:
+    # The artifact store fails for good; the tracking API still answers.
+    proxy.inject(Fault.respond(503), path_contains="/mlflow-artifacts/", times=None)
+    since = _now_ms()
+
+    broken = cli("register", cwd=repo)
+
+    assert broken.code == 3, broken.err
+    [run] = _mlflow_runs(client, repo, since)
+    assert run.info.status == "FAILED"
+
+
+def test_a_server_that_dies_mid_logging_leaves_no_run_running(
+    repo: Path, proxy: FaultProxy, client, cli
+) -> None:
+    # The run is created, then the server is gone: logging fails, and so does ending it.
+    for path in ("/mlflow/runs/log-batch", "/mlflow/runs/update", "/mlflow-artifacts/"):
+        proxy.inject(Fault.drop(), path_contains=path, times=None)
+    since = _now_ms()
+
+    broken = cli("register", cwd=repo)
+
+    assert broken.code == 3, broken.err
+    [line] = broken.error_lines
+    assert line.startswith(f"mlgate: error: MLflow at {proxy.url} failed to log the run")
+    assert _statuses(proxy, "/mlflow/runs/update") == [None]  # one try to end it, no more
+    [left] = _mlflow_runs(client, repo, since)
+    assert left.info.status == "RUNNING"  # nobody could tell the server otherwise
+
+    proxy.clear()
+    again = cli("register", "--json", cwd=repo)
+
+    assert again.code == 0, again.err
+    register = json.loads(again.out)["stages"][-1]
+    runs = {run.info.run_id: run.info.status for run in _mlflow_runs(client, repo, since)}
+    assert runs == {left.info.run_id: "FAILED", register["mlflow_run_id"]: "FINISHED"}
 
 
 def _github_sha() -> str:

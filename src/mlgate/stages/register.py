@@ -28,6 +28,12 @@ from mlgate.tracking.uri import display_uri
 
 R = TypeVar("R")
 
+# Promotion refuses a version without its commit (mlgate.promotion.rules.check_lineage).
+NO_COMMIT = (
+    "lineage incomplete: missing git commit, so promoting it will need --force --reason TEXT "
+    "(commit the repository and run again)"
+)
+
 # The earlier stages' results, logged with the run.
 RESULT_FILES = tuple(pipeline.BY_NAME[name].result_file for name in pipeline.before("card"))
 
@@ -102,6 +108,8 @@ def register(session: Session, model: Any) -> RegisterResult:
         input_example=features.head(5),
         pip_requirements=pip_requirements(),
         code_paths=[project.root / path for path in train.code_paths],
+        # A run directory of this repo is over: mlgate holds the repo's lock.
+        left_behind=lambda run_id: (session.run_dir.path.parent / run_id).is_dir(),
     )
     details: dict[str, Any] = {
         "tracking_uri": display_uri(registry.uri),
@@ -134,6 +142,12 @@ def register(session: Session, model: Any) -> RegisterResult:
     reused = existing is not None
     if reused:
         version = str(existing.version)
+        if existing.run_id:  # the version's own run, not this one that found it again
+            details.update(
+                mlflow_run_id=existing.run_id,
+                mlflow_run_url=registry.url_of_run(existing.run_id),
+            )
+            where = f"run {existing.run_id[:8]} in {registry.location}"
     else:
         version = registry.register(logged, {**tags, keys.MLFLOW_RUN_ID: logged.run_id})
     registry.set_alias(alias, version)
@@ -143,6 +157,8 @@ def register(session: Session, model: Any) -> RegisterResult:
     details.update(version=version, reused=reused, alias=alias)
     said = "already registered for these inputs" if reused else "registered"
     summary = f"{project.registry_name} v{version} {said} · alias {alias} · {where}"
+    if not code.commit:
+        summary += f" · {NO_COMMIT}"
     return RegisterResult(verdict=Verdict.PASSED, summary=summary, **details)
 
 

@@ -8,11 +8,15 @@ run and registers the version.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlgate.tracking import tags
+from mlgate.tracking import tags as tag_keys
 from mlgate.tracking.aliases import alias_model_version
 from mlgate.tracking.aliases import set_alias as _set_alias
 from mlgate.tracking.client import calls, open_client
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
     from mlgate.project import Project
 
 MODEL_NAME_IN_RUN = "model"
+# A run still RUNNING this long after it started is over: GitHub Actions ends a job at 6 h.
+ABANDONED_AFTER_MS = 6 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ class Registry:
         """The version registered earlier from exactly these inputs, if any."""
         with calls(self.uri, f"search versions of {self.name}"):
             # Registry names cannot hold quotes (config validation), fingerprints are hex.
-            query = f"name = '{self.name}' and tags.`{tags.FINGERPRINT}` = '{fingerprint}'"
+            query = f"name = '{self.name}' and tags.`{tag_keys.FINGERPRINT}` = '{fingerprint}'"
             versions = self.client.search_model_versions(query)
         ready = [v for v in versions if getattr(v, "status", "READY") != "FAILED_REGISTRATION"]
         return min(ready, key=lambda v: int(v.version)) if ready else None
@@ -147,16 +153,26 @@ class Registry:
         input_example: Any,
         pip_requirements: list[str],
         code_paths: list[Path],
+        left_behind: Callable[[str], bool] = lambda run_id: False,
     ) -> LoggedRun:
+        """Log one run; it ends FINISHED, or FAILED (KILLED on an interrupt) when logging fails.
+
+        The run is created with its tags, so a run that a dead server left RUNNING can be
+        found by its fingerprint: the next run of the same inputs ends it FAILED (see
+        `end_abandoned_runs`; `left_behind` says which mlgate run ids are known to be over).
+        """
         experiment_id = self.experiment_id()
+        fingerprint = tags.get(tag_keys.FINGERPRINT)
+        if fingerprint:
+            self.end_abandoned_runs(experiment_id, fingerprint, left_behind)
         with calls(self.uri, f"log the run to experiment {self.project.experiment_name}"):
             import mlflow
 
-            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
+            try:
                 mlflow.log_params({k: _param_text(v) for k, v in params.items()})
                 if metrics:
                     mlflow.log_metrics(metrics)
-                mlflow.set_tags(tags)
                 for path in artifacts:
                     if path.is_file():
                         mlflow.log_artifact(str(path), artifact_path="mlgate")
@@ -166,6 +182,11 @@ class Registry:
                 if model is not None:
                     info = _log_sklearn_model(model, input_example, pip_requirements, code_paths)
                     model_uri, model_id = info.model_uri, info.model_id
+                mlflow.end_run()
+            except BaseException as exc:
+                status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+                _end_once(self.client, run.info.run_id, status)
+                raise
         run_id = run.info.run_id
         return LoggedRun(
             run_id=run_id,
@@ -174,6 +195,37 @@ class Registry:
             model_uri=model_uri,
             model_id=model_id,
         )
+
+    def end_abandoned_runs(
+        self, experiment_id: str, fingerprint: str, left_behind: Callable[[str], bool]
+    ) -> list[str]:
+        """End FAILED the runs of these inputs left RUNNING by an mlgate that is gone.
+
+        Gone means: its mlgate run id is one `left_behind` knows to be over (a run directory
+        of this repo, whose lock mlgate now holds), or it started longer ago than any CI job
+        may last. A run of the same inputs still logging elsewhere is left alone.
+        """
+        query = f"attributes.status = 'RUNNING' and tags.`{tag_keys.FINGERPRINT}` = '{fingerprint}'"
+        ended = []
+        with calls(self.uri, f"end abandoned runs in experiment {self.project.experiment_name}"):
+            now_ms = time.time() * 1000
+            for run in self.client.search_runs([experiment_id], query, max_results=100):
+                mlgate_run = run.data.tags.get(tag_keys.RUN_ID)
+                started = run.info.start_time or 0
+                if (
+                    mlgate_run and left_behind(mlgate_run)
+                ) or now_ms - started > ABANDONED_AFTER_MS:
+                    self.client.set_terminated(run.info.run_id, "FAILED")
+                    ended.append(run.info.run_id)
+        return ended
+
+    def url_of_run(self, run_id: str) -> str | None:
+        """The web page of run `run_id` (of any experiment), None for a local store."""
+        if not self.uri.startswith(("http://", "https://")):
+            return None
+        with calls(self.uri, f"read run {run_id}"):
+            experiment_id = str(self.client.get_run(run_id).info.experiment_id)
+        return self.run_url(experiment_id, run_id)
 
     def log_files(self, run_id: str, paths: list[Path], folder: str, what: str) -> None:
         """Log `paths` into `folder` among the run's artifacts (replacing files of that name)."""
@@ -198,7 +250,7 @@ class Registry:
                 tags=version_tags,
                 model_id=run.model_id,
             )
-        return self._keep_first(version_tags.get(tags.FINGERPRINT), str(version.version))
+        return self._keep_first(version_tags.get(tag_keys.FINGERPRINT), str(version.version))
 
     def _keep_first(self, fingerprint: str | None, created: str) -> str:
         """One version per fingerprint, even when the create was sent twice.
@@ -249,6 +301,32 @@ def _log_sklearn_model(
         # A team's factory module travels with the model, so it loads anywhere.
         code_paths=[str(path) for path in code_paths] or None,
     )
+
+
+_ONE_SHORT_TRY = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+
+def _end_once(client: Any, run_id: str, status: str) -> None:
+    """End run `run_id` with `status`, trying once: when even that fails (the server is
+    gone), the next run of the same inputs ends it (`Registry.end_abandoned_runs`)."""
+    import mlflow
+
+    # One short try: an interrupted user, or a job being cancelled, does not wait.
+    saved = {name: os.environ.get(name) for name in _ONE_SHORT_TRY}
+    os.environ.update(_ONE_SHORT_TRY)
+    try:
+        active = mlflow.active_run()
+        with contextlib.suppress(Exception):
+            if active is not None and active.info.run_id == run_id:
+                mlflow.end_run(status)  # off MLflow's stack of active runs even if it fails
+            else:  # off the stack already: its FINISHED could not be sent
+                client.set_terminated(run_id, status)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _param_text(value: Any) -> str:
