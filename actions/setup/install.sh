@@ -79,6 +79,6 @@ if [ -n "${GITHUB_OUTPUT:-}" ]; then
     echo "python=$venv/bin/python"
     echo "mlgate=$venv/bin/mlgate"
     echo "venv=$venv"
-    echo "version=$("$venv/bin/python" -m mlgate --version | cut -d' ' -f2)"
+    echo "version=$("$venv/bin/python" -I -m mlgate --version | cut -d' ' -f2)"
   } >>"$GITHUB_OUTPUT"
 fi
