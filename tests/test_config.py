@@ -637,3 +637,20 @@ def test_lax_yaml_values_are_refused(tmp_path: Path, extra: str, where: str, hin
 
     assert where in str(caught.value)
     assert hint in str(caught.value)
+
+
+def test_allow_training_data_is_off_unless_set_and_takes_a_boolean(tmp_path: Path) -> None:
+    assert load_project(write_repo(tmp_path / "a")).config.evaluation.allow_training_data is False
+
+    allowed = write_repo(
+        tmp_path / "b", {CONFIG: BASE_CONFIG + "evaluation:\n  allow_training_data: true\n"}
+    )
+    assert load_project(allowed).config.evaluation.allow_training_data is True
+
+    lax = write_repo(
+        tmp_path / "c", {CONFIG: BASE_CONFIG + "evaluation:\n  allow_training_data: yes please\n"}
+    )
+    with pytest.raises(
+        ConfigError, match=r"evaluation\.allow_training_data: expected true or false"
+    ):
+        load_project(lax)
