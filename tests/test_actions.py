@@ -191,7 +191,8 @@ def test_mlgate_runs_by_its_own_interpreter_never_from_path(path: Path) -> None:
             bare = _BARE_COMMAND.search(step["run"])
             assert bare is None, f"{path}: step {step.get('name')} runs {bare.group(0)!r}"
             if "-m mlgate" in step["run"]:
-                assert '"${MLGATE_PYTHON}" -m mlgate' in step["run"], path
+                # -I: not the working directory's own `mlgate.py` or `mlgate/` (the model repo's).
+                assert '"${MLGATE_PYTHON}" -I -m mlgate' in step["run"], path
                 assert re.fullmatch(
                     r"\$\{\{ steps\.(setup|install)\.outputs\.python \}\}",
                     step["env"]["MLGATE_PYTHON"],
@@ -410,7 +411,7 @@ def test_root_action_reports_to_the_job_summary(pipeline: ActionRun, job: Runner
 @pytest.mark.slow
 def test_credentials_are_masked_first_and_written_nowhere(pipeline: ActionRun, job: Runner):
     log = _log(job)
-    run_log = next(entry for entry in job.logs if '" -m mlgate run ' in entry)
+    run_log = next(entry for entry in job.logs if '" -I -m mlgate run ' in entry)
     assert run_log.index(f"::add-mask::{TOKEN}") < run_log.index("mlgate run ·")
     assert f"::add-mask::{MLFLOW_PASSWORD}" in run_log
     assert pipeline.outcome == "success", log
@@ -706,3 +707,36 @@ def test_a_forks_pull_request_gets_its_report_through_both_workflows(
         event=same_repo,
     )
     assert not skipped
+
+
+HOSTILE_MODULE = """\
+import pathlib
+pathlib.Path(__file__).resolve().parent.joinpath("PWNED").write_text("shadowed mlgate")
+raise SystemExit(0)
+"""
+
+
+@pytest.mark.slow
+def test_a_model_repo_s_own_mlgate_module_does_not_shadow_mlgate(
+    pipeline: ActionRun, job: Runner, tmp_path: Path
+) -> None:
+    """`python -m mlgate` in the model repo's folder would import its `mlgate.py` (or
+    `mlgate/` package) first; the actions run the installed mlgate, isolated (-I)."""
+    assert pipeline.outcome == "success", _log(job)
+    workspace = tmp_path / "workspace"
+    repo = workspace / "churn"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+    (workspace / "mlgate.py").write_text(HOSTILE_MODULE)  # where install.sh runs
+    (repo / "mlgate.py").write_text(HOSTILE_MODULE)  # where the stage runs
+    (repo / "mlgate").mkdir()  # and the package form, which Python would prefer
+    for name in ("__init__.py", "__main__.py"):
+        (repo / "mlgate" / name).write_text(HOSTILE_MODULE)
+    hostile = Runner(workspace=workspace, temp=job.temp, env=dict(job.env))
+    hostile.env["GITHUB_WORKSPACE"] = str(workspace)
+    validated = run_action(
+        hostile, ROOT / "actions" / "validate-data", {"working-directory": "churn"}
+    )
+    assert validated.outcome == "success", "\n".join(hostile.logs)
+    assert validated.outputs["passed"] == "true"
+    assert Path(validated.outputs["run-dir"]).parent == repo / ".mlgate" / "runs"
+    assert sorted(str(p.relative_to(workspace)) for p in workspace.rglob("PWNED")) == []
