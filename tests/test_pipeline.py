@@ -257,7 +257,13 @@ def test_a_new_run_in_a_reused_directory_starts_clean(churn_repo: Path, cli) -> 
 
     assert result.code == 2
     assert json.loads(result.out)["error"].endswith('got "five"')
-    assert sorted(p.name for p in run_dir.glob("*.json")) == ["validate.json"]
+    # The earlier run's results are gone; what is left says this run did not finish.
+    kept = sorted(p.name for p in run_dir.glob("*.json"))
+    assert "stopped.json" in kept
+    assert set(kept) <= {"stopped.json", "validate.json"}
+    stopped = json.loads((run_dir / "stopped.json").read_text())
+    assert stopped["exit_code"] == 2
+    assert stopped["message"].endswith('got "five"')
 
 
 def test_a_later_stage_refuses_a_changed_model_config(churn_repo: Path, cli) -> None:

@@ -187,9 +187,16 @@ def mask_secrets(environ: Mapping[str, str] | None = None, *, stream: TextIO | N
 
 
 def stage_outputs(run_dir: Any, results: Iterable[Any], code: int) -> dict[str, str]:
-    """The outputs of a stage command: verdict, run directory and what register/card left."""
+    """The outputs of a stage command: verdict, run directory and what register/card left.
+
+    A run that an error stopped (now, or in an earlier step) is never `passed`: its
+    exit code is the stop's.
+    """
     from mlgate.results import CardResult, RegisterResult
 
+    stopped = _stopped(run_dir)
+    if stopped is not None and code == 0:
+        code = stopped.exit_code
     outputs = {
         "passed": "true" if code == 0 else "false",
         "exit-code": str(code),
@@ -205,6 +212,14 @@ def stage_outputs(run_dir: Any, results: Iterable[Any], code: int) -> dict[str, 
             markdown = result.files.markdown
             outputs["card-path"] = str(run_dir.path / markdown) if markdown else ""
     return outputs
+
+
+def _stopped(run_dir: Any) -> Any:
+    """The run directory's `StoppedRun`, or None (also when it cannot be read)."""
+    try:
+        return run_dir.stopped()
+    except MlgateError:
+        return None
 
 
 def _uri_credentials(uri: str) -> list[str]:

@@ -61,13 +61,32 @@ class StagePrinter:
         summary = " ".join(str(result.summary).splitlines())  # data in it cannot start a line
         self._print(f"  {mark} {result.stage:<9} {summary}{reused}")
 
-    def footer(self, results: list[Any], code: int) -> None:
+    def footer(self, results: list[Any], code: int, stopped: Any = None) -> None:
+        """The run's verdict; a run an error stopped (now or earlier) never reads as passed."""
+        if stopped is not None:
+            self._print(f"{did_not_finish(stopped)}: {stopped.message} · {self._where()}")
+            return
         failed = [r.stage for r in results if r.verdict.value == "failed"]
         verdict = f"failed: {', '.join(failed)}" if failed else "passed"
-        self._print(f"{verdict} · results in {_relative(self.run_dir.path)}")
+        self._print(f"{verdict} · {self._where()}")
+
+    def stopped(self, stopped: Any) -> None:
+        """The footer of a command an error stopped (the error's line follows on stderr)."""
+        self._print(f"{did_not_finish(stopped)} · {self._where()}")
+
+    def _where(self) -> str:
+        return f"results in {_relative(self.run_dir.path)}"
 
 
-def print_json(project: Any, run_dir: Any, results: list[Any], code: int) -> None:
+def did_not_finish(stopped: Any) -> str:
+    """`did not finish: the train stage stopped (exit 2)` for a `StoppedRun`."""
+    where = f"the {stopped.stage} stage stopped" if stopped.stage else "stopped before any stage"
+    return f"did not finish: {where} (exit {stopped.exit_code})"
+
+
+def print_json(
+    project: Any, run_dir: Any, results: list[Any], code: int, *, stopped: Any = None
+) -> None:
     document = {
         "model": project.registry_name,
         "run_id": run_dir.run_id,
@@ -75,6 +94,8 @@ def print_json(project: Any, run_dir: Any, results: list[Any], code: int) -> Non
         "exit_code": code,
         "stages": [result.to_json() for result in results],
     }
+    if stopped is not None:  # an earlier command's stop, which this one did not repair
+        document["stopped"] = stopped.to_json()
     print(json.dumps(document, indent=2, default=str))
 
 

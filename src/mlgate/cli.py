@@ -200,6 +200,22 @@ def _run_stages(args: argparse.Namespace) -> int:
         return _run_stages_locked(args, project)
 
 
+def _stopped(run_dir, error: BaseException):  # -> mlgate.results.StoppedRun | None
+    """Why the run stopped: as `run_stages` recorded it, or (an error before the first
+    stage) recorded here, so that the run directory never reads as a finished run."""
+    from mlgate.errors import MlgateError
+    from mlgate.run import stopped_by
+
+    try:
+        stopped = run_dir.stopped()
+        if stopped is None:
+            stopped = stopped_by(None, error)
+            run_dir.record_stop(stopped)
+        return stopped
+    except (MlgateError, OSError):
+        return None
+
+
 def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: mlgate.project.Project
     from pathlib import Path
 
@@ -224,13 +240,20 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     try:
         check_project(project)  # every config error, before the first stage prints
         results = run_stages(session, names, on_result=printer.stage)
-    except MlgateError as error:
-        # The run directory keeps what finished; a later report step can still show it.
-        _write_github_outputs(run_dir, list(session.results.values()), error.exit_code)
+    except (Exception, KeyboardInterrupt) as error:
+        # The run directory keeps what finished and why it stopped (`run_stages` recorded
+        # it); a later report step shows both, never "passed".
+        stopped = _stopped(run_dir, error)
+        if stopped is not None:
+            printer.stopped(stopped)
+        if stopped is not None or isinstance(error, MlgateError):
+            code = stopped.exit_code if stopped is not None else error.exit_code
+            _write_github_outputs(run_dir, list(session.results.values()), code)
         raise
-    code = console.exit_code(results)
-    printer.footer(results, code)
+    stopped = run_dir.stopped()  # an earlier command's stop that this one did not repair
+    code = stopped.exit_code if stopped is not None else console.exit_code(results)
+    printer.footer(results, code, stopped)
     _write_github_outputs(run_dir, results, code)
     if args.json:
-        console.print_json(project, run_dir, results, code)
+        console.print_json(project, run_dir, results, code, stopped=stopped)
     return code

@@ -4,11 +4,14 @@ For each stage named, `run_stages` restores the result from the stage cache when
 stage's inputs are unchanged, else runs `mlgate.stages.<name>.run`, stamps the time
 taken and the cache record, writes `<stage>.json` to the run directory and hands the
 result to the printer. A FAILED stage that stops the run (`pipeline.Stage.stops_the_run`)
-ends it; other failures do not stop the stages after them.
+ends it; other failures do not stop the stages after them. A stage that stops on an error
+(or an interruption) leaves `StoppedRun` in the run directory, naming it with the exit
+code and the one line the command prints; its later successful completion removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -16,14 +19,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE, MlgateError
 from mlgate.pipeline import BY_NAME, NAMES
-from mlgate.results import CacheRecord, StageResult, ValidateResult, Verdict, read
+from mlgate.results import CacheRecord, StageResult, StoppedRun, ValidateResult, Verdict, read
 from mlgate.rundir import (
     CARD_FILES,
     FAIRNESS_CHART,
     MODEL_FILE,
     PLOTS_DIR,
     PREDICTIONS_FILE,
+    STOPPED_FILE,
     RunDir,
 )
 from mlgate.stages._session import Session
@@ -32,7 +37,7 @@ from mlgate.stages._session import Session
 def clear_outputs(run_dir: RunDir) -> None:
     """A new run in a reused directory must not show an earlier run's results."""
     results = [BY_NAME[name].result_file for name in NAMES]
-    for name in [*results, MODEL_FILE, PREDICTIONS_FILE, FAIRNESS_CHART, *CARD_FILES]:
+    for name in [*results, MODEL_FILE, PREDICTIONS_FILE, FAIRNESS_CHART, *CARD_FILES, STOPPED_FILE]:
         run_dir.file(name).unlink(missing_ok=True)
     for plot in run_dir.file(PLOTS_DIR).glob("*.png"):
         plot.unlink()
@@ -46,17 +51,39 @@ def run_stages(
     results = []
     for name in names:
         started = time.perf_counter()
-        result = _reused_or_run(session, name)
-        _annotate(result)
-        result = result.replace(seconds=time.perf_counter() - started)
-        session.results[name] = result
-        session.run_dir.write_result(name, result.to_json())
+        try:
+            result = _reused_or_run(session, name)
+            _annotate(result)
+            result = result.replace(seconds=time.perf_counter() - started)
+            session.results[name] = result
+            session.run_dir.write_result(name, result.to_json())
+        except (Exception, KeyboardInterrupt) as error:
+            # What finished stays; the record says the run did not finish, and why.
+            with contextlib.suppress(OSError):  # the error itself is what the user must see
+                session.run_dir.record_stop(stopped_by(name, error))
+            raise
+        session.run_dir.clear_stop(name)
         results.append(result)
         if on_result is not None:
             on_result(result)
         if result.verdict is Verdict.FAILED and BY_NAME[name].stops_the_run:
             break
     return results
+
+
+def stopped_by(stage: str | None, error: BaseException) -> StoppedRun:
+    """The record of a stop: the exit code and one line `mlgate.cli` shows for `error`."""
+    if isinstance(error, MlgateError):
+        return StoppedRun.of(stage, error.exit_code, str(error))
+    if isinstance(error, KeyboardInterrupt):
+        return StoppedRun.of(
+            stage, EXIT_INTERRUPTED, "interrupted (Ctrl-C, or the job was cancelled)"
+        )
+    if isinstance(error, OSError) and error.filename:
+        why = error.strerror or type(error).__name__
+        return StoppedRun.of(stage, EXIT_BAD_INPUT, f"cannot use {error.filename}: {why}")
+    first = f"unexpected {type(error).__name__}: {error}".splitlines()[0]
+    return StoppedRun.of(stage, EXIT_SERVICE, f"{first} (a bug in mlgate)")
 
 
 def _compute(session: Session, name: str) -> StageResult:

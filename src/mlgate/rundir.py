@@ -19,9 +19,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlgate.errors import RunDirError
+
+if TYPE_CHECKING:
+    from mlgate.results import StoppedRun
 
 RUNS = "runs"
 LATEST = "LATEST"
@@ -39,6 +42,7 @@ CARD_FILES = (CARD_MARKDOWN, CARD_HTML, CARD_FACTS)
 REPORT_MARKDOWN = "report.md"  # report: the full report
 REPORT_COMMENT = "report-comment.md"  # report: the comment as posted
 REPORT_DOCUMENT = "report.json"  # report: the fork artifact's data
+STOPPED_FILE = "stopped.json"  # why the run did not finish (`mlgate.results.StoppedRun`)
 
 
 class RunDir:
@@ -109,6 +113,47 @@ class RunDir:
         except (OSError, ValueError):
             return {}
         return result if isinstance(result, dict) else {}
+
+    def stopped(self) -> StoppedRun | None:
+        """Why this run did not finish, or None when no error stopped it."""
+        target = self.file(STOPPED_FILE)
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RunDirError(f"cannot read {target}: {exc.strerror or exc}") from None
+        from mlgate.results import StoppedRun
+
+        try:
+            return StoppedRun.from_json(json.loads(text))
+        except ValueError:
+            raise RunDirError(
+                f"{target} is not a record mlgate can read; rerun the stage that stopped"
+            ) from None
+
+    def record_stop(self, stopped: StoppedRun) -> None:
+        """Keep why the run stopped. An earlier stage's stop stays: it is the cause."""
+        from mlgate.pipeline import NAMES
+
+        try:
+            kept = self.stopped()
+        except RunDirError:
+            kept = None
+        if kept is not None and stopped.stage is not None and kept.stage != stopped.stage:
+            order = {name: index for index, name in enumerate(NAMES)}
+            if kept.stage is None or order.get(kept.stage, 99) < order.get(stopped.stage, 99):
+                return
+        atomic_write_text(self.file(STOPPED_FILE), json.dumps(stopped.to_json(), indent=2))
+
+    def clear_stop(self, stage: str) -> None:
+        """The stage that stopped the run has now finished: the run is no longer stopped."""
+        try:
+            kept = self.stopped()
+        except RunDirError:
+            kept = None
+        if kept is None or kept.stage in (None, stage):
+            self.file(STOPPED_FILE).unlink(missing_ok=True)
 
     def read_result(self, stage: str, *, needed_by: str) -> dict[str, Any]:
         target = self.file(f"{stage}.json")

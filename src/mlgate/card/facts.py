@@ -20,6 +20,7 @@ from mlgate.results import (
     Number,
     RegisterResult,
     StageResult,
+    StoppedRun,
     TrainResult,
     ValidateResult,
     to_json,
@@ -73,8 +74,11 @@ def collect_facts(
     run_id: str,
     date: str,
     plots: Sequence[str] = (),
+    stopped: StoppedRun | None = None,
 ) -> CardFacts:
     """The card's facts from the stage results (`None` for a stage that did not run).
+
+    `stopped` is why the run did not finish, when an error stopped it: the card says so.
 
     `card` is the config's `card:` section (free text written by the team); `date`
     is the card's date as ISO text, given by the caller so the function stays pure.
@@ -133,6 +137,7 @@ def collect_facts(
         ),
         how_to_load=_how_to_load(model_name, alias, champion_alias, registered),
         plots=tuple(sorted(plots)),
+        stopped=stopped,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from mlgate import pipeline, results
 from mlgate.errors import InputError
 from mlgate.report.compose import ReportData
-from mlgate.results import RESULT_TYPES, StageResult
+from mlgate.results import RESULT_TYPES, StageResult, StoppedRun
 from mlgate.rundir import REPORT_DOCUMENT, atomic_write_text
 
 FILE_NAME = REPORT_DOCUMENT
@@ -68,6 +68,10 @@ def schema() -> dict[str, Any]:
             "commit": {"type": ["string", "null"], "pattern": "^[0-9a-f]{7,64}$"},
             "run_url": {"type": ["string", "null"], "maxLength": 2000, "pattern": "^https?://"},
             "pull_request": {"type": ["integer", "null"], "minimum": 1},
+            "stopped": {
+                "description": "Why the run did not finish, when an error stopped it midway.",
+                "$ref": "#/$defs/stopped",
+            },
             "stages": {
                 "description": "Each stage's result, as the stage wrote <stage>.json.",
                 "type": "array",
@@ -80,8 +84,18 @@ def schema() -> dict[str, Any]:
                 },
             },
         },
-        "$defs": definitions,
+        "$defs": {**definitions, "stopped": _stopped_schema()},
     }
+
+
+def _stopped_schema() -> dict[str, Any]:
+    """`StoppedRun`'s schema, generated from the dataclass, with its stage one of the
+    stage table's and its line capped like a summary."""
+    generated = StoppedRun.json_schema()
+    generated["properties"]["stage"] = {"enum": [*pipeline.NAMES, None]}
+    generated["properties"]["exit_code"].update(minimum=1, maximum=255)
+    generated["properties"]["message"]["maxLength"] = MAX_SUMMARY
+    return generated
 
 
 def _stage_schema(name: str, cls: type[StageResult], into: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +127,7 @@ def _stage_schema(name: str, cls: type[StageResult], into: dict[str, Any]) -> di
 
 
 def to_document(data: ReportData) -> dict[str, Any]:
-    return {
+    document = {
         "format": FORMAT,
         "model": data.model,
         "mlgate_version": data.mlgate_version,
@@ -122,6 +136,9 @@ def to_document(data: ReportData) -> dict[str, Any]:
         "pull_request": data.pull_request,
         "stages": [result.to_json() for result in data.stages.values()],
     }
+    if data.stopped is not None:  # a run that finished carries no such key
+        document["stopped"] = data.stopped.to_json()
+    return document
 
 
 def write(data: ReportData, directory: Path) -> Path:
@@ -166,7 +183,20 @@ def read(directory: Path) -> ReportData:
         commit=document.get("commit"),
         run_url=document.get("run_url"),
         pull_request=document.get("pull_request"),
+        stopped=_typed_stop(document.get("stopped"), where),
     )
+
+
+def _typed_stop(stopped: Any, where: str) -> StoppedRun | None:
+    if stopped is None:
+        return None
+    try:
+        return StoppedRun.from_json(stopped)
+    except ValueError as error:
+        raise InputError(
+            f"{where} does not match the report schema at stopped{_location(error)} "
+            "(type check failed); it was not made by this mlgate version"
+        ) from None
 
 
 def _typed(name: str, result: dict[str, Any], at: str, where: str) -> StageResult:

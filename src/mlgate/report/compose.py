@@ -23,7 +23,7 @@ from urllib.parse import quote
 from mlgate import _markdown as markdown
 from mlgate import pipeline
 from mlgate._markdown import Section
-from mlgate.results import RegisterResult, StageResult, Verdict
+from mlgate.results import RegisterResult, StageResult, StoppedRun, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ BUILDERS: dict[str, str] = {
 MARKER_PREFIX = "<!-- mlgate:report model="
 CHART_KEY = "chart"  # rendered without a heading, as the sketch shows it
 SUMMARY_LIMIT = 300  # characters of a stage summary in the verdict table
+STOPPED_LIMIT = 1000  # characters of the one line that stopped the run
 # HTML a section may carry: the folding tags only (everything else is escaped text).
 _RAW_HTML = re.compile(r"<(?=[A-Za-z/!?])(?!/?(?:details|summary)>)", re.IGNORECASE)
 _VERSION = re.compile(r"^[0-9][0-9A-Za-z.+-]{0,39}$")
@@ -52,8 +53,8 @@ VERDICT_MARKS = {
 
 @dataclass(frozen=True)
 class ReportData:
-    """Everything the report shows: the typed stage results, in stage order, and the run's
-    context (what `report.json` carries)."""
+    """Everything the report shows: the typed stage results, in stage order, why the run
+    stopped if an error stopped it, and the run's context (what `report.json` carries)."""
 
     model: str
     stages: dict[str, StageResult]
@@ -61,10 +62,16 @@ class ReportData:
     commit: str | None = None
     run_url: str | None = None
     pull_request: int | None = None
+    stopped: StoppedRun | None = None
 
     @property
     def failed(self) -> list[str]:
         return [name for name, result in self.stages.items() if result.verdict is Verdict.FAILED]
+
+    @property
+    def passed(self) -> bool:
+        """Every gate passed and the run finished: the only report that says "passed"."""
+        return not self.failed and self.stopped is None
 
     @property
     def mlflow_run_url(self) -> str | None:
@@ -98,6 +105,8 @@ def compose(data: ReportData) -> Composed:
     sections: list[Section] = []
     for name in pipeline.NAMES:
         result = data.stages.get(name)
+        if data.stopped is not None and data.stopped.stage == name:
+            continue  # an earlier result of the stage that stopped is not this run's
         if result is not None and name in BUILDERS:  # train and register: the table only
             sections.extend(stage_sections(name, result))
     return Composed(head, sections, footer(data))
@@ -119,14 +128,38 @@ def join(head: str, rendered: Iterable[str], footer: str) -> str:
 
 def _title(data: ReportData) -> str:
     failed = data.failed
+    gates = f"{len(failed)} gate{'s' if len(failed) != 1 else ''} failed"
+    if data.stopped is not None:
+        stopped = data.stopped
+        where = (
+            f"{stage_label(stopped.stage)} stopped"
+            if stopped.stage
+            else "stopped before its first stage"
+        )
+        title = f"❌ did not finish: {markdown.text(where)} (exit {stopped.exit_code})"
+        return f"{title} · {gates}" if failed else title
     if failed:
-        return f"❌ {len(failed)} gate{'s' if len(failed) != 1 else ''} failed"
+        return f"❌ {gates}"
     if not data.stages:
         return "⏭ no results"
     return "✅ every gate passed"
 
 
+def stage_label(name: str) -> str:
+    return pipeline.LABELS.get(name, name)
+
+
+def stopped_why(stopped: StoppedRun) -> str:
+    """The stop's one line and exit code, as markdown text."""
+    message = " ".join(stopped.message.split())
+    if len(message) > STOPPED_LIMIT:
+        message = message[: STOPPED_LIMIT - 1] + "…"
+    return markdown.text(f"{message} (exit {stopped.exit_code})")
+
+
 def verdict_table(data: ReportData) -> str:
+    if data.stopped is not None:
+        return _stopped_table(data, data.stopped)
     rows = []
     stopped = "validate" in data.failed
     for stage in pipeline.STAGES:
@@ -143,6 +176,32 @@ def verdict_table(data: ReportData) -> str:
         if stage.name == "register" and result.verdict is Verdict.SKIPPED:
             mark = "⏸ not pushed"
         rows.append([stage.label, mark, _short(result.summary)])
+    return markdown.table(["gate", "verdict", "why"], rows)
+
+
+def _stopped_table(data: ReportData, stopped: StoppedRun) -> str:
+    """An error stopped the run: the stages before the stop as usual, the stage that stopped
+    with its one line and exit code, and every stage after it that did not run."""
+    rows = []
+    index = pipeline.NAMES.index(stopped.stage) if stopped.stage in pipeline.NAMES else -1
+    if index < 0:
+        rows.append(["run", "❌ stopped", stopped_why(stopped)])
+    not_run = markdown.text(
+        f"the run stopped at {stage_label(stopped.stage)}"
+        if index >= 0
+        else "the run stopped before its first stage"
+    )
+    for position, stage in enumerate(pipeline.STAGES):
+        result = data.stages.get(stage.name)
+        if position == index:
+            rows.append([stage.label, "❌ stopped", stopped_why(stopped)])
+        elif position > index and result is None:
+            rows.append([stage.label, "⏭ not run", not_run])
+        elif result is not None and (stage.always_shown or result.verdict is Verdict.FAILED):
+            mark = VERDICT_MARKS[result.verdict.value]
+            if stage.name == "register" and result.verdict is Verdict.SKIPPED:
+                mark = "⏸ not pushed"
+            rows.append([stage.label, mark, _short(result.summary)])
     return markdown.table(["gate", "verdict", "why"], rows)
 
 

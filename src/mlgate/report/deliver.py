@@ -1,5 +1,8 @@
 """`mlgate report`: gather the results, compose the report, and deliver it everywhere.
 
+A run that an error stopped midway (`rundir.STOPPED_FILE`) is reported as not finished,
+naming the stage and the one line, and `mlgate report` exits with that run's exit code.
+
 Where it goes: `report.md` in the run directory (the full report, also printed
 outside GitHub), `$GITHUB_STEP_SUMMARY` (under 1 MiB), `::error` annotations for
 failed gates, and the pull request's comment (under 65,536 characters), created
@@ -86,12 +89,19 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
     if env.get("GITHUB_OUTPUT"):
         actions_io.write_outputs(
             {
-                "passed": not data.failed,
+                "passed": data.passed,
                 "report-path": out_dir / REPORT_MARKDOWN if out_dir is not None else "",
                 "comment-url": comment_url or "",
             },
             env["GITHUB_OUTPUT"],
         )
+    return exit_code(data)
+
+
+def exit_code(data: ReportData) -> int:
+    """The reported run's exit code: a stopped run's own, 1 when a gate failed, else 0."""
+    if data.stopped is not None:
+        return data.stopped.exit_code
     return EXIT_GATE_FAILED if data.failed else EXIT_OK
 
 
@@ -114,7 +124,8 @@ def _from_run_dir(
         for name in pipeline.NAMES
         if run_dir.file(pipeline.BY_NAME[name].result_file).is_file()
     }
-    if not stages:
+    stopped = run_dir.stopped()
+    if not stages and stopped is None:
         raise InputError(f"{run_dir.path} holds no stage results; run `mlgate run` first")
     ci = ci_context.ci_context(env)
     head = event.get("pull_request", {}).get("head", {}) if isinstance(event, dict) else {}
@@ -127,6 +138,7 @@ def _from_run_dir(
         commit=commit if isinstance(commit, str) else None,
         run_url=ci.run_url,
         pull_request=options.pr or _event_pull_number(event),
+        stopped=stopped,
     )
     return data, options.required or project.config.report.required, run_dir.path
 
@@ -212,6 +224,12 @@ def _directory(path: str) -> Path:
 
 
 def _annotate(data: ReportData) -> None:
+    if data.stopped is not None:
+        stopped = data.stopped
+        where = f"the {stopped.stage} stage stopped" if stopped.stage else "stopped"
+        message = f"{where} (exit {stopped.exit_code}): {stopped.message}"
+        title = f"mlgate {data.model}: the run did not finish"
+        actions_io.annotate("error", message, title=title, stream=sys.stdout)
     for name in data.failed:
         title = f"mlgate {data.model}: {pipeline.LABELS.get(name, name)}"
         summary = data.stages[name].summary

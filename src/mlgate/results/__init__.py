@@ -2,8 +2,9 @@
 
 The stages build these; the orchestrator writes `to_json()` to `<stage>.json`; the
 report, the card, the registry tags, the cache and the fork artifact read them back
-with `read()`, never as raw dicts. Nothing here imports more than the standard
-library and pydantic.
+with `read()`, never as raw dicts. `StoppedRun` records a run that an error stopped
+midway: which stage, the exit code and the one line. Nothing here imports more than
+the standard library and pydantic.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mlgate.results.card import CardResult
 from mlgate.results.evaluate import EvaluateResult
 from mlgate.results.fairness import FairnessResult
 from mlgate.results.register import RegisterResult
+from mlgate.results.stopped import StoppedRun
 from mlgate.results.train import TrainResult
 from mlgate.results.validate import ValidateResult
 
@@ -45,6 +47,7 @@ __all__ = [
     "Number",
     "RegisterResult",
     "StageResult",
+    "StoppedRun",
     "TrainResult",
     "ValidateResult",
     "Verdict",

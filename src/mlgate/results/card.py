@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from mlgate.results._base import STRICT, Number, StageResult, _adapter, omit_if_none
+from mlgate.results.stopped import StoppedRun
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ class CardFacts:
     how_to_load: HowToLoad
     plots: tuple[str, ...]
     changes: dict[str, JsonValue] | None = omit_if_none()  # noqa: RUF009
+    # An error stopped the run before this card: the card says it did not finish.
+    stopped: StoppedRun | None = omit_if_none()  # noqa: RUF009
 
     def replace(self, **changes: Any) -> CardFacts:
         return replace(self, **changes)

@@ -42,6 +42,7 @@ def run(session: Session) -> CardResult:
         run_id=session.run_dir.run_id,
         date=datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         plots=list(plots),
+        stopped=session.run_dir.stopped(),
     )
     changes = champion_changes(session, facts)
     facts = facts.replace(changes=changes)
@@ -49,6 +50,10 @@ def run(session: Session) -> CardResult:
 
     not_run = [name for name, status in facts.stages.items() if status == NOT_RUN]
     parts = [f"{CARD_MARKDOWN}, {CARD_HTML}"]
+    if facts.stopped is not None:
+        stage = facts.stopped.stage
+        where = f"the {stage} stage stopped it" if stage else "it stopped before any stage"
+        parts.insert(0, f"the run did not finish: {where}")
     if template is not None:
         parts.append(f"template {template.name}")
     if not_run:
