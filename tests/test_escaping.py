@@ -241,3 +241,19 @@ def test_bare_urls_in_every_field_of_a_fork_artifact_are_not_links(
     assert "evil.example" in body  # the text is shown ...
     for link in ("https://evil.example", "www.evil.example", "](http"):
         assert link not in body, link  # ... but never as something GitHub links
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("brk", ["\n", "\r", "\u2028"], ids=["lf", "cr", "ls"])
+def test_a_run_dir_with_a_line_break_cannot_issue_a_workflow_command(
+    churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, brk: str
+) -> None:
+    make_fast(churn_repo)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    run_dir = tmp_path / f"runs{brk}::warning::INJECTED"
+    result = cli("validate", "--run-dir", str(run_dir), cwd=churn_repo)
+    assert result.code in (0, 1), result.err
+    lines = re.split(r"\r\n|\r|\n|\u2028|\u2029|\x85|\x0b|\x0c", result.out + result.err)
+    assert [line for line in lines if line.startswith("::warning::INJECTED")] == []
+    assert "INJECTED" in result.out  # the path is still shown, its line break escaped

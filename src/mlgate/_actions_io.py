@@ -107,6 +107,25 @@ def add_mask(value: str, *, stream: TextIO | None = None) -> None:
     out.flush()
 
 
+# --- log lines ------------------------------------------------------------------------------
+
+# Every character at which a log line ends (str.splitlines' set: a runner ends a line at a
+# lone "\r" too), shown escaped instead.
+_LINE_BREAKS = str.maketrans(
+    {char: repr(char)[1:-1] for char in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+)
+
+
+def one_line(text: object) -> str:
+    """`text` as one log line: every line break in it shown escaped (`\\n`).
+
+    The one function every line mlgate prints goes through (paths, run ids, names): a
+    value can then never start a line of its own, where the runner would read a `::`
+    workflow command.
+    """
+    return str(text).translate(_LINE_BREAKS)
+
+
 # --- workflow commands: annotations -------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ MARKS = {"passed": "✓", "failed": "✗", "skipped": "–"}
 def error(message: str, *, file: Path | None = None, line: int | None = None) -> None:
     # splitlines, not split("\n"): a runner also ends a line at a lone "\r", and a value
     # after it that starts with "::" would be read as a workflow command.
-    one_line = " ".join(message.splitlines())
+    one_line = actions_io.one_line(" ".join(message.splitlines()))
     print(f"mlgate: error: {one_line}", file=sys.stderr)
     if actions_io.in_github_actions():
         actions_io.annotate("error", message, file=file, line=line, stream=sys.stderr)
@@ -50,7 +50,7 @@ class StagePrinter:
 
     def _print(self, text: str) -> None:
         if not self.quiet:
-            print(text, flush=True)
+            print(actions_io.one_line(text), flush=True)  # a path or name cannot break it
 
     def header(self, command: str) -> None:
         self._print(f"mlgate {command} · {self.project.registry_name} · run {self.run_dir.run_id}")

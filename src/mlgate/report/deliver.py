@@ -58,7 +58,7 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
         data, required, out_dir = _from_run_dir(options, env, event)
         if options.write_artifact:
             path = artifact.write(data, _directory(options.write_artifact))
-            print(f"report data for a later workflow_run job: {path}")
+            print(actions_io.one_line(f"report data for a later workflow_run job: {path}"))
 
     composed = compose(data)
     note = lambda titles: folded_note(titles, data)  # noqa: E731
@@ -274,7 +274,7 @@ def _comment(
             raise
         _warn(f"{error} (report.required is false, so this does not fail the job)", env)
         return None
-    print(f"report comment {posted.action} on #{number}: {posted.url}")
+    print(actions_io.one_line(f"report comment {posted.action} on #{number}: {posted.url}"))
     return posted.url
 
 
