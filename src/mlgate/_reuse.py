@@ -223,6 +223,8 @@ def _champion(session: Session) -> str:
 
 
 def _ci(session: Session) -> dict[str, Any]:
+    from mlgate._ci_context import git_output
+
     ci = session.ci
     return {
         "event": ci.event_name,
@@ -230,6 +232,9 @@ def _ci(session: Session) -> dict[str, Any]:
         "default_branch": ci.default_branch,
         "sha": ci.sha,
         "repository": ci.repository,
+        # The commit the version is tagged with: once the repo has one, a version
+        # registered without it (which promotion refuses) is not reused.
+        "commit": ci.sha or git_output(session.project.root, "rev-parse", "HEAD"),
     }
 
 
