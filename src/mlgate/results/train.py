@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import JsonValue
 
-from mlgate.results._base import Number, StageResult
+from mlgate.results._base import Number, StageResult, omit_if_none
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,3 +22,6 @@ class TrainResult(StageResult):
     feature_spec_sha256: str
     training_seconds: Number
     warnings: tuple[str, ...]
+    # SHA-256 of model.joblib as written: checked before the pickle is loaded again
+    # (absent in files written before it was recorded).
+    model_sha256: str | None = omit_if_none()

@@ -124,8 +124,16 @@ class Session:
             )
         import joblib
 
+        from mlgate._cache import file_sha256
+
         path = self.run_dir.file(MODEL_FILE)
         try:
+            # A pickle runs code as it loads: only the file the train stage wrote.
+            if trained.model_sha256 is not None and file_sha256(path) != trained.model_sha256:
+                raise RunDirError(
+                    f"{path} is not the model this run's train stage wrote (its SHA-256 "
+                    "differs from train.json's model_sha256); rerun `mlgate train`"
+                )
             return joblib.load(path)
         except FileNotFoundError:
             raise RunDirError(f"{path} is missing; rerun `mlgate train`") from None

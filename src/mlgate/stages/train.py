@@ -15,6 +15,7 @@ from mlgate.stages._session import Session
 def run(session: Session) -> TrainResult:
     import joblib
 
+    from mlgate._cache import file_sha256
     from mlgate._training import train_model
 
     session.ensure_data("train")
@@ -25,6 +26,7 @@ def run(session: Session) -> TrainResult:
     partial = model_path.with_name(f".{MODEL_FILE}.partial")
     try:
         joblib.dump(trained.pipeline, partial)
+        model_sha256 = file_sha256(partial)
         os.replace(partial, model_path)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -51,6 +53,7 @@ def run(session: Session) -> TrainResult:
         feature_spec_sha256=session.project.spec_sha256,
         training_seconds=round(trained.seconds, 3),
         warnings=tuple(trained.warnings),
+        model_sha256=model_sha256,
     )
 
 
