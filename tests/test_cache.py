@@ -222,3 +222,62 @@ def test_the_cache_keeps_the_files_each_stage_writes() -> None:
     assert READS["fairness"].outputs == (CHART_FILE,)
     assert set(READS["card"].outputs) == set(CARD_FILES)
     assert set(READS["register"].outputs) == set(CARD_FILES)  # stamped with the version
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _read_only(tree: Path) -> None:
+    for path in sorted(tree.rglob("*"), key=lambda p: -len(p.parts)):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+def test_a_read_only_cache_restores_writable_files_that_follow_the_umask(repo: Path, cli) -> None:
+    cache = repo / ".mlgate" / "cache" / "stages"
+    _read_only(cache)
+    try:
+        outcome = cli("run", str(repo), "--json", cwd=repo)
+    finally:
+        for path in [cache, *cache.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+    assert outcome.code == 0, outcome.err
+    run = json.loads(outcome.out)
+    assert all(stage["cache"]["reused"] for stage in run["stages"])
+    run_dir = Path(run["run_dir"])
+    restored = ["model.joblib", "predictions.csv", "model_card.md", "fairness.png", "plots"]
+    mask = _umask()
+    for name in restored:
+        path = run_dir / name
+        assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~mask, name
+    for png in (run_dir / "plots").iterdir():
+        assert png.stat().st_mode & 0o777 == 0o666 & ~mask, png.name
+
+
+def test_restoring_replaces_read_only_files_of_the_run_directory(tmp_path: Path) -> None:
+    from mlgate._cache import StageCache
+
+    run_dir, store = tmp_path / "run", StageCache(tmp_path / "cache")
+    (run_dir / "plots").mkdir(parents=True)
+    (run_dir / "card.md").write_text("stored")
+    (run_dir / "plots" / "roc.png").write_bytes(b"png")
+    store.store("card", "f" * 64, {"stage": "card"}, run_dir, ["card.md", "plots"])
+    _read_only(tmp_path / "cache")
+    (run_dir / "card.md").write_text("older")
+    _read_only(run_dir)
+    run_dir.chmod(0o755)
+
+    cached = store.lookup("card", "f" * 64)
+    assert cached is not None
+    assert sorted(cached.restore(run_dir)) == ["card.md", "plots"]
+
+    assert (run_dir / "card.md").read_text() == "stored"
+    assert (run_dir / "card.md").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    (run_dir / "card.md").write_text("stamped")  # writable: a later stage may rewrite it
+    (run_dir / "plots" / "roc.png").write_bytes(b"redrawn")
+    assert (run_dir / "plots").stat().st_mode & 0o200

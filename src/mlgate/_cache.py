@@ -84,12 +84,7 @@ class CachedStage:
         for source in sorted(self.path.iterdir()):
             if source.name == RESULT_FILE:
                 continue
-            target = run_dir / source.name
-            if source.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(source, target)
-            else:
-                shutil.copy2(source, target)
+            copy_output(source, run_dir / source.name)
             restored.append(source.name)
         return restored
 
@@ -122,14 +117,32 @@ class StageCache:
         try:
             for name in outputs:
                 source = run_dir / name
-                if source.is_dir():
-                    shutil.copytree(source, staging / name)
-                elif source.is_file():
-                    shutil.copy2(source, staging / name)
+                if source.exists():
+                    copy_output(source, staging / name)
             (staging / RESULT_FILE).write_text(json.dumps(result, default=str), encoding="utf-8")
             os.replace(staging, final)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)  # another run stored it first, or no space
+
+
+def copy_output(source: Path, target: Path) -> None:
+    """Copy a stage's output file or folder: the bytes, not the modes.
+
+    What is copied is new and follows the umask, writable by its owner, whatever the
+    modes in the store (a cache restored read-only, a shared folder): a later stage or
+    run may then rewrite it (the card is stamped after registration, for one).
+    """
+    if source.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        for child in sorted(source.iterdir()):
+            copy_output(child, target / child.name)
+        return
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)  # a read-only file there is replaced, not written into
+    shutil.copyfile(source, target)
 
 
 def file_sha256(path: Path) -> str:
