@@ -1,9 +1,12 @@
 """The GitHub Actions: their contract (descriptions, pins, no template injection) and their
 behaviour, by running each composite action's steps the way the runner does.
 
-No runner can run here, so tests/actions_harness.py plays its part (`run_action` for a
-composite action, `run_job` for a job of a reusable workflow); see its docstring for
-what it stands in for.
+The workflows run end to end under a real runner emulator in tests/test_workflows_act.py
+(act: pull requests, pushes, promotions, the fork flow, every stage action in one job).
+What stays here needs to look inside the job, which act removes when it ends (the job
+summary, files the credentials could leak into, the setup action's second call), or is
+quicker without a runner (a failed gate, bad input): tests/actions_harness.py plays the
+runner's part (`run_action`); see its docstring for what it stands in for.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from actions_harness import (
     evaluate,
     parse_outputs,
     run_action,
-    run_job,
 )
 from actions_harness import load as _load
 from mlgate import _actions_io as actions_io
@@ -442,11 +444,9 @@ def test_setup_action_is_a_no_op_the_second_time(job: Runner, pipeline: ActionRu
 
 @pytest.fixture(scope="module")
 def stage_runs(job: Runner, pipeline: ActionRun) -> dict[str, ActionRun]:
-    """Each stage action once, as steps of the same job, reusing the pipeline's run.
-
-    validate-data and train start runs of their own (train with a config whose roc_auc
-    floor this model cannot reach, so that evaluate then fails its gate); the later stages
-    continue the root action's run.
+    """train then evaluate, as steps of the same job, with a config whose roc_auc floor
+    this model cannot reach, so that evaluate fails its gate. (Every stage action passing
+    in one job is tests/test_workflows_act.py's run of the README's snippet under act.)
     """
     churn = job.workspace / "churn"
     original = (churn / "mlgate.yaml").read_text(encoding="utf-8")
@@ -454,45 +454,10 @@ def stage_runs(job: Runner, pipeline: ActionRun) -> dict[str, ActionRun]:
     assert strict != original
     (churn / "strict.yaml").write_text(strict, encoding="utf-8")
     strict_inputs = {"config": "churn/strict.yaml", "run-dir": str(job.temp / "strict-run")}
-    inputs = {
-        "validate-data": {"config": "churn", "run-dir": str(job.temp / "validate-run")},
-        "train": strict_inputs,
-        "evaluate": strict_inputs,
-        "pr-report": {
-            "config": "churn",
-            "run-dir": pipeline.outputs["run-dir"],
-            "comment": "false",
-        },
+    return {
+        folder: run_action(job, ROOT / "actions" / folder, strict_inputs)
+        for folder in ("train", "evaluate")
     }
-    runs: dict[str, ActionRun] = {}
-    for folder in STAGE_ACTIONS:
-        given = inputs.get(folder, {"config": "churn", "run-dir": pipeline.outputs["run-dir"]})
-        runs[folder] = run_action(job, ROOT / "actions" / folder, given)
-    return runs
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("folder", [f for f in STAGE_ACTIONS if f != "evaluate"])
-def test_stage_action_runs_its_command_and_sets_outputs(
-    folder: str, stage_runs: dict[str, ActionRun], job: Runner, pipeline: ActionRun
-) -> None:
-    run = stage_runs[folder]
-    assert run.outcome == "success", _log(job)
-    assert run.outputs["passed"] == "true"
-    if folder == "pr-report":
-        assert Path(run.outputs["report-path"]).name == "report.md"
-        assert Path(run.outputs["report-path"]).parent == Path(pipeline.outputs["run-dir"])
-        return
-    run_dir = Path(run.outputs["run-dir"])
-    assert run.outputs["run-id"] == run_dir.name
-    assert run.outputs["exit-code"] == "0"
-    assert (run_dir / f"{STAGE_ACTIONS[folder]}.json").is_file()
-    if folder == "registry-push":
-        # The root action's run registered again: the same version, not a second one.
-        assert run.outputs["model-version"] == pipeline.outputs["model-version"] == "1"
-        assert json.loads((run_dir / "register.json").read_text())["version"] == "1"
-    if folder == "model-card":
-        assert Path(run.outputs["card-path"]).is_file()
 
 
 @pytest.mark.slow
@@ -523,70 +488,6 @@ def test_bad_input_fails_the_step_with_exit_2(job: Runner) -> None:
     assert "mlgate: error:" in runner.logs[-1]
 
 
-@pytest.mark.slow
-def test_pr_report_action_comments_once_and_carries_the_fork_flow(
-    job: Runner, pipeline: ActionRun, github_api: Any, tmp_path: Path
-) -> None:
-    """Through the actions, against the GitHub fake behind Prism: the direct path creates
-    then edits one comment; the fork path (write-artifact in the pull request's job, then
-    from-artifact in the workflow_run job) posts the same body."""
-    from test_report_github import (
-        OWNER,
-        REPO,
-        _new_pull,
-        _pull_request_event,
-        _workflow_run_event,
-    )
-
-    def runner_for(event_name: str, payload: dict[str, Any], number: int) -> Runner:
-        event = tmp_path / f"{event_name}-{number}.json"
-        event.write_text(json.dumps(payload), encoding="utf-8")
-        env = {
-            **job.env,
-            "GITHUB_API_URL": github_api.url,
-            "GITHUB_REPOSITORY": f"{OWNER}/{REPO}",
-            "GITHUB_EVENT_NAME": event_name,
-            "GITHUB_EVENT_PATH": str(event),
-            "GITHUB_REF": f"refs/pull/{number}/merge",
-        }
-        env.pop("GITHUB_RUN_ATTEMPT")  # the workflow_run event's URL names no attempt
-        return Runner(job.workspace, job.temp, env, path_additions=list(job.path_additions))
-
-    report = ROOT / "actions" / "pr-report"
-    run_dir = pipeline.outputs["run-dir"]
-    direct, fork = _new_pull(github_api), _new_pull(github_api)
-    since = github_api.log_offset()
-
-    same_repo = runner_for("pull_request", _pull_request_event(github_api, direct), direct)
-    first = run_action(same_repo, report, {"config": "churn", "run-dir": run_dir})
-    second = run_action(same_repo, report, {"config": "churn", "run-dir": run_dir})
-    assert first.outcome == second.outcome == "success", _log(same_repo)
-    [comment] = github_api.fake.comments_on(direct)
-    assert first.outputs["comment-url"] == second.outputs["comment-url"] == comment["html_url"]
-    first_log, second_log = [log for log in same_repo.logs if "args=(report)" in log]
-    assert f"report comment created on #{direct}" in first_log
-    # The second run finds the comment by its marker (same body: nothing to edit).
-    assert re.search(rf"report comment (updated|unchanged) on #{direct}", second_log)
-
-    from_fork = runner_for("pull_request", _pull_request_event(github_api, fork), fork)
-    artifact = job.temp / "mlgate-report"
-    written = run_action(
-        from_fork, report, {"config": "churn", "run-dir": run_dir, "write-artifact": str(artifact)}
-    )
-    assert written.outcome == "success", _log(from_fork)
-    assert written.outputs["comment-url"] == ""
-    assert github_api.fake.comments_on(fork) == []
-    assert (artifact / "report.json").is_file()
-
-    workflow_run = runner_for("workflow_run", _workflow_run_event(github_api), fork)
-    posted = run_action(workflow_run, report, {"from-artifact": str(artifact)})
-    assert posted.outcome == "success", _log(workflow_run)
-    [fork_comment] = github_api.fake.comments_on(fork)
-    assert posted.outputs["comment-url"] == fork_comment["html_url"]
-    assert fork_comment["body"] == comment["body"]
-    assert github_api.violations(since) == []
-
-
 def test_a_stage_that_errors_still_names_its_run_dir(cli, churn_repo: Path, tmp_path: Path):
     # So that a later report step (if: !cancelled() && run-dir != '') can show what finished.
     output = tmp_path / "github_output"
@@ -603,110 +504,6 @@ def test_a_stage_that_errors_still_names_its_run_dir(cli, churn_repo: Path, tmp_
         "run-id": "run",
         "run-dir": str(empty),
     }
-
-
-@pytest.mark.slow
-def test_a_forks_pull_request_gets_its_report_through_both_workflows(
-    job: Runner, pipeline: ActionRun, github_api: Any, tmp_path: Path
-) -> None:
-    """model-ci.yml on a fork's pull request (no secrets, read-only token) uploads the run
-    and the report data; report-fork.yml, in the base repository's workflow_run job, posts
-    that report as the one comment of the pull request."""
-    from test_report_github import HEAD_SHA, OWNER, REPO, RUN_URL, _new_pull, _payload
-
-    workspace = tmp_path / "model-repo"
-    shutil.copytree(EXAMPLE, workspace, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
-    config = workspace / "mlgate.yaml"  # the report needs a real run, not tight intervals
-    text = config.read_text(encoding="utf-8")
-    quick = text.replace("\nevaluation:\n", "\nevaluation:\n  bootstrap: {n: 50}\n", 1)
-    assert quick != text
-    config.write_text(quick, encoding="utf-8")
-    env = {
-        **job.env,
-        "GITHUB_API_URL": github_api.url,
-        "GITHUB_REPOSITORY": f"{OWNER}/{REPO}",
-        "GITHUB_WORKSPACE": str(workspace),
-    }
-    env.pop("GITHUB_RUN_ATTEMPT")
-    number = _new_pull(github_api)
-    since = github_api.log_offset()
-    fork = f"forker/{REPO}"
-    pull_request = _payload(
-        github_api,
-        "pull_request$synchronize",
-        number=number,
-        pull_request={
-            "number": number,
-            "head": {"sha": HEAD_SHA, "repo": {"full_name": fork}},
-        },
-        repository={"name": REPO, "full_name": f"{OWNER}/{REPO}", "default_branch": "main"},
-    )
-    ci = Runner(workspace, job.temp, dict(env), path_additions=list(job.path_additions))
-    ci.env.update(GITHUB_REF=f"refs/pull/{number}/merge", GITHUB_TOKEN="read-only-token")
-    ran, steps = run_job(
-        ci,
-        ROOT / ".github" / "workflows" / "model-ci.yml",
-        "pipeline",
-        event_name="pull_request",
-        event=pull_request,
-    )
-    assert ran
-    assert steps["_job"]["outcome"] == "success", _log(ci)
-    assert ci.env["MLGATE_FORK"] == "true"
-    assert steps["mlgate"]["outputs"]["passed"] == "true"
-    assert steps["mlgate"]["outputs"]["model-version"] == ""  # a pull request registers nothing
-    artifacts = job.temp / "_artifacts"
-    run_artifact = artifacts / f"mlgate-run-{steps['mlgate']['outputs']['run-id']}"
-    uploaded = {path.name for path in run_artifact.iterdir()}
-    assert {"validate.json", "evaluate.json", "report.md"} <= uploaded
-    assert (artifacts / "mlgate-report" / "report.json").is_file()
-    assert github_api.fake.comments_on(number) == []  # the fork's token never comments
-
-    workflow_run = _payload(
-        github_api,
-        "workflow_run$completed",
-        workflow_run={
-            "id": 4242,
-            "event": "pull_request",
-            "conclusion": "success",
-            "head_sha": HEAD_SHA,
-            "html_url": RUN_URL,
-            "pull_requests": [],
-            "head_repository": {"full_name": fork},
-        },
-        repository={"name": REPO, "full_name": f"{OWNER}/{REPO}"},
-    )
-    base = Runner(tmp_path / "empty", job.temp, dict(env), path_additions=[])
-    base.workspace.mkdir()
-    base.env.update(GITHUB_REF="refs/heads/main", GITHUB_TOKEN=TOKEN)
-    ran, steps = run_job(
-        base,
-        ROOT / ".github" / "workflows" / "report-fork.yml",
-        "comment",
-        event_name="workflow_run",
-        event=workflow_run,
-    )
-    assert ran
-    assert steps["_job"]["outcome"] == "success", _log(base)
-    assert list(base.workspace.iterdir()) == []  # nothing of the fork was checked out
-    [comment] = github_api.fake.comments_on(number)
-    assert "production-churn-model" in comment["body"]
-    assert github_api.violations(since) == []
-    for path in artifacts.rglob("*"):
-        if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), path
-
-    # The same workflow skips runs that did not come from a fork's pull request.
-    same_repo = {**workflow_run, "workflow_run": {**workflow_run["workflow_run"]}}
-    same_repo["workflow_run"]["head_repository"] = {"full_name": f"{OWNER}/{REPO}"}
-    skipped, _ = run_job(
-        base,
-        ROOT / ".github" / "workflows" / "report-fork.yml",
-        "comment",
-        event_name="workflow_run",
-        event=same_repo,
-    )
-    assert not skipped
 
 
 HOSTILE_MODULE = """\
@@ -740,3 +537,29 @@ def test_a_model_repo_s_own_mlgate_module_does_not_shadow_mlgate(
     assert validated.outputs["passed"] == "true"
     assert Path(validated.outputs["run-dir"]).parent == repo / ".mlgate" / "runs"
     assert sorted(str(p.relative_to(workspace)) for p in workspace.rglob("PWNED")) == []
+
+
+@pytest.mark.parametrize("name", ["runtime.txt", "lock.txt"])
+def test_every_pinned_requirement_carries_its_hashes(name: str) -> None:
+    text = (ROOT / "requirements" / name).read_text(encoding="utf-8")
+    entries = re.split(
+        r"\n(?=[A-Za-z0-9])", text.split("\n", 1)[1] if text.startswith("#") else text
+    )
+    pins = [entry for entry in entries if re.match(r"[A-Za-z0-9][\w.-]*==", entry)]
+    assert len(pins) > 50
+    unhashed = [entry.split()[0] for entry in pins if "--hash=sha256:" not in entry]
+    assert unhashed == []
+    assert "--generate-hashes" in (ROOT / "requirements" / "compile.sh").read_text()
+
+
+def test_setup_installs_only_hashed_dependencies_and_keys_its_cache_by_sha256() -> None:
+    install = (ROOT / "actions" / "setup" / "install.sh").read_text(encoding="utf-8")
+    assert '--require-hashes -r "$requirements"' in install
+    assert '--no-deps "$root"' in install  # mlgate itself: from the checkout, nothing resolved
+    fingerprint = next(
+        step["run"]
+        for step in _steps(_load(ROOT / "actions" / "setup" / "action.yml"))
+        if step.get("id") == "pins"
+    )
+    assert "cksum" not in fingerprint
+    assert "sha256sum" in fingerprint

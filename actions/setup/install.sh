@@ -56,9 +56,12 @@ else
     uv=("$python" -m uv)
   fi
   "${uv[@]}" venv --quiet --allow-existing --python "$python" "$venv"
+  # Every dependency is checked against the SHA-256 hashes pinned in the requirements,
+  # then mlgate itself comes from this checkout without resolving anything more.
+  "${uv[@]}" pip install --quiet --python "$venv/bin/python" --require-hashes -r "$requirements"
   # --reinstall-package: the same version number may carry new code from another ref.
   "${uv[@]}" pip install --quiet --python "$venv/bin/python" \
-    --reinstall-package mlgate -r "$requirements" "$root"
+    --reinstall-package mlgate --no-deps "$root"
   printf '%s' "$stamp" >"$venv/.mlgate-install"
   printf '%s' "$python" >"$venv/.mlgate-base"
 fi
