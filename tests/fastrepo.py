@@ -11,6 +11,9 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from mlgate.results import StoppedRun
+from mlgate.rundir import STOPPED_FILE
+
 CONFIG = "mlgate.yaml"
 SPEC = "configs/features.yaml"
 TRAIN = "data/train.csv"
@@ -55,6 +58,12 @@ def check_consistent(run_dir: Path) -> list[str]:
                 document = json.loads(path.read_text(encoding="utf-8"))
             except ValueError as error:
                 problems.append(f"{path.name}: {error}")
+                continue
+            if path.name == STOPPED_FILE:  # why the run stopped: a record, not a result
+                try:
+                    StoppedRun.from_json(document)
+                except ValueError as error:
+                    problems.append(f"{path.name}: {error}")
                 continue
             if document.get("stage") != path.stem:
                 problems.append(f"{path.name} names stage {document.get('stage')!r}")

@@ -111,7 +111,8 @@ def test_unreachable_tracking_server_exits_3_and_keeps_the_run(cli, churn_repo, 
     runs = churn_repo / ".mlgate" / "runs"
     run_dir = runs / (runs / "LATEST").read_text().strip()
     kept = sorted(p.name for p in run_dir.glob("*.json"))
-    assert kept == ["evaluate.json", "train.json", "validate.json"]
+    assert kept == ["evaluate.json", "stopped.json", "train.json", "validate.json"]
+    assert json.loads((run_dir / "stopped.json").read_text())["exit_code"] == 3
 
 
 @pytest.mark.slow

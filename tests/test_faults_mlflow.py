@@ -138,8 +138,11 @@ def test_a_server_that_stays_down_ends_in_exit_3_and_the_next_run_resumes(
     assert "model-versions/search" in attempts[-1]
     assert attempts.count(attempts[-1]) == 1 + RETRIES
     assert len(attempts) <= 2 * (1 + RETRIES)
-    assert _snapshot(run_dir) == before  # every finished stage kept, nothing half-written
-    assert sorted(p.stem for p in run_dir.glob("*.json")) == sorted(BEFORE_REGISTER)
+    stopped = json.loads((run_dir / "stopped.json").read_text())  # the run did not finish
+    assert (stopped["stage"], stopped["exit_code"]) == ("register", 3)
+    kept = {name: digest for name, digest in _snapshot(run_dir).items() if name != "stopped.json"}
+    assert kept == before  # every finished stage kept, nothing half-written
+    assert sorted(p.stem for p in run_dir.glob("*.json")) == sorted([*BEFORE_REGISTER, "stopped"])
     assert check_consistent(run_dir) == []
 
     proxy.clear()
@@ -147,6 +150,7 @@ def test_a_server_that_stays_down_ends_in_exit_3_and_the_next_run_resumes(
 
     assert again.code == 0, again.err
     assert [s["stage"] for s in json.loads(again.out)["stages"]] == ["register"]
+    assert not (run_dir / "stopped.json").exists()  # the stage that stopped has finished
     after = _snapshot(run_dir)
     changed = {name for name in before if before[name] != after.get(name)}
     # Resumed, not redone: only the card is stamped with the version it now describes.

@@ -147,12 +147,14 @@ class RunDir:
         atomic_write_text(self.file(STOPPED_FILE), json.dumps(stopped.to_json(), indent=2))
 
     def clear_stop(self, stage: str) -> None:
-        """The stage that stopped the run has now finished: the run is no longer stopped."""
+        """The stage that stopped the run has now finished: the run is no longer stopped.
+
+        A stop before the first stage (a config error) is cleared only by a new run."""
         try:
             kept = self.stopped()
         except RunDirError:
-            kept = None
-        if kept is None or kept.stage in (None, stage):
+            return  # unreadable: kept, so that the run never reads as finished
+        if kept is not None and kept.stage == stage:
             self.file(STOPPED_FILE).unlink(missing_ok=True)
 
     def read_result(self, stage: str, *, needed_by: str) -> dict[str, Any]:
