@@ -247,6 +247,7 @@ class FakeGitHub:
         self.route("GET", r"/user", _get_user)
         self.route("GET", repo, _get_repo)
         self.route("GET", repo + r"/pulls/(?P<number>\d+)", _get_pull)
+        self.route("GET", repo + r"/actions/runs/(?P<run_id>\d+)/artifacts", _list_artifacts)
         self.route("GET", repo + r"/issues/(?P<number>\d+)", _get_issue)
         self.route("GET", repo + r"/issues/(?P<number>\d+)/comments", _list_comments)
         self.route("POST", repo + r"/issues/(?P<number>\d+)/comments", _create_comment)
@@ -268,6 +269,14 @@ class FakeGitHub:
 
     def add_pull(self, number: int, *, head_sha: str, owner: str, repo: str) -> None:
         self.pulls[number] = {"head_sha": head_sha, "owner": owner, "repo": repo}
+
+    def add_artifact(self, run_id: int, name: str, size: int) -> int:
+        """An artifact uploaded by workflow run `run_id` (its listing only: no content)."""
+        artifact_id = self.next_id()
+        self.state.setdefault("artifacts", []).append(
+            {"id": artifact_id, "run_id": run_id, "name": name, "size": size}
+        )
+        return artifact_id
 
     def add_user(self, token: str, login: str) -> None:
         """Make `token` a personal token of `login` (other tokens act as GITHUB_TOKEN)."""
@@ -489,6 +498,35 @@ def _get_pull(fake: FakeGitHub, request: Request) -> Response:
     base = f"{fake.public_url}/repos/{request.params['owner']}/{request.params['repo']}"
     body.update(url=f"{base}/pulls/{number}", issue_url=f"{base}/issues/{number}")
     return Response(200, body)
+
+
+def _list_artifacts(fake: FakeGitHub, request: Request) -> Response:
+    run_id = int(request.params["run_id"])
+    name = request.query.get("name", [None])[0]
+    chosen = [
+        a
+        for a in fake.state.get("artifacts", [])
+        if a["run_id"] == run_id and (name is None or a["name"] == name)
+    ]
+    listing = fake.example(_REPO + "/actions/runs/{run_id}/artifacts", "get")
+    template = listing["artifacts"][0]
+    base = f"{fake.public_url}/repos/{request.params['owner']}/{request.params['repo']}"
+    artifacts = []
+    for a in chosen:
+        item = copy.deepcopy(template)
+        item.update(
+            id=a["id"],
+            node_id=f"MDg6QXJ0aWZhY3Q{a['id']}",
+            name=a["name"],
+            size_in_bytes=a["size"],
+            expired=False,
+            url=f"{base}/actions/artifacts/{a['id']}",
+            archive_download_url=f"{base}/actions/artifacts/{a['id']}/zip",
+        )
+        if isinstance(item.get("workflow_run"), dict):
+            item["workflow_run"]["id"] = run_id
+        artifacts.append(item)
+    return Response(200, {"total_count": len(artifacts), "artifacts": artifacts})
 
 
 def _get_issue(fake: FakeGitHub, request: Request) -> Response:

@@ -397,3 +397,67 @@ def test_a_personal_token_edits_the_comment_of_its_own_login(github_api) -> None
     assert ours["user"]["login"] == "release-bot"
     assert ours["body"] == line + "\nb"
     assert github_api.violations(since) == []
+
+
+def _check_artifact(api: PrismGitHub, tmp_path: Path, run_id: int, name: str = "mlgate-report"):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLFLOW_"))}
+    env.update(
+        GITHUB_ACTIONS="true",
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_API_URL=api.url,
+        GITHUB_REPOSITORY=f"{OWNER}/{REPO}",
+        GITHUB_OUTPUT=str(tmp_path / "output.txt"),
+        MLGATE_RUN_ID=str(run_id),
+        MLGATE_ARTIFACT_NAME=name,
+    )
+    (tmp_path / "output.txt").write_text("")
+    return subprocess.run(
+        [sys.executable, "-I", "-m", "mlgate.report.fork_artifact"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_fork_artifact_too_large_is_refused_before_download(github_api, tmp_path: Path) -> None:
+    from mlgate.report.fork_artifact import MAX_ARTIFACT_BYTES
+
+    since = github_api.log_offset()
+    run_id = next(_numbers) + 90_000
+    github_api.fake.add_artifact(run_id, "mlgate-report", 2 * 1024**3)  # a 2 GiB "report"
+    refused = _check_artifact(github_api, tmp_path, run_id)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    [line] = [x for x in refused.stderr.splitlines() if x.startswith("mlgate: error:")]
+    assert "2,147,483,648 bytes" in line
+    assert "was not downloaded" in line
+    assert (tmp_path / "output.txt").read_text() == ""
+
+    small_run = run_id + 1
+    artifact_id = github_api.fake.add_artifact(small_run, "mlgate-report", MAX_ARTIFACT_BYTES)
+    github_api.fake.add_artifact(small_run, "other", 10 * 1024**3)
+    accepted = _check_artifact(github_api, tmp_path, small_run)
+    assert accepted.returncode == 0, accepted.stderr
+    outputs = (tmp_path / "output.txt").read_text()
+    assert f"\n{artifact_id}\n" in outputs
+    assert _check_artifact(github_api, tmp_path, small_run + 1).returncode == 2  # none at all
+    assert github_api.violations(since) == []
+
+
+def test_the_fork_report_workflow_checks_the_artifact_size_before_downloading_it() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    workflow = yaml.safe_load((root / ".github/workflows/report-fork.yml").read_text())
+    steps = workflow["jobs"]["comment"]["steps"]
+    runs = [str(step.get("run", "")) for step in steps]
+    uses = [str(step.get("uses", "")) for step in steps]
+    check = next(i for i, run in enumerate(runs) if "mlgate.report.fork_artifact" in run)
+    download = next(i for i, use in enumerate(uses) if use.startswith("actions/download-artifact"))
+    assert check < download
+    # The artifact checked is the one downloaded: same run, same name (the latest upload).
+    env, given = steps[check]["env"], steps[download]["with"]
+    assert env["MLGATE_ARTIFACT_NAME"] == given["name"] == "${{ inputs.artifact-name }}"
+    assert env["MLGATE_RUN_ID"] == given["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert "-I -m mlgate.report.fork_artifact" in runs[check]
