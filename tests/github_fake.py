@@ -652,7 +652,7 @@ def _forbidden() -> Response:
 
 # --- Prism in front of the fake, for the test session ----------------------------------
 
-NPM_PACKAGES = ("@stoplight/prism-cli@5", "@octokit/openapi", "@octokit/webhooks-schemas")
+NPM_LOCK_DIR = Path(__file__).resolve().parents[1] / "tools" / "npm"
 SPEC = Path("node_modules/@octokit/openapi/generated/api.github.com.json")
 WEBHOOKS = Path("node_modules/@octokit/webhooks-schemas/schema.json")
 PRISM = Path("node_modules/.bin/prism")
@@ -677,8 +677,11 @@ def ensure_npm_tools() -> Path:
     if npm is None:
         raise RuntimeError("npm is not installed; it is needed for the GitHub contract tests")
     root.mkdir(parents=True, exist_ok=True)
+    # The versions and integrity hashes of tools/npm/package-lock.json, as .ci/run installs.
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(NPM_LOCK_DIR / name, root / name)
     subprocess.run(
-        [npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", *NPM_PACKAGES],
+        [npm, "ci", "--prefix", str(root), "--no-audit", "--no-fund"],
         check=True,
         capture_output=True,
         timeout=600,
