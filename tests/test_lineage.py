@@ -111,3 +111,61 @@ def test_fingerprint_is_order_independent_and_sensitive_to_every_input() -> None
     assert fingerprint(base) == fingerprint(reordered)
     for key, value in (("config", "c2"), ("commit", "d2"), ("data", {"training": "a"})):
         assert fingerprint({**base, key: value}) != fingerprint(base), key
+
+
+@pytest.mark.slow
+def test_lineage_json_gives_numbers_and_booleans_their_json_types(churn_repo: Path, cli) -> None:
+    """`mlgate lineage --json` on a version the pipeline registered in the embedded store."""
+    from fastrepo import make_fast
+
+    make_fast(churn_repo)
+    assert cli("run", str(churn_repo), cwd=churn_repo).code == 0
+    target = "production-churn-model@candidate"
+
+    as_json = cli("lineage", target, "--config", "mlgate.yaml", "--json", cwd=churn_repo)
+
+    assert as_json.code == 0, as_json.err
+    record = json.loads(as_json.out)
+    rows = {role: fields["rows"] for role, fields in record["data"].items()}
+    validation_rows = len((churn_repo / "data" / "validation.csv").read_text().splitlines()) - 1
+    assert rows["validation"] == validation_rows
+    assert all(type(count) is int for count in rows.values())
+    assert record["code"]["dirty"] is None  # not a git checkout: unknown, not "None"
+    metrics = record["gates"]["metrics"]
+    assert metrics
+    assert all(type(value) is float for value in metrics.values())
+    assert 0.5 < metrics["roc_auc"] <= 1
+    assert all(isinstance(check["value"], float) for check in record["gates"]["checks"])
+    assert record["version"] == "1"  # MLflow's version numbers stay text, as in register.json
+    # The human answer reads as before.
+    text = cli("lineage", target, "--config", "mlgate.yaml", cwd=churn_repo)
+    assert text.code == 0, text.err
+    assert f"    rows: {validation_rows}\n" in text.out
+    assert f"roc_auc {metrics['roc_auc']:.6g}" in text.out
+    assert "uncommitted changes" not in text.out
+
+
+def test_a_dirty_checkout_reads_as_a_boolean_and_is_said_in_words() -> None:
+    from mlgate.promotion import audit
+    from mlgate.tracking.model_store import VersionInfo
+
+    tags = {
+        "mlgate.git.dirty": "True",
+        "mlgate.data.training.rows": "1047",
+        "mlgate.data.training.uri": "data/train.csv",
+        "mlgate.metric.roc_auc": "0.871234",
+        "mlgate.metric.log_loss": "123457",
+        "mlgate.env.numpy": "2.1.0",
+    }
+    info = VersionInfo("3", "READY", "run1", None, None, None, tags)
+
+    record = audit.answer("m", info, {}, {}, None)
+
+    assert record["code"]["dirty"] is True
+    assert record["data"]["training"]["rows"] == 1047
+    assert record["gates"]["metrics"] == {"log_loss": 123457.0, "roc_auc": 0.871234}
+    assert record["environment"] == {"numpy": "2.1.0"}
+    text = audit.render(record)
+    assert "uncommitted changes: yes" in text
+    assert "    rows: 1047\n" in text
+    assert "metrics: log_loss 123457, roc_auc 0.871234" in text

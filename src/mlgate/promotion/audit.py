@@ -48,10 +48,10 @@ def answer(
 ) -> dict[str, Any]:
     """The audit record of version `info` (a model_store.VersionInfo) as plain data."""
     vtags = info.tags
-    data: dict[str, dict[str, str]] = {}
+    data: dict[str, dict[str, Any]] = {}
     for key, value in sorted(vtags.items()):
         if match := _DATA_TAG.match(key):
-            data.setdefault(match.group(1), {})[match.group(2)] = value
+            data.setdefault(match.group(1), {})[match.group(2)] = keys.typed(key, value)
     gates_detail = _json(vtags.get(keys.GATES))
     fairness = _json(vtags.get(keys.FAIRNESS))
     book = Ledger.from_tags(tags)
@@ -70,7 +70,7 @@ def answer(
         "code": {
             "commit": vtags.get(keys.GIT_COMMIT),
             "repository": vtags.get(keys.GIT_REPOSITORY),
-            "dirty": vtags.get(keys.GIT_DIRTY),
+            "dirty": _typed(vtags, keys.GIT_DIRTY),
             "workflow_run": vtags.get(keys.CI_RUN_URL),
             "event": vtags.get(keys.CI_EVENT),
             "ref": vtags.get(keys.CI_REF),
@@ -89,7 +89,7 @@ def answer(
         "gates": {
             "verdicts": rules.gate_verdicts(vtags),
             "metrics": {
-                k[len(rules.METRIC_PREFIX) :]: v
+                k[len(rules.METRIC_PREFIX) :]: keys.typed(k, v)
                 for k, v in sorted(vtags.items())
                 if k.startswith(rules.METRIC_PREFIX)
             },
@@ -120,13 +120,13 @@ def render(record: dict[str, Any]) -> str:
     for label, key in (("repository", "repository"), ("workflow run", "workflow_run")):
         if code[key]:
             lines.append(f"  {label}: {code[key]}")
-    if code["dirty"] == "True":
+    if code["dirty"] is True:
         lines.append("  uncommitted changes: yes (the commit alone does not reproduce it)")
     lines += ["", "What data"]
     for role, fields in record["data"].items():
         lines.append(f"  {role}: {fields.get('uri', '?')}")
         for name in ("sha256", "version_id", "rows"):
-            if fields.get(name):
+            if fields.get(name) not in (None, ""):
                 lines.append(f"    {name}: {fields[name]}")
     if not record["data"]:
         lines.append("  not recorded")
@@ -150,7 +150,9 @@ def render(record: dict[str, Any]) -> str:
                 f"(threshold {_figure(check.get('threshold'))}): {check.get('verdict')}"
             )
     if gates["metrics"]:
-        lines.append("  metrics: " + ", ".join(f"{k} {v}" for k, v in gates["metrics"].items()))
+        lines.append(
+            "  metrics: " + ", ".join(f"{k} {_as_tagged(v)}" for k, v in gates["metrics"].items())
+        )
     if not gates["verdicts"]:
         lines.append("  no recorded verdicts")
     lines += ["", "Promotions"]
@@ -183,6 +185,16 @@ def _json(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def _typed(tags: dict[str, str], key: str) -> Any:
+    value = tags.get(key)
+    return None if value is None else keys.typed(key, value)
+
+
+def _as_tagged(value: Any) -> str:
+    """A metric as its tag spelled it (written with 6 significant digits)."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _figure(value: Any) -> str:

@@ -7,6 +7,8 @@ named here once; everyone else imports it.
 
 from __future__ import annotations
 
+from typing import Any
+
 PREFIX = "mlgate."
 
 # --- a registered version's lineage (also on its MLflow run) ---------------------------
@@ -98,3 +100,21 @@ def ledger_claim_key(seq: int) -> str:
 def with_prefix(key: str, prefix: str) -> str | None:
     """What follows `prefix` in `key`, or None when `key` does not start with it."""
     return key[len(prefix) :] if key.startswith(prefix) else None
+
+
+def typed(key: str, value: str) -> Any:
+    """A tag's value as what it was written from: MLflow keeps every tag as text.
+
+    A data file's row count is an int, a headline metric a float, `git.dirty` a bool;
+    every other tag, and a value that does not read as its type, stays text.
+    """
+    try:
+        if key == GIT_DIRTY:
+            return {"True": True, "False": False}[value]
+        if key.startswith(DATA_PREFIX) and key.endswith(".rows"):
+            return int(value)
+        if key.startswith(METRIC_PREFIX):
+            return float(value)
+    except (KeyError, ValueError):
+        pass
+    return value
