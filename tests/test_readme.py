@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,14 @@ def normalise(output: str) -> str:
 def test_the_readme_shows_what_mlgate_run_prints(cli, tmp_path: Path) -> None:
     repo = tmp_path / "churn"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate"))
+    # The README's first command runs the example inside this repository's git checkout:
+    # the version it registers has a commit.
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "x"],
+    ):
+        subprocess.run(command, cwd=repo, check=True)
 
     result = cli("run", cwd=repo)
 

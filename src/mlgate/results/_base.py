@@ -12,12 +12,15 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 from functools import cache
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union
 
 from pydantic import ConfigDict
 
 # A figure that JSON may carry as an int (`1`) or a float (`0.8`); kept as written.
 Number = Union[int, float]  # noqa: UP007 (pydantic reads the alias at run time on 3.10)
+
+# What a model predicts; a result from a fork may hold nothing else here.
+TaskKind = Literal["classification", "regression"]
 
 # Every result dataclass refuses keys it does not declare.
 STRICT = ConfigDict(extra="forbid")

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from mlgate.results._base import STRICT, Number, StageResult, _adapter, omit_if_none
+from mlgate.results._base import STRICT, Number, StageResult, TaskKind, _adapter, omit_if_none
 from mlgate.results.stopped import StoppedRun
 
 
@@ -44,7 +44,7 @@ class ModelFacts:
     type: str
     estimator: str | None
     estimator_class: str | None
-    task: str | None
+    task: TaskKind | None
     classes: tuple[str, ...]
     positive_label: str | None
     params: dict[str, JsonValue]

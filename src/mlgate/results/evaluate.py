@@ -22,8 +22,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from mlgate.results._base import STRICT, Number, StageResult, Verdict
+from mlgate.results._base import STRICT, Number, StageResult, TaskKind, Verdict
+
+# A gate's bound: absolute, or against the champion.
+Bound = Literal["min", "max", "max_drop", "min_gain"]
 
 # `champion_status`: a champion was compared, there is none yet, or the registry failed.
 FOUND, NO_CHAMPION, UNREACHABLE = "found", "none", "unreachable"
@@ -52,7 +56,7 @@ class GateResult:
     __pydantic_config__ = STRICT
 
     metric: str
-    bound: str  # "min", "max", "max_drop", "min_gain"
+    bound: Bound
     limit: Number
     value: Number | None
     verdict: Verdict
@@ -164,7 +168,7 @@ class Plots:
 class EvaluateResult(StageResult):
     STAGE = "evaluate"
 
-    task: str
+    task: TaskKind
     rows: int
     metrics: dict[str, Number]
     intervals: dict[str, Interval | None]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from mlgate.results._base import STRICT, Number, StageResult
+from mlgate.results._base import STRICT, Number, StageResult, TaskKind
 from mlgate.results.validate import Label
 
 
@@ -96,7 +96,7 @@ class FairnessResult(StageResult):
 
     # None when the stage did not judge (no sensitive features, a multi-class target):
     # the result then carries `features` only.
-    task: str | None = None
+    task: TaskKind | None = None
     positive_label: Label | None = None
     rows: int | None = None
     policy: str | None = None
