@@ -107,3 +107,29 @@ def test_trusted_packages_are_module_names(churn_repo: Path, cli) -> None:
     result = cli("train", cwd=churn_repo)
     assert result.code == 2
     assert "model.trusted_packages" in result.err
+
+
+def test_the_repository_module_wins_over_one_of_that_name_imported_earlier(
+    churn_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One process, two model repos with a `team_models` module each (as in a test run or a
+    notebook): the second repo's factory is its own, not the module cached from the first."""
+    from mlgate._estimators import choose_estimator
+    from mlgate.project import load_project
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "team_models.py").write_text(FACTORY.replace("def build", "def other"))
+    monkeypatch.syspath_prepend(str(elsewhere))
+    monkeypatch.delitem(sys.modules, "team_models", raising=False)
+    __import__("team_models")  # the other one, now in sys.modules
+    (churn_repo / "team_models.py").write_text(FACTORY)
+    _set_model(churn_repo, {"type": "team_models:build", "params": {"C": 0.5}})
+
+    try:
+        choice = choose_estimator(load_project(churn_repo / "mlgate.yaml"), "classification")
+    finally:
+        sys.modules.pop("team_models", None)
+
+    assert choice.estimator.get_params()["C"] == 0.5
+    assert choice.code_paths == ("team_models.py",)

@@ -358,17 +358,32 @@ def _check_trusted(project: Project, module_name: str, written: str) -> None:
 
 
 def _inside_repo(project: Project, top: str) -> bool | None:
-    """Whether the top-level module `top` is a file (or package folder) of the repo."""
+    """Whether the top-level module `top` is a file (or package folder) of the repo.
+
+    None: there is no such module anywhere (importing it then says so). The repo's own
+    module is looked up in the repo alone, not through `sys.modules`: a module of that name
+    imported earlier in this process from elsewhere is forgotten, so the repo's is loaded.
+    """
+    import importlib.machinery
+
     root = project.root.resolve()
     try:
-        spec = importlib.util.find_spec(top)
+        spec = importlib.machinery.PathFinder.find_spec(top, [str(root)])
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        places = list(spec.submodule_search_locations or [])
+        if spec.origin and spec.has_location:
+            places.append(spec.origin)
+        if not places or not all(Path(p).resolve().is_relative_to(root) for p in places):
+            return False  # e.g. a symlink out of the repository
+        cached = sys.modules.get(top)
+        if cached is not None and getattr(cached, "__spec__", None) != spec:
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                del sys.modules[name]
+        return True
+    try:
+        elsewhere = importlib.util.find_spec(top)
     except (ImportError, ValueError):
         return False
-    if spec is None:
-        return None
-    places = list(spec.submodule_search_locations or [])
-    if spec.origin and spec.has_location:
-        places.append(spec.origin)
-    if not places:
-        return False  # built-in or frozen: never the repo's
-    return all(Path(place).resolve().is_relative_to(root) for place in places)
+    return None if elsewhere is None else False
