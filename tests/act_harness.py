@@ -20,7 +20,8 @@ artifacts and caches served by act on 127.0.0.1, and a time limit. Each run gets
 
 `serve_run_artifacts` teaches the GitHub fake the two calls actions/download-artifact
 makes for another run's artifact (list by name, then a 302 to the zip), answered from
-what act's artifact server stored.
+what act's artifact server stored, and puts a small relay in front of Prism for act's
+jobs (Prism's proxy would follow that 302 itself).
 """
 
 from __future__ import annotations
@@ -418,7 +419,79 @@ class _BlobServer:
         self.server.server_close()
 
 
-def serve_run_artifacts(fake: Any, artifacts: Path) -> _BlobServer:
+class _Front:
+    """GITHUB_API_URL for act's jobs: everything goes on to Prism, except the artifact
+    download (`GET .../actions/artifacts/ID/zip`), which goes to the fake itself: Prism's
+    proxy follows the 302 to the zip and then finds a 200 that GitHub's contract does not
+    have, and the download action must see the 302 (the fake answers it as the spec says).
+    """
+
+    _DOWNLOAD = re.compile(r"^/repos/[^/]+/[^/]+/actions/artifacts/\d+/zip(\?.*)?$")
+
+    def __init__(self, prism_url: str, fake_port: int) -> None:
+        from urllib.parse import urlsplit
+
+        prism = urlsplit(prism_url)
+        targets = {"prism": (prism.hostname, prism.port), "fake": ("127.0.0.1", fake_port)}
+        download = self._DOWNLOAD
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _relay(self) -> None:
+                import http.client
+
+                host, port = targets["fake" if download.match(self.path) else "prism"]
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                connection = http.client.HTTPConnection(host, port, timeout=60)
+                try:
+                    connection.request(self.command, self.path, body=body, headers=headers)
+                    answer = connection.getresponse()
+                    data = answer.read()
+                finally:
+                    connection.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _relay
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class ArtifactService:
+    """What `serve_run_artifacts` started: the API address for act's jobs, and servers."""
+
+    api_url: str
+    blobs: _BlobServer
+    front: _Front
+    fake: Any
+    prism_url: str
+
+    def stop(self) -> None:
+        self.fake.public_url = self.prism_url
+        self.front.stop()
+        self.blobs.stop()
+
+
+def serve_run_artifacts(fake: Any, artifacts: Path, prism_url: str) -> ArtifactService:
     """Answer download-artifact's calls for another run's artifact from act's store.
 
     `GET /repos/O/R/actions/runs/RUN/artifacts?name=N` lists what act stored under
@@ -472,4 +545,9 @@ def serve_run_artifacts(fake: Any, artifacts: Path) -> _BlobServer:
 
     fake.route("GET", repo + r"/actions/runs/(?P<run_id>\d+)/artifacts", listing)
     fake.route("GET", repo + r"/actions/artifacts/(?P<id>\d+)/(?P<format>[a-z]+)", download)
-    return blobs
+    front = _Front(prism_url, fake._server.server_address[1])
+    # The URLs in the fake's answers name the relay too: PyGithub follows them (a comment's
+    # `url` to edit it) and refuses one on another port than its base URL's.
+    service = ArtifactService(front.url, blobs, front, fake, fake.public_url)
+    fake.public_url = front.url
+    return service

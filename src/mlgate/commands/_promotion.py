@@ -19,18 +19,16 @@ def open_store(config: str | None, model: str) -> tuple[Any, Any]:
 def command_project(config: str | None) -> Any:
     """The project whose tracking settings a command uses, or None.
 
-    `--config` names it; without, ./mlgate.yaml is used as every other command does,
-    unless MLFLOW_TRACKING_URI already names the server (or there is no config at all:
-    then MLFLOW_TRACKING_URI must name one).
+    `--config` names it; without, ./mlgate.yaml is used as every other command does
+    (with no config at all, MLFLOW_TRACKING_URI must name the server). Its `promotion:`
+    section applies also when MLFLOW_TRACKING_URI is set, as in CI: the environment still
+    names the server (tracking.uri), the config says how to promote.
     """
-    import os
     from pathlib import Path
 
     from mlgate.project import DEFAULT_CONFIG_NAME, find_config, load_project
 
-    if config is None and (
-        os.environ.get("MLFLOW_TRACKING_URI") or not Path(DEFAULT_CONFIG_NAME).is_file()
-    ):
+    if config is None and not Path(DEFAULT_CONFIG_NAME).is_file():
         return None
     return load_project(find_config(config))
 
