@@ -22,9 +22,10 @@ from mlgate.tracking.aliases import set_alias as _set_alias
 from mlgate.tracking.client import calls, open_client
 from mlgate.tracking.uri import (
     EMBEDDED_ARTIFACTS,
-    display_uri,
     is_embedded,
+    run_page,
     tracking_uri,
+    ui_base,
 )
 from mlgate.tracking.uri import location as runs_location
 
@@ -58,6 +59,8 @@ class Registry:
         self.uri = uri
         self.client = client
         self.name = project.registry_name
+        # Checked now, before anything is logged: a bad MLGATE_MLFLOW_UI_URL is exit 2.
+        self.ui_base = ui_base(uri)
 
     @classmethod
     def connect(cls, project: Project) -> Registry:
@@ -220,8 +223,8 @@ class Registry:
         return ended
 
     def url_of_run(self, run_id: str) -> str | None:
-        """The web page of run `run_id` (of any experiment), None for a local store."""
-        if not self.uri.startswith(("http://", "https://")):
+        """The web page of run `run_id` (of any experiment), None when there is no UI to link."""
+        if self.ui_base is None:
             return None
         with calls(self.uri, f"read run {run_id}"):
             experiment_id = str(self.client.get_run(run_id).info.experiment_id)
@@ -273,10 +276,10 @@ class Registry:
             _set_alias(self.client, self.name, alias, version)
 
     def run_url(self, experiment_id: str, run_id: str) -> str | None:
-        if self.uri.startswith(("http://", "https://")):
-            base = display_uri(self.uri).rstrip("/")
-            return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
-        return None
+        """The run's page in the MLflow UI (`tracking.uri.ui_base`), or None for no link."""
+        if self.ui_base is None:
+            return None
+        return run_page(self.ui_base, experiment_id, run_id)
 
 
 def _log_sklearn_model(

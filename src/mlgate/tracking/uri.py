@@ -42,6 +42,9 @@ CREDENTIAL_VARIABLES = (
 SERVER_SCHEMES = ("http", "https")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 DATABRICKS_SCHEMES = ("databricks", "databricks-uc", "uc")
+# The MLflow UI's address for links, when the tracking URI is a secret (set by the actions
+# from their `mlflow-ui-url` input).
+UI_URL_VARIABLE = "MLGATE_MLFLOW_UI_URL"
 
 
 def tracking_uri(project: Project | None) -> str:
@@ -143,6 +146,38 @@ def display_uri(uri: str) -> str:
     from mlgate._redact import without_credentials
 
     return without_credentials(uri)
+
+
+def ui_base(uri: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The base address of links to MLflow's UI for a server at `uri`, or None for no link.
+
+    MLGATE_MLFLOW_UI_URL when set (a non-secret address); else the tracking URI itself when
+    it names a web server, except in GitHub Actions when it came from MLFLOW_TRACKING_URI: a
+    secret there, and the runner masks a secret's value wherever it is printed, so the link
+    would read `***/#/experiments/...`. No link is better than that; the run id is shown.
+    """
+    from mlgate.errors import ConfigError
+
+    env = os.environ if environ is None else environ
+    given = env.get(UI_URL_VARIABLE, "").strip()
+    if given:
+        parts = urlsplit(given)
+        if parts.scheme.lower() not in SERVER_SCHEMES or not parts.hostname:
+            raise ConfigError(
+                f"{UI_URL_VARIABLE} {display_uri(given)!r} is not the address of a web page: "
+                "use http(s)://HOST[:PORT][/PATH] (the mlflow-ui-url input)"
+            )
+        return display_uri(given).rstrip("/")
+    if not uri.startswith(("http://", "https://")):
+        return None
+    if env.get("GITHUB_ACTIONS") == "true" and env.get("MLFLOW_TRACKING_URI") == uri:
+        return None
+    return display_uri(uri).rstrip("/")
+
+
+def run_page(base: str, experiment_id: str, run_id: str) -> str:
+    """The address of a run's page in the MLflow UI at `base`."""
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def location(uri: str, project: Project) -> str:
