@@ -445,8 +445,10 @@ def _slug(name: str) -> str:
 def render_spec(spec: dict[str, Any], source: str) -> str:
     import yaml
 
-    head = (
-        f"# Feature spec drafted by `mlgate init` from {source}: review it.\n"
+    from mlgate._actions_io import one_line
+
+    head = (  # the file name as one line: a line break in it would end the comment
+        f"# Feature spec drafted by `mlgate init` from {one_line(source)}: review it.\n"
         "# Each column: type (numeric, integer, categorical, boolean), nullable, values, "
         "min/max.\n"
     )
@@ -456,8 +458,11 @@ def render_spec(spec: dict[str, Any], source: str) -> str:
 def render_suite(suite: list[dict[str, Any]], source: str) -> str:
     import yaml
 
+    from mlgate._actions_io import one_line
+
     lines = [
-        f"# Starting expectations drafted by `mlgate init` from {source}: observed ranges and",
+        f"# Starting expectations drafted by `mlgate init` from {one_line(source)}: observed "
+        "ranges and",
         "# null shares. The feature spec's own checks (columns, types, categories) run first.",
     ]
     for entry in suite:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mlgate import _actions_io as actions_io
 from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE, MlgateError
 from mlgate.pipeline import BY_NAME, NAMES
 from mlgate.results import CacheRecord, StageResult, StoppedRun, ValidateResult, Verdict, read
@@ -96,7 +97,7 @@ def _annotate(result: StageResult) -> None:
         from mlgate.report.sections.validate import annotations
 
         for line in annotations(result):  # stderr: stdout may carry --json
-            print(line, file=sys.stderr, flush=True)
+            print(actions_io.one_line(line), file=sys.stderr, flush=True)
 
 
 def _reused_or_run(session: Session, name: str) -> StageResult:

@@ -97,12 +97,15 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
     if args.json:
         print(json.dumps(outcome.to_dict(store.name), indent=2, default=str))
     else:
-        print(outcome.message)
+        from mlgate._actions_io import one_line
+
+        # Names, aliases, reasons and environments as one line each.
+        print(one_line(outcome.message))
         for finding in outcome.findings:
-            print(f"  overridden with --force: {finding.message}")
+            print(one_line(f"  overridden with --force: {finding.message}"))
         if outcome.deployment:
             deployed = outcome.deployment
-            print(f"  GitHub deployment {deployed['id']} to {deployed['environment']}")
+            print(one_line(f"  GitHub deployment {deployed['id']} to {deployed['environment']}"))
     entry = outcome.entry
     write_outputs(
         {

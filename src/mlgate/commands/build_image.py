@@ -71,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
         )
     names = plan.image_names(model, info.version, settings.repository)
 
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+    from mlgate._actions_io import one_line
+
+    def progress(line: str) -> None:  # the engine's lines and image names, one line each
+        print(one_line(line), file=sys.stderr, flush=True)
 
     client = engine.connect()  # before any download: no engine, no work
     engine.ensure_base_image(client, settings.base_image, settings.base_key, progress)
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2))
     else:
-        print(said)
+        print(one_line(said))
     return 0
 
 

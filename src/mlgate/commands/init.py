@@ -106,12 +106,17 @@ def run(args: argparse.Namespace) -> int:
         with path.open("x", encoding="utf-8") as handle:
             handle.write(content)
     _check(folder / DEFAULT_CONFIG_NAME)
-    print(f"mlgate init · {len(frame.index):,} rows × {len(frame.columns)} columns of {data.name}")
+    from mlgate._actions_io import one_line
+
+    # Paths, file names and notes (which name columns) as one line each: a value with a
+    # line break cannot start a line the runner would read as a workflow command.
+    rows = f"{len(frame.index):,} rows × {len(frame.columns)} columns"
+    print(one_line(f"mlgate init · {rows} of {data.name}"))
     for path in outputs:
-        print(f"  wrote {_relative(path, Path.cwd())}")
+        print(one_line(f"  wrote {_relative(path, Path.cwd())}"))
     for note in draft.notes:
-        print(f"  note: {note}")
-    print(f"next: review the files, then `mlgate validate {os.path.relpath(folder)}`")
+        print(one_line(f"  note: {note}"))
+    print(one_line(f"next: review the files, then `mlgate validate {os.path.relpath(folder)}`"))
     return 0
 
 

@@ -8,6 +8,7 @@ else the latest version.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,5 +35,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2, default=str))
     else:
-        print(audit.render(record))
+        # Every recorded value (tags a run wrote: names, URIs, actors) as one line, so the
+        # rendered lines stay the record's own.
+        print(audit.render(_one_line_values(record)))
     return 0
+
+
+def _one_line_values(value: Any) -> Any:
+    """`value` with every string in it (keys too) through `_actions_io.one_line`."""
+    from mlgate._actions_io import one_line
+
+    if isinstance(value, str):
+        return one_line(value)
+    if isinstance(value, dict):
+        return {_one_line_values(key): _one_line_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_one_line_values(item) for item in value)
+    return value

@@ -237,7 +237,7 @@ def _annotate(data: ReportData) -> None:
 
 
 def _warn(message: str, env: dict[str, str]) -> None:
-    print(f"mlgate: warning: {message}", file=sys.stderr)
+    print(actions_io.one_line(f"mlgate: warning: {message}"), file=sys.stderr)
     if env.get("GITHUB_ACTIONS") == "true":
         actions_io.annotate("warning", message, title="mlgate report", stream=sys.stdout)
 
