@@ -473,6 +473,7 @@ def test_a_failed_gate_fails_the_step_with_exit_1(
     assert evaluation["verdict"] == "failed"
 
 
+@pytest.mark.slow  # runs the action's install and mlgate
 def test_bad_input_fails_the_step_with_exit_2(job: Runner) -> None:
     # Set up the venv the way setup would, without the cost of the pipeline.
     runner = Runner(

@@ -257,6 +257,7 @@ def _fairlearn_resamples(frame: pd.DataFrame, n_boot: int, seed: int) -> list[pd
     return [frame.sample(frac=1, replace=True, random_state=s, ignore_index=True) for s in seeds]
 
 
+@pytest.mark.slow  # a bootstrap of its own beside mlgate's, twice
 @pytest.mark.parametrize("seed", [pytest.param(1, id="seed-1"), pytest.param(7, id="seed-7")])
 def test_disparities_and_intervals_equal_fairlearn(seed: int) -> None:
     y_true, y_pred, groups = _classification(seed)

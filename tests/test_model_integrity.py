@@ -7,6 +7,8 @@ import json
 import pickle
 from pathlib import Path
 
+import pytest
+
 from fastrepo import latest_run, make_fast
 
 
@@ -34,6 +36,7 @@ def test_a_swapped_model_file_is_refused_before_it_is_loaded(churn_repo: Path, c
     assert not marker.exists()
 
 
+@pytest.mark.slow  # trains the example twice
 def test_a_train_json_written_before_the_hash_was_recorded_still_reads(
     churn_repo: Path, cli
 ) -> None:

@@ -80,6 +80,7 @@ def _passed_only_for_finished(text: str, finished: set[str]) -> None:
 # --- a config error -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # real runs of the example
 def test_a_config_error_run_says_it_did_not_finish_everywhere(
     cli, churn_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,6 +181,7 @@ def test_a_config_error_run_says_it_did_not_finish_everywhere(
 # --- MLflow failing midway ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # real runs of the example
 def test_an_mlflow_failure_midway_says_so_until_the_stage_is_repaired(
     cli, churn_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -254,6 +256,7 @@ def test_an_mlflow_failure_midway_says_so_until_the_stage_is_repaired(
 # --- runs that finished ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # real runs of the example
 def test_a_passing_run_still_passes_and_a_failed_gate_never_reads_as_passed(
     cli, churn_repo: Path, tmp_path: Path
 ) -> None:
