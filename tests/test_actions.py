@@ -540,7 +540,7 @@ def test_a_model_repo_s_own_mlgate_module_does_not_shadow_mlgate(
     assert sorted(str(p.relative_to(workspace)) for p in workspace.rglob("PWNED")) == []
 
 
-@pytest.mark.parametrize("name", ["runtime.txt", "lock.txt"])
+@pytest.mark.parametrize("name", ["runtime.txt", "runtime-extras.txt", "lock.txt"])
 def test_every_pinned_requirement_carries_its_hashes(name: str) -> None:
     text = (ROOT / "requirements" / name).read_text(encoding="utf-8")
     entries = re.split(

@@ -3,8 +3,9 @@
 #
 # The package and the Python code the actions run therefore always come from the
 # same ref. Runtime dependencies are pinned by requirements/runtime.txt (no test
-# tools, no Spark). A second call with the same checkout and pins is a no-op, so
-# every stage action can call this and only the first one pays.
+# tools, no Spark), or with MLGATE_EXTRAS=true by requirements/runtime-extras.txt.
+# A second call with the same checkout and pins is a no-op, so every stage action can
+# call this and only the first one pays.
 #
 # The caller's Python is left alone: only the `mlgate` command goes on PATH (from a
 # folder of its own, not the virtualenv's bin with its python and pip). The actions
@@ -16,6 +17,7 @@
 #   MLGATE_BASE_PYTHON   the interpreter for the virtualenv (default: the one an earlier
 #                        call chose for this virtualenv, else python3 on PATH)
 #   MLGATE_UV            the uv version to install when uv is not on PATH
+#   MLGATE_EXTRAS        'true': the optional engines too (requirements/runtime-extras.txt)
 #   UV_CACHE_DIR         uv's cache (the setup action restores it with actions/cache)
 #
 # Outputs ($GITHUB_OUTPUT): python (the virtualenv's interpreter), mlgate (the command),
@@ -25,6 +27,14 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${MLGATE_VENV:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/mlgate-venv}"
 requirements="$root/requirements/runtime.txt"
+case "${MLGATE_EXTRAS:-false}" in
+  true) requirements="$root/requirements/runtime-extras.txt" ;;
+  false | "") ;;
+  *)
+    echo "::error::mlgate setup: extras must be 'true' or 'false', not '${MLGATE_EXTRAS}'"
+    exit 2
+    ;;
+esac
 # A stage action after setup passes no interpreter: it keeps the one setup chose, so the
 # second call is a no-op rather than a reinstall with whatever python3 PATH holds.
 chosen="$(cat "$venv/.mlgate-base" 2>/dev/null || true)"
