@@ -207,6 +207,113 @@ class ReportSection(Section):
     required: bool = False
 
 
+# A time span: a whole number and a unit (s, m, h, d or w), like "24h" or "7d".
+_SPAN = re.compile(r"^([1-9][0-9]{0,8})([smhdw])$")
+_SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def span_seconds(text: str) -> int:
+    """The seconds in a time span like "24h" or "7d" (ValueError when it is not one)."""
+    match = _SPAN.match(text)
+    if not match:
+        raise ValueError(
+            f"'{text}' is not a time span: write a whole number and a unit s, m, h, d or w, "
+            "like 24h or 7d"
+        )
+    return int(match.group(1)) * _SPAN_SECONDS[match.group(2)]
+
+
+def _check_span(text: str) -> str:
+    span_seconds(text)
+    return text
+
+
+TimeSpan = Annotated[str, AfterValidator(_check_span)]
+
+
+class MonitoringSection(Section):
+    """`mlgate monitor`: production data compared with the production version's training data.
+
+    The GitHub keys (close_after, retrain, retrain_workflow, retrain_cooldown, issue_labels)
+    are read by the monitor workflow's issue and retrain step."""
+
+    # A file, a glob, or an s3://bucket/prefix/ (objects read newest first).
+    data: str | None = Field(default=None, min_length=1)
+    # The newest rows to compare: a number of rows, or a time span like "24h" or "7d".
+    window: Annotated[int, Field(ge=1)] | TimeSpan = 10_000
+    timestamp_column: str | None = Field(default=None, min_length=1)
+    # The label's column in the data or the feedback file; default the feature spec's target.
+    label_column: str | None = Field(default=None, min_length=1)
+    # A file of labels that arrive later, joined to the production rows on id_columns.
+    feedback: str | None = Field(default=None, min_length=1)
+    id_columns: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    # The largest fall of a gated metric below its figure at registration: one number for
+    # all, or one per metric (metrics not named use the evaluation gate's max_drop, else 0).
+    max_drop: (
+        Annotated[float, Field(ge=0)] | dict[MetricName, Annotated[float, Field(ge=0)]] | None
+    ) = None
+    reference_alias: AliasName = "production"
+    close_after: int = Field(default=3, ge=1)
+    retrain: bool = False
+    retrain_workflow: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.ya?ml$"
+    )
+    retrain_cooldown: TimeSpan = "24h"
+    issue_labels: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
+        default_factory=lambda: ["mlgate-monitor"]
+    )
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Any:
+        # One clear message for either form, not one per branch of the union.
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError(f"a window of rows must be at least 1, got {value}")
+            return value
+        if isinstance(value, str):
+            return _check_span(value)
+        raise ValueError(f"expected a number of rows or a time span like 24h, got {value!r}")
+
+    @field_validator("max_drop", mode="before")
+    @classmethod
+    def _max_drop(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name, drop in value.items():
+                _check_metric_name(str(name))
+                if isinstance(drop, bool) or not isinstance(drop, (int, float)) or drop < 0:
+                    raise ValueError(f"max_drop for {name} must be a number ≥ 0, got {drop!r}")
+        elif value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+        ):
+            raise ValueError(
+                f"expected a number ≥ 0 or a mapping of metric to number, got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MonitoringSection:
+        if self.feedback is not None and not self.id_columns:
+            raise ValueError("feedback needs id_columns: the columns that join it to the data")
+        if self.retrain and self.retrain_workflow is None:
+            raise ValueError("retrain: true needs retrain_workflow: the workflow file to start")
+        return self
+
+    @property
+    def window_rows(self) -> int | None:
+        """The window as a number of rows, or None when it is a time span."""
+        return self.window if isinstance(self.window, int) else None
+
+    @property
+    def window_seconds(self) -> int | None:
+        """The window as seconds, or None when it is a number of rows."""
+        return None if isinstance(self.window, int) else span_seconds(self.window)
+
+    @property
+    def retrain_cooldown_seconds(self) -> int:
+        return span_seconds(self.retrain_cooldown)
+
+
 class Config(Section):
     version: str = "1.0"
     data: DataSection
@@ -220,6 +327,7 @@ class Config(Section):
     promotion: PromotionSection = Field(default_factory=PromotionSection)
     report: ReportSection = Field(default_factory=ReportSection)
     serving: ServingSection = Field(default_factory=ServingSection)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
 
     @field_validator("version", mode="before")
     @classmethod
