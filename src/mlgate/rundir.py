@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mlgate.results import StoppedRun
 
 RUNS = "runs"
+MONITOR_RUNS = "monitor"  # `mlgate monitor`'s checks, apart from the stage runs
 LATEST = "LATEST"
 LOCK = "lock"
 
@@ -43,6 +44,8 @@ REPORT_MARKDOWN = "report.md"  # report: the full report
 REPORT_COMMENT = "report-comment.md"  # report: the comment as posted
 REPORT_DOCUMENT = "report.json"  # report: the fork artifact's data
 STOPPED_FILE = "stopped.json"  # why the run did not finish (`mlgate.results.StoppedRun`)
+MONITOR_FILE = "monitor.json"  # monitor: `mlgate.results.monitor.MonitorResult`
+MONITOR_MARKDOWN = "monitor.md"  # monitor: the result in words
 
 
 class RunDir:
@@ -54,7 +57,7 @@ class RunDir:
         return self.path.name
 
     @classmethod
-    def create(cls, state_dir: Path, chosen: Path | None = None) -> RunDir:
+    def create(cls, state_dir: Path, chosen: Path | None = None, *, folder: str = RUNS) -> RunDir:
         if chosen is not None:
             try:
                 chosen.mkdir(parents=True, exist_ok=True)
@@ -68,7 +71,7 @@ class RunDir:
                     f"cannot create the run directory: {exc.strerror or exc}", file=chosen
                 ) from None
             return cls(chosen.resolve())
-        runs = state_dir / RUNS
+        runs = state_dir / folder
         runs.mkdir(parents=True, exist_ok=True)
         run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         path = runs / run_id

@@ -15,6 +15,7 @@ from mlgate.results._base import CacheRecord, Number, StageResult, Verdict, to_j
 from mlgate.results.card import CardResult
 from mlgate.results.evaluate import EvaluateResult
 from mlgate.results.fairness import FairnessResult
+from mlgate.results.monitor import MonitorResult
 from mlgate.results.register import RegisterResult
 from mlgate.results.stopped import StoppedRun
 from mlgate.results.train import TrainResult
@@ -44,6 +45,7 @@ __all__ = [
     "CardResult",
     "EvaluateResult",
     "FairnessResult",
+    "MonitorResult",
     "Number",
     "RegisterResult",
     "StageResult",
