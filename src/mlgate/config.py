@@ -191,6 +191,14 @@ class ServingSection(Section):
     # Histogram buckets for a regression model's predictions on /metrics.
     prediction_buckets: list[float] | None = Field(default=None, min_length=1)
 
+    # The prediction log: this fraction of the rows scored (0: off), written as JSON Lines
+    # to a folder in the container or an s3://bucket/prefix/, in batches of log_batch_rows
+    # rows or every log_flush_seconds, whichever comes first.
+    log_sample: float = Field(default=0.0, ge=0, le=1)
+    log_to: str | None = Field(default=None, min_length=1)
+    log_batch_rows: int = Field(default=1000, ge=1, le=1_000_000)
+    log_flush_seconds: float = Field(default=60.0, gt=0, le=86_400)
+
     @field_validator("prediction_buckets")
     @classmethod
     def _increasing(cls, buckets: list[float] | None) -> list[float] | None:
@@ -199,6 +207,26 @@ class ServingSection(Section):
         if buckets is not None and any(a >= b for a, b in pairwise(buckets)):
             raise ValueError(f"bucket bounds must increase, got {buckets}")
         return buckets
+
+    @field_validator("log_to")
+    @classmethod
+    def _log_destination(cls, where: str | None) -> str | None:
+        if where is None or re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", where):
+            return where
+        # A folder inside the container: the image makes it, so only plain characters.
+        parts = [part for part in where.split("/") if part]
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", where) or not parts or {".", ".."} & {*parts}:
+            raise ValueError(
+                f"expected s3://BUCKET/PREFIX/ or an absolute folder path in the container "
+                f"(letters, digits, . _ - /), got {where!r}"
+            )
+        return where
+
+    @model_validator(mode="after")
+    def _log_needs_a_destination(self) -> ServingSection:
+        if self.log_sample > 0 and self.log_to is None:
+            raise ValueError("log_sample above 0 needs log_to: a folder or an s3:// prefix")
+        return self
 
 
 class ReportSection(Section):

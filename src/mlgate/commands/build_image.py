@@ -178,6 +178,10 @@ def _settings(args: argparse.Namespace, project: Any) -> Any:
         template=template,
         port=section.port,
         prediction_buckets=section.prediction_buckets,
+        log_sample=section.log_sample,
+        log_to=section.log_to,
+        log_batch_rows=section.log_batch_rows,
+        log_flush_seconds=section.log_flush_seconds,
     )
 
 

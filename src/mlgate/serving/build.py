@@ -36,6 +36,11 @@ class Settings:
     template: Path | None
     port: int
     prediction_buckets: list[float] | None
+    # The prediction log (serving.log_*): off while log_sample is 0.
+    log_sample: float = 0.0
+    log_to: str | None = None
+    log_batch_rows: int = 1000
+    log_flush_seconds: float = 60.0
 
 
 def build_image(
@@ -59,7 +64,14 @@ def build_image(
         downloaded = store.download_model(info.version, Path(scratch) / "model")
         files = context.read_model(downloaded, model_ref)
         python = plan.python_minor(files.python_version)
-        requirements = plan.image_requirements(files.requirements, files.mlflow_version)
+        prediction_log = plan.prediction_log(
+            settings.log_sample,
+            settings.log_to,
+            settings.log_batch_rows,
+            settings.log_flush_seconds,
+        )
+        log_to = prediction_log["to"] if prediction_log else None
+        requirements = plan.image_requirements(files.requirements, files.mlflow_version, log_to)
         if settings.wheels is not None:
             context.check_wheels_cover(settings.wheels, requirements, settings.wheels_key)
         labels = plan.labels(
@@ -84,6 +96,7 @@ def build_image(
                 model_ref=model_ref,
                 labels=labels,
                 team_template=settings.template,
+                log_folder=plan.log_folder(log_to),
             ),
             server_config={
                 "model": model,
@@ -91,6 +104,7 @@ def build_image(
                 "task": info.tags.get(TASK),
                 "port": settings.port,
                 "prediction_buckets": settings.prediction_buckets,
+                "prediction_log": prediction_log,
             },
             wheels=settings.wheels,
         )

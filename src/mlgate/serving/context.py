@@ -5,6 +5,7 @@ requirements/requirements.txt   the model's pins (and any file they refer to)
 wheels/                         offline builds only: the wheel directory
 app/model/                      the MLflow model, as the registry holds it
 app/serve.py, app/serving.json  the scoring server and what it needs to know
+app/predlog.py                  the server's prediction log
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from mlgate.errors import ConfigError, InputError
 
 SERVER = Path(__file__).parent / "image" / "serve.py"
+PREDICTION_LOG = Path(__file__).parent / "image" / "predlog.py"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def write_context(
     app = directory / "app"
     shutil.copytree(model.directory, app / "model")
     shutil.copyfile(SERVER, app / "serve.py")
+    shutil.copyfile(PREDICTION_LOG, app / "predlog.py")
     (app / "serving.json").write_text(json.dumps(server_config, indent=2) + "\n", encoding="utf-8")
     _readable(directory)
     if wheels is not None:  # read by root in the build stage only; links keep the user's modes

@@ -3,7 +3,8 @@
 The built-in template is `mlgate/Dockerfile.j2`. A team's own (`serving.template`)
 replaces it and may `{% extends "mlgate/Dockerfile.j2" %}` to override a block. Only
 values mlgate has checked reach the template as they are: a digest-pinned base image,
-numbers and a Python version. Label keys and values go through `quoted`; the names
+numbers, a Python version and the prediction log's folder (`serving.log_to`, whose
+characters the config allows are plain). Label keys and values go through `quoted`; the names
 the server needs travel in `serving.json`.
 """
 
@@ -30,6 +31,7 @@ def render_dockerfile(
     model_ref: str,
     labels: dict[str, str],
     team_template: Path | None = None,
+    log_folder: str | None = None,
 ) -> str:
     import jinja2
 
@@ -58,6 +60,7 @@ def render_dockerfile(
             uid=UID,
             model_ref=_comment_text(model_ref),
             labels=labels,
+            log_folder=log_folder,
         )
     except jinja2.TemplateSyntaxError as error:
         raise ConfigError(
@@ -74,7 +77,8 @@ def render_dockerfile(
     except jinja2.TemplateError as error:
         raise ConfigError(
             f"the Dockerfile template failed to render: {error.message or type(error).__name__}"
-            " (it can use base_image, python_version, port, wheels, uid, model_ref and labels)",
+            " (it can use base_image, python_version, port, wheels, uid, model_ref, labels and"
+            " log_folder)",
             file=where,
         ) from None
 

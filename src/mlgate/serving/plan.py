@@ -15,6 +15,8 @@ from mlgate.tracking import tags as keys
 # which run MLflow's scoring app, come with mlflow-skinny; numpy and pandas do not, and
 # mlflow.pyfunc needs them (unpinned: only when the model's own pins leave them out).
 SERVER_REQUIREMENTS = ("prometheus-client==0.26.0", "numpy", "pandas")
+# The prediction log's S3 client, only in images that log to an s3:// prefix.
+S3_LOG_REQUIREMENTS = ("boto3==1.44.8",)
 
 # The image runs MLflow's pyfunc scoring app, which mlflow-skinny carries at the same
 # version without MLflow's UI, tracking server and their dependencies (half the size).
@@ -52,8 +54,11 @@ class ImageNames:
         return f"{self.repository}:{self.tag}"
 
 
-def image_requirements(model_requirements: str, mlflow_version: str | None) -> list[str]:
-    """The image's pip requirements: the model's own pins, MLflow as mlflow-skinny."""
+def image_requirements(
+    model_requirements: str, mlflow_version: str | None, log_to: str | None = None
+) -> list[str]:
+    """The image's pip requirements: the model's own pins, MLflow as mlflow-skinny, the
+    server's needs, and boto3 when the prediction log goes to S3 (`log_to`)."""
     lines: list[str] = []
     has_mlflow = False
     for raw in model_requirements.splitlines():
@@ -72,8 +77,34 @@ def image_requirements(model_requirements: str, mlflow_version: str | None) -> l
             )
         lines.insert(0, f"mlflow-skinny=={mlflow_version}")
     named = {_requirement_name(line) for line in lines}
-    lines.extend(req for req in SERVER_REQUIREMENTS if _requirement_name(req) not in named)
+    server = [*SERVER_REQUIREMENTS]
+    if log_to is not None and log_to.startswith("s3://"):
+        server.extend(S3_LOG_REQUIREMENTS)
+    lines.extend(req for req in server if _requirement_name(req) not in named)
     return lines
+
+
+def prediction_log(
+    sample: float, log_to: str | None, batch_rows: int, flush_seconds: float
+) -> dict[str, Any] | None:
+    """The prediction log's settings as the image's server reads them (serving.json), or
+    None when it is off."""
+    if not sample or log_to is None:
+        return None
+    return {
+        "sample": sample,
+        "to": log_to,
+        "batch_rows": batch_rows,
+        "flush_seconds": flush_seconds,
+    }
+
+
+def log_folder(log_to: str | None) -> str | None:
+    """The folder in the container the prediction log writes to (made the server user's
+    in the image), or None when it goes to S3 or nowhere."""
+    if log_to is None or log_to.startswith("s3://"):
+        return None
+    return log_to.rstrip("/") or "/"
 
 
 def referenced_files(requirements: list[str]) -> list[str]:

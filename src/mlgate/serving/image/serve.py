@@ -132,11 +132,13 @@ class Metrics:
 
 
 class RecordingModel:
-    """A pyfunc model whose predictions are also counted on /metrics."""
+    """A pyfunc model whose predictions are also counted on /metrics (and, with a
+    prediction log, sampled into it: predlog.py)."""
 
-    def __init__(self, model: Any, metrics: Metrics) -> None:
+    def __init__(self, model: Any, metrics: Metrics, log: Any = None) -> None:
         self._model = model
         self._metrics = metrics
+        self._log = log
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -147,6 +149,8 @@ class RecordingModel:
             self._metrics.record_predictions(predictions)
         except Exception as error:  # counting must never turn an answer into an error
             print(f"mlgate: predictions not counted: {error!r}", file=sys.stderr)
+        if self._log is not None:
+            self._log.offer(data, predictions)  # buffers only; never raises
         return predictions
 
 
@@ -217,14 +221,40 @@ def _all_floats(values: list[Any]) -> bool:
     return bool(values) and all(isinstance(v, float) for v in values)
 
 
-def app() -> Any:
+def app(log: Any = None) -> Any:
     import mlflow.pyfunc
     from mlflow.pyfunc import scoring_server
 
     config = settings()
     metrics = Metrics(config)
+    if log is not None:
+        metrics.registry.register(log.collector())
     model = mlflow.pyfunc.load_model(str(APP_DIR / "model"))
-    return MetricsMiddleware(scoring_server.init(RecordingModel(model, metrics)), metrics)
+    return MetricsMiddleware(scoring_server.init(RecordingModel(model, metrics, log)), metrics)
+
+
+def prediction_log() -> Any:
+    """The started prediction log (predlog.py, beside this file), or None when off."""
+    import predlog
+
+    config = settings()
+    found = predlog.settings_from(config, os.environ)
+    if found is None:
+        return None
+    log = predlog.PredictionLog(
+        predlog.sink_for(found.to),
+        model=config["model"],
+        version=config["version"],
+        sample=found.sample,
+        batch_rows=found.batch_rows,
+        flush_seconds=found.flush_seconds,
+    )
+    print(
+        f"mlgate: prediction log: {found.sample:g} of rows to {log.sink.where}, in batches "
+        f"of {found.batch_rows} rows or every {found.flush_seconds:g} s",
+        file=sys.stderr,
+    )
+    return log.start()
 
 
 def main(argv: list[str]) -> int:
@@ -233,9 +263,26 @@ def main(argv: list[str]) -> int:
     if argv:
         print("usage: serve.py [--check]", file=sys.stderr)
         return 2
+    import signal
+
+    import predlog
     import uvicorn
 
-    uvicorn.run(app(), host=os.environ.get("MLGATE_HOST", "0.0.0.0"), port=port())
+    try:
+        log = prediction_log()
+    except predlog.SettingsError as error:
+        print(f"mlgate: {error}", file=sys.stderr)
+        return 2
+    served = app(log)
+    if log is not None:
+        # uvicorn stops on SIGTERM, then raises it again with the handler it found: this
+        # one lets the process go on to write the buffered rows before it exits.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        uvicorn.run(served, host=os.environ.get("MLGATE_HOST", "0.0.0.0"), port=port())
+    finally:
+        if log is not None:
+            log.stop()
     return 0
 
 
