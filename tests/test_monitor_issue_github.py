@@ -1,0 +1,204 @@
+"""The monitor issue's sync through PyGithub against the Prism-checked GitHub fake.
+
+Three checks (drift, drift, ok) leave one issue, created then edited, one retraining
+dispatch inside the cool-down, and the issue closed with a comment; a planted issue, a
+create that races another run's and a create that failed after writing never give the
+model a second open issue; a refused dispatch is one ServiceError and gives its claim back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from github_fake_issues import add_issue, add_issue_routes, add_workflow, dispatches, issues
+from mlgate.errors import ServiceError
+from mlgate.report import github, monitor_sync
+from mlgate.report import monitor_issue as core
+from monitor_results import monitor_result
+
+NOW = datetime(2026, 1, 1, 6, 0, tzinfo=timezone.utc)
+FAST = github.RetryPolicy(attempts=2, backoff=0.01, max_wait=0.05, deadline=20, timeout=10)
+
+
+@pytest.fixture
+def api(github_api: Any) -> Any:
+    if not any("/dispatches" in route[1].pattern for route in github_api.fake.routes):
+        add_issue_routes(github_api.fake)
+    return github_api
+
+
+@pytest.fixture
+def repository() -> str:
+    return f"acme/model-{uuid.uuid4().hex[:8]}"
+
+
+def _client(api: Any) -> Any:
+    return github.connect("ghs_monitorIssueTestToken", api.url, FAST)
+
+
+def _sync(api: Any, repository: str, result: Any, policy: core.Policy, hours: float, **kw: Any):
+    return monitor_sync.sync(
+        _client(api),
+        repository,
+        result,
+        policy,
+        now=NOW + timedelta(hours=hours),
+        claim=f"run-{hours}",
+        retry=FAST,
+        sleep=lambda _: None,
+        **kw,
+    )
+
+
+def _at(hours: float) -> str:
+    return core.iso(NOW + timedelta(hours=hours))
+
+
+def _ours(api: Any, repository: str) -> list[dict[str, Any]]:
+    return [i for i in issues(api.fake, repository) if i["user"]["login"] == "github-actions[bot]"]
+
+
+def test_drift_drift_ok_leaves_one_issue_one_retraining_and_closes_it(
+    api: Any, repository: str
+) -> None:
+    add_workflow(api.fake, "train.yml")
+    policy = core.Policy(
+        close_after=1, retrain=True, retrain_workflow="train.yml", labels=("mlgate-monitor", "ml")
+    )
+    offset, before = api.log_offset(), len(dispatches(api.fake))
+
+    first = _sync(api, repository, monitor_result(at=_at(0)), policy, 0)
+    assert first.action == "created"
+    assert first.dispatched is not None
+    [issue] = _ours(api, repository)
+    assert issue["number"] == first.number
+    assert {label["name"] for label in issue["labels"]} == {"mlgate-monitor", "ml"}
+    assert issue["body"].startswith(core.marker("churn"))
+    [dispatch] = dispatches(api.fake)[before:]
+    assert dispatch["workflow"] == "train.yml"
+    assert dispatch["repository"] == repository
+    assert dispatch["inputs"]["reason"].startswith("mlgate monitor: drift on churn v3")
+    default_branch = _client(api).get_repo(repository).default_branch
+    assert dispatch["ref"] == default_branch
+    state = core.read_state(issue["body"], "churn")
+    assert state is not None
+    assert state.retrain is not None
+    assert state.retrain.status == "dispatched"
+
+    second = _sync(api, repository, monitor_result(at=_at(6)), policy, 6)
+    assert second.action == "edited"
+    assert second.number == first.number
+    assert second.dispatched is None  # inside the 24h cool-down
+    assert len(dispatches(api.fake)) == before + 1
+
+    third = _sync(api, repository, monitor_result("ok", at=_at(12)), policy, 12)
+    assert third.action == "closed"
+    [issue] = _ours(api, repository)
+    assert issue["state"] == "closed"
+    assert issue["state_reason"] == "completed"
+    [comment] = api.fake.comments_on(issue["number"])
+    assert "has been ok for 1 consecutive checks" in comment["body"]
+    state = core.read_state(issue["body"], "churn")
+    assert state is not None
+    assert [c.verdict for c in state.history] == ["drift", "drift", "ok"]
+
+    # Ok again with the issue closed: no write at all.
+    since = len(api.fake.requests)
+    assert _sync(api, repository, monitor_result("ok", at=_at(18)), policy, 18).action == "none"
+    assert [r for r in api.fake.requests[since:] if r[0] != "GET"] == []
+    assert len(dispatches(api.fake)) == before + 1
+    assert api.violations(offset) == []
+
+
+def test_a_planted_issue_is_ignored_and_a_closed_one_reopens(api: Any, repository: str) -> None:
+    planted = add_issue(
+        api.fake, repository, "mlgate monitor: churn", core.marker("churn") + "\nhi", "mallory"
+    )
+    policy = core.Policy(close_after=1)
+    offset = api.log_offset()
+    created = _sync(api, repository, monitor_result(at=_at(0)), policy, 0)
+    assert created.number != planted["number"]
+    assert planted["_edits"] == 0
+    _sync(api, repository, monitor_result("ok", at=_at(1)), policy, 1)
+    reopened = _sync(
+        api, repository, monitor_result("degraded", degraded=("roc_auc",), at=_at(2)), policy, 2
+    )
+    assert reopened.action == "reopened"
+    assert reopened.number == created.number
+    [issue] = _ours(api, repository)
+    assert issue["state"] == "open"
+    comments = [c["body"] for c in api.fake.comments_on(issue["number"])]
+    assert len(comments) == 2
+    assert "degraded" in comments[1]
+    assert "again; reopening" in comments[1]
+    assert api.violations(offset) == []
+
+
+def test_a_create_racing_another_run_leaves_one_open_issue(api: Any, repository: str) -> None:
+    api.fake.inject("POST", rf"/repos/{repository}/issues", "race")
+    synced = _sync(api, repository, monitor_result(at=_at(0)), core.Policy(), 0)
+    older, newer = _ours(api, repository)
+    assert synced.number == older["number"]
+    assert older["state"] == "open"
+    assert newer["state"] == "closed"
+    assert newer["state_reason"] == "not_planned"
+    assert f"duplicate of #{older['number']}" in api.fake.comments_on(newer["number"])[0]["body"]
+    # Later runs keep to the older issue.
+    again = _sync(api, repository, monitor_result(at=_at(1)), core.Policy(), 1)
+    assert again.number == older["number"]
+    assert again.action == "edited"
+
+
+def test_a_create_that_failed_after_writing_is_not_repeated(api: Any, repository: str) -> None:
+    api.fake.inject("POST", rf"/repos/{repository}/issues", "502-after-write")
+    synced = _sync(api, repository, monitor_result(at=_at(0)), core.Policy(), 0)
+    [issue] = _ours(api, repository)
+    assert synced.number == issue["number"]
+
+
+def test_a_refused_dispatch_is_a_service_error_and_gives_the_claim_back(
+    api: Any, repository: str
+) -> None:
+    policy = core.Policy(retrain=True, retrain_workflow="missing.yml")
+    before = len(dispatches(api.fake))
+    with pytest.raises(ServiceError) as raised:
+        _sync(api, repository, monitor_result(at=_at(0)), policy, 0)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "could not start the retraining workflow missing.yml" in message
+    assert "HTTP 404" in message
+    assert "monitoring.retrain_workflow" in message
+    assert len(dispatches(api.fake)) == before
+    [issue] = _ours(api, repository)
+    state = core.read_state(issue["body"], "churn")
+    assert state is not None
+    assert state.retrain is None  # the next run may try again
+    # The workflow exists now: the next run starts it.
+    add_workflow(api.fake, "missing.yml")
+    synced = _sync(api, repository, monitor_result(at=_at(1)), policy, 1)
+    assert synced.dispatched is not None
+
+
+def test_a_claim_left_for_the_retrain_job_is_dispatched_there_once(
+    api: Any, repository: str
+) -> None:
+    add_workflow(api.fake, "retrain.yml")
+    policy = core.Policy(retrain=True, retrain_workflow="retrain.yml")
+    before = len(dispatches(api.fake))
+    synced = _sync(api, repository, monitor_result(at=_at(0)), policy, 0, dispatch=False)
+    assert synced.claimed is not None
+    assert len(dispatches(api.fake)) == before
+    client = _client(api)
+    done = monitor_sync.dispatch_claimed(client, repository, "churn", synced.claimed.claim, policy)
+    assert done is not None
+    assert done.status == "dispatched"
+    assert (
+        monitor_sync.dispatch_claimed(client, repository, "churn", synced.claimed.claim, policy)
+        is None
+    )
+    assert monitor_sync.dispatch_claimed(client, repository, "churn", "another-run", policy) is None
+    assert len(dispatches(api.fake)) == before + 1
