@@ -90,6 +90,12 @@ def choose_estimator(project: Project, task: str) -> EstimatorChoice:
     written = model.type
     if ":" in written:
         return _from_factory(project, written, task)
+    if model.code_paths:
+        raise project.config_error(
+            ("model", "code_paths"),
+            f"only a package.module:factory model.type imports the team's code; {written} "
+            "does not, so drop code_paths or write a factory",
+        )
     if written in SHORT_NAMES:
         classifier, regressor = SHORT_NAMES[written]
         class_path = classifier if task == "classification" else regressor
@@ -278,7 +284,7 @@ def _from_factory(project: Project, written: str, task: str) -> EstimatorChoice:
         # Same rule as for a class; a factory that returns its own Pipeline gets no scaler.
         needs_scaling=type(estimator).__module__.startswith(_SCALE_SENSITIVE_MODULES),
         params=params,
-        code_paths=(code_path,) if code_path else (),
+        code_paths=(*((code_path,) if code_path else ()), *project.config.model.code_paths),
     )
 
 
@@ -287,9 +293,10 @@ def _import_from_repo(
 ) -> tuple[Any, str | None]:
     """The factory, and the repo's top-level module or package it lives in (for MLflow)."""
     root = str(project.root)
-    added = root not in sys.path
-    if added:
-        sys.path.insert(0, root)
+    # The model's folder first, then the folder of each of model.code_paths (a shared package).
+    folders = [root, *(str(folder) for folder in _code_path_folders(project))]
+    added = [folder for folder in dict.fromkeys(folders) if folder not in sys.path]
+    sys.path[0:0] = added
     try:
         _check_trusted(project, module_name, written)
         module = importlib.import_module(module_name)
@@ -312,8 +319,32 @@ def _import_from_repo(
             ("model", "type"), f"importing {module_name} raised {type(exc).__name__}: {exc}"
         ) from None
     finally:
-        if added:
-            sys.path.remove(root)
+        for folder in added:
+            sys.path.remove(folder)
+
+
+def _code_path_folders(project: Project) -> list[Path]:
+    """The folders `model.code_paths` puts on sys.path; each entry must be in the repository."""
+    from mlgate._repopaths import repository_root
+
+    boundary = repository_root(project.root)
+    folders: list[Path] = []
+    for index, written in enumerate(project.config.model.code_paths):
+        location = project.location(written)
+        if not isinstance(location, Path) or not location.exists():
+            raise project.config_error(
+                ("model", "code_paths", index),
+                f"{written} not found (looked in {project.root}); list folders or .py files of "
+                "the repository, relative to mlgate.yaml",
+            )
+        if boundary is not None and not location.resolve().is_relative_to(boundary):
+            raise project.config_error(
+                ("model", "code_paths", index),
+                f"{written} resolves outside the repository ({location.resolve()}); keep shared "
+                "code in the repository",
+            )
+        folders.append(location.resolve().parent)
+    return folders
 
 
 def _check_factory_params(project: Project, factory: Any, params: dict, written: str) -> None:

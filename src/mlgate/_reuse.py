@@ -144,7 +144,9 @@ def _model_code(project: Any) -> str | None:
         return None
     top = project.root / written.split(":")[0].split(".")[0]
     digest = hashlib.sha256()
-    for place in (top, top.with_suffix(".py")):
+    # model.code_paths (code shared with other models) ships with the model too.
+    shared = [project.root / path for path in project.config.model.code_paths]
+    for place in (top, top.with_suffix(".py"), *shared):
         files = sorted(place.rglob("*.py")) if place.is_dir() else [place] * place.is_file()
         for path in files:
             digest.update(str(path.relative_to(project.root)).encode() + b"\0")

@@ -58,6 +58,10 @@ class ModelSection(Section):
     trusted_packages: list[Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")]] = (
         Field(default_factory=list)
     )
+    # Repository folders or files (relative to mlgate.yaml) holding code a model factory
+    # imports, e.g. `../common` shared by several models: each one's folder goes on sys.path
+    # while the factory is imported, and each is logged with the model (MLflow code_paths).
+    code_paths: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
 
 class DriftSection(Section):

@@ -1,0 +1,1 @@
+"""Code every model of this repository shares."""
