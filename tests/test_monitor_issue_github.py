@@ -8,8 +8,11 @@ model a second open issue; a refused dispatch is one ServiceError and gives its 
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,3 +205,98 @@ def test_a_claim_left_for_the_retrain_job_is_dispatched_there_once(
     )
     assert monitor_sync.dispatch_claimed(client, repository, "churn", "another-run", policy) is None
     assert len(dispatches(api.fake)) == before + 1
+
+
+# --- the command ----------------------------------------------------------------------------
+
+MONITORING = """
+monitoring:
+  data: data/validation.csv
+  close_after: 1
+  retrain: true
+  retrain_workflow: retrain-cli.yml
+  retrain_cooldown: 12h
+  issue_labels: [drift-watch]
+"""
+
+
+def _monitoring_run(repo: Path, result: Any, run_id: str) -> Path:
+    from mlgate.rundir import LATEST, MONITOR_FILE, MONITOR_RUNS
+
+    folder = repo / ".mlgate" / MONITOR_RUNS / run_id
+    folder.mkdir(parents=True)
+    (folder / MONITOR_FILE).write_text(json.dumps(result.to_json()), encoding="utf-8")
+    (repo / ".mlgate" / MONITOR_RUNS / LATEST).write_text(run_id + "\n", encoding="utf-8")
+    return folder
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    entries = re.findall(r"(?m)^([\w-]+)<<(\S+)\n(.*?)\n\2$", path.read_text(encoding="utf-8"))
+    return {name: value for name, _, value in entries}
+
+
+def test_the_command_syncs_the_latest_monitoring_run_and_splits_the_retraining(
+    api: Any,
+    repository: str,
+    churn_repo: Path,
+    cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from mlgate.project import find_config, load_project
+
+    add_workflow(api.fake, "retrain-cli.yml")
+    with (churn_repo / "mlgate.yaml").open("a", encoding="utf-8") as config:
+        config.write(MONITORING)
+    model = load_project(find_config(str(churn_repo))).registry_name
+    outputs = tmp_path / "outputs"
+    for name, value in {
+        "GITHUB_TOKEN": "ghs_monitorIssueTestToken",
+        "GITHUB_REPOSITORY": repository,
+        "GITHUB_API_URL": api.url,
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_RUN_ID": "77",
+    }.items():
+        monkeypatch.setenv(name, value)
+    before = len(dispatches(api.fake))
+
+    _monitoring_run(churn_repo, monitor_result(model=model, at=_at(0)), "m1")
+    done = cli("monitor-issue", "--no-dispatch", cwd=churn_repo)
+    assert done.code == 1, done.err  # drift, like `mlgate monitor`
+    written = _outputs(outputs)
+    assert written["verdict"] == "drift"
+    assert written["issue-action"] == "created"
+    assert written["retrain-claim"].startswith("77.1.")
+    [issue] = _ours(api, repository)
+    assert [label["name"] for label in issue["labels"]] == ["drift-watch"]
+    assert len(dispatches(api.fake)) == before  # claimed only
+
+    outputs.unlink()
+    started = cli("monitor-issue", "--dispatch", written["retrain-claim"], cwd=churn_repo)
+    assert started.code == 0, started.err
+    assert _outputs(outputs)["retrained"] == "true"
+    [dispatch] = dispatches(api.fake)[before:]
+    assert dispatch["workflow"] == "retrain-cli.yml"
+
+    _monitoring_run(churn_repo, monitor_result("ok", model=model, at=_at(1)), "m2")
+    outputs.unlink()
+    closed = cli("monitor-issue", cwd=churn_repo)
+    assert closed.code == 0, closed.err
+    assert _outputs(outputs)["issue-action"] == "closed"
+    [issue] = _ours(api, repository)
+    assert issue["state"] == "closed"
+
+
+def test_the_command_without_a_token_or_a_run_is_one_line_exit_2(
+    churn_repo: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/model")
+    done = cli("monitor-issue", cwd=churn_repo)
+    assert done.code == 2
+    assert len(done.error_lines) == 1
+    assert "GITHUB_TOKEN is not set" in done.err
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_x")
+    done = cli("monitor-issue", cwd=churn_repo)
+    assert done.code == 2
+    assert len(done.error_lines) == 1
+    assert "run `mlgate monitor` first" in done.err

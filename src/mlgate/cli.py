@@ -23,6 +23,7 @@ OTHER_COMMANDS: tuple[str, ...] = (
     "lineage",
     "build-image",
     "init",
+    "monitor-issue",
     "plan",
 )
 
