@@ -8,6 +8,7 @@ fingerprints themselves and the store are in `mlgate._cache`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,8 @@ def stage_inputs(session: Session, stage: str) -> StageInputs:
     project = session.project
     config = {path: _config_value(project.config, path) for path in reads.config}
     files = {f"data.{role}": _data_sha256(session, role) for role in reads.data}
+    for role in reads.data:  # the validate stage records the DVC lineage: all of it counts
+        files.update(_dvc_inputs(project, role, lineage=stage == "validate"))
     files["feature_spec"] = project.spec_sha256
     for key in reads.files:
         value = _config_value(project.config, key)
@@ -188,6 +191,26 @@ def _data_sha256(session: Session, role: str) -> str:
             return UNKNOWN
         session.fetched_s3[role], memo[role] = fetched, fetched.sha256
     return memo[role]
+
+
+def _dvc_inputs(project: Any, role: str, *, lineage: bool) -> dict[str, str]:
+    """A DVC-tracked data file's md5, and with `lineage` its pointer, remote and commit.
+
+    Nothing for a file DVC does not track, so those fingerprints stay what they were.
+    """
+    from mlgate.data import dvc_tracked
+    from mlgate.errors import MlgateError
+
+    try:
+        tracked = dvc_tracked(project, role)
+    except MlgateError:
+        return {f"data.{role}.dvc": UNKNOWN}  # the stage runs and reports it
+    if tracked is None:
+        return {}
+    if not lineage:
+        return {f"data.{role}.dvc": tracked.md5}
+    record = [tracked.md5, tracked.pointer, tracked.remote, tracked.commit]
+    return {f"data.{role}.dvc": json.dumps(record, separators=(",", ":"))}
 
 
 def _file_sha256(path: Any) -> str:

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.errors import InputError
 from mlgate.project import Project
-from mlgate.results.validate import DataFileRecord, S3DataFileRecord
+from mlgate.results.validate import DataFileRecord, DvcRecord, S3DataFileRecord
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlgate._dvc import Tracked
 
 FORMATS = {
     ".csv": "csv",
@@ -41,10 +43,12 @@ class DataFile:
     # For an s3:// source: the object version and ETag that were read (None otherwise).
     version_id: str | None = None
     etag: str | None = None
+    # For a DVC-tracked file: its pointer, md5, remote and the pointer's commit.
+    dvc: Tracked | None = None
 
     def record(self) -> DataFileRecord:
         """The file as `validate.json` records it (the version and ETag for S3 only)."""
-        fields = {
+        fields: dict[str, Any] = {
             "role": self.role,
             "uri": self.uri,
             "sha256": self.sha256,
@@ -52,6 +56,14 @@ class DataFile:
             "rows": self.rows,
             "columns": self.columns,
         }
+        if self.dvc is not None:
+            tracked = self.dvc
+            fields["dvc"] = DvcRecord(
+                pointer=tracked.pointer,
+                md5=tracked.md5,
+                remote=tracked.remote,
+                commit=tracked.commit,
+            )
         if self.uri.startswith("s3://"):
             return S3DataFileRecord(**fields, version_id=self.version_id, etag=self.etag)
         return DataFileRecord(**fields)
@@ -73,24 +85,29 @@ def load_table(
         return _load_s3(project, role, written, ("data", key), fetched)
     file_format = _format_of(location)
     assert file_format is not None  # check_location refused any other
+    from dataclasses import replace
+
+    tracked = dvc_tracked(project, role)  # check_location resolved it: remembered
     if known_sha256:
-        return _load_file(project, role, location, file_format, known_sha256)
+        frame, info = _load_file(project, role, location, file_format, known_sha256)
+        return frame, replace(info, dvc=tracked)
     # Hash while the file is parsed: hashlib and the parsers release the GIL, so on two
     # cores the hash that lineage and the stage cache need costs almost nothing.
     from concurrent.futures import ThreadPoolExecutor
-    from dataclasses import replace
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(sha256_of, location)
         frame, info = _load_file(project, role, location, file_format, "")
-        return frame, replace(info, sha256=digest.result())
+        return frame, replace(info, sha256=digest.result(), dvc=tracked)
 
 
 def check_location(project: Project, role: str) -> str | Path:
     """The `role` data file's location, refused (config error) when it cannot be read.
 
-    Nothing is read or fetched: a local file must exist with a known suffix, an s3://
-    object must have one. The preflight and the data loader share these checks.
+    Nothing is read: a local file must exist with a known suffix, an s3:// object must
+    have one. A DVC-tracked local file (`<file>.dvc`, or an output in a `dvc.lock`) is
+    fetched from its DVC remote when missing and checked against its pointer's md5
+    (`dvc_tracked`). The preflight and the data loader share these checks.
     """
     key = ROLES[role]
     written = getattr(project.config.data, key)
@@ -117,11 +134,32 @@ def check_location(project: Project, role: str) -> str | Path:
             "(optionally compressed: .gz, .bz2, .zst, .xz)",
         )
     if isinstance(location, Path):
+        dvc_tracked(project, role)
         if not location.exists():
             raise project.config_error(key_path, f"{written} does not exist (looked in {location})")
         if not location.is_file():
             raise project.config_error(key_path, f"{written} is not a regular file")
     return location
+
+
+def dvc_tracked(project: Project, role: str) -> Tracked | None:
+    """The `role` data file as DVC tracks it (fetched when missing, its md5 checked), or
+    None when it is not DVC-tracked (or not a local file)."""
+    key = ROLES[role]
+    written = getattr(project.config.data, key)
+    location = project.location(written)
+    if not isinstance(location, Path):
+        return None
+    from mlgate import _dvc
+
+    try:
+        return _dvc.resolve(location)
+    except _dvc.DvcMissing as missing:
+        raise project.config_error(
+            ("data", key),
+            f"{written} is tracked by DVC ({missing.pointer.name}); reading it needs DVC: "
+            f"{_dvc.EXTRA}",
+        ) from None
 
 
 def read_target(project: Project) -> pd.Series | None:

@@ -180,6 +180,8 @@ def _data(validate: ValidateResult | None) -> dict[str, Any]:
         info = validate.files.get(role) if validate else None
         # A local file records no S3 version or ETag: those facts are None.
         data[key] = {field: getattr(info, field, None) for field in _DATA_FIELDS} if info else None
+        if info is not None and info.dvc is not None:  # DVC-tracked: only then the key
+            data[key]["dvc"] = to_json(info.dvc)
     return data
 
 

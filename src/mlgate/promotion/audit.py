@@ -128,6 +128,12 @@ def render(record: dict[str, Any]) -> str:
         for name in ("sha256", "version_id", "rows"):
             if fields.get(name) not in (None, ""):
                 lines.append(f"    {name}: {fields[name]}")
+        if fields.get(keys.DATA_DVC_MD5):  # a DVC-tracked file
+            lines.append(f"    dvc md5: {fields[keys.DATA_DVC_MD5]}")
+            pointer = fields.get(keys.DATA_DVC_POINTER) or "?"
+            commit = fields.get(keys.DATA_DVC_COMMIT) or "not committed"
+            lines.append(f"    dvc pointer: {pointer} (commit {commit})")
+            lines.append(f"    dvc remote: {fields.get(keys.DATA_DVC_REMOTE) or 'none'}")
     if not record["data"]:
         lines.append("  not recorded")
     config = record["config"]

@@ -14,7 +14,7 @@ from typing import Literal, Union
 
 from pydantic import JsonValue
 
-from mlgate.results._base import STRICT, Number, StageResult
+from mlgate.results._base import STRICT, Number, StageResult, omit_if_none
 
 # A class label as the target column holds it (text, a number or true/false).
 Label = Union[bool, int, float, str]  # noqa: UP007 (pydantic reads the alias at run time on 3.10)
@@ -22,6 +22,18 @@ Label = Union[bool, int, float, str]  # noqa: UP007 (pydantic reads the alias at
 Origin = Literal["baseline", "suite"]
 # Why an expectation failed.
 Reason = Literal["unexpected", "missing-column", "no-rows", "error"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DvcRecord:
+    """A DVC-tracked data file: its pointer, the md5 it records and where DVC keeps it."""
+
+    __pydantic_config__ = STRICT
+
+    pointer: str  # the .dvc file or dvc.lock, relative to the DVC repo's root
+    md5: str  # DVC's md5 of the file's bytes, as the pointer records it (and the file has)
+    remote: str | None  # the DVC remote's URL, without credentials; None: no remote
+    commit: str | None  # the commit that last changed the pointer; None: uncommitted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +48,8 @@ class DataFileRecord:
     size_bytes: int
     rows: int
     columns: int
+    # A DVC-tracked file only (the key is left out of the JSON otherwise).
+    dvc: DvcRecord | None = omit_if_none()  # noqa: RUF009
 
 
 @dataclass(frozen=True, kw_only=True)

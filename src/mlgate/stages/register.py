@@ -195,6 +195,11 @@ def lineage_tags(
         # An s3:// source: the object version and ETag that were read (absent locally).
         tags[keys.data_key(role, "version_id")] = getattr(info, "version_id", None)
         tags[keys.data_key(role, "etag")] = getattr(info, "etag", None)
+        if info.dvc is not None:  # a DVC-tracked file: its pointer's md5, remote and commit
+            tags[keys.data_key(role, keys.DATA_DVC_MD5)] = info.dvc.md5
+            tags[keys.data_key(role, keys.DATA_DVC_REMOTE)] = info.dvc.remote
+            tags[keys.data_key(role, keys.DATA_DVC_POINTER)] = info.dvc.pointer
+            tags[keys.data_key(role, keys.DATA_DVC_COMMIT)] = info.dvc.commit
     for name, version in ci_context.environment().items():
         tags[keys.env_key(name)] = version
     # Promotion re-checks every recorded gate.

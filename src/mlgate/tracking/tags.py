@@ -32,6 +32,13 @@ MODEL_TYPE = MODEL_PREFIX + "type"
 MODEL_ESTIMATOR = MODEL_PREFIX + "estimator"
 TASK = PREFIX + "task"
 DATA_PREFIX = PREFIX + "data."  # mlgate.data.<role>.<field>
+# The fields of a DVC-tracked data file (mlgate.data.<role>.dvc_md5, ...): the md5 its
+# pointer records, the DVC remote's URL (no credentials), the pointer file (.dvc or
+# dvc.lock, from the DVC repo's root) and the commit that last changed it.
+DATA_DVC_MD5 = "dvc_md5"
+DATA_DVC_REMOTE = "dvc_remote"
+DATA_DVC_POINTER = "dvc_pointer"
+DATA_DVC_COMMIT = "dvc_commit"
 ENV_PREFIX = PREFIX + "env."  # mlgate.env.<package>: the versions that trained it
 
 # --- its gates --------------------------------------------------------------------------
