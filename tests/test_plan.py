@@ -413,3 +413,76 @@ def test_a_base_that_is_no_ref_or_no_config_is_exit_2_in_one_line(
     assert none.code == 2
     assert len(none.error_lines) == 1
     assert "no mlgate.yaml found under" in none.err
+
+
+# --- the reusable workflow ------------------------------------------------------------------
+
+
+def _load_yaml(path: Path):
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_monorepo_workflow_plans_then_runs_model_ci_once_per_planned_model() -> None:
+    workflow = _load_yaml(ROOT / ".github" / "workflows" / "monorepo-ci.yml")
+    plan_job, model_job = workflow["jobs"]["plan"], workflow["jobs"]["model"]
+    checkout = plan_job["steps"][0]
+    assert checkout["with"] == {"fetch-depth": 0, "persist-credentials": False}
+    assert plan_job["permissions"] == {"contents": "read"}
+    base = plan_job["steps"][-1]["env"]["MLGATE_BASE"]
+    assert "github.event.pull_request.base.sha" in base
+    assert "github.event.before" in base
+    assert model_job["needs"] == "plan"
+    assert model_job["if"] == "${{ needs.plan.outputs.count != '0' }}"
+    assert model_job["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert model_job["uses"] == "$/.github/workflows/model-ci.yml"
+    called = _load_yaml(ROOT / ".github" / "workflows" / "model-ci.yml")[True]["workflow_call"]
+    assert set(model_job["with"]) <= set(called["inputs"])
+    assert set(model_job["secrets"]) == set(called["secrets"])
+    # One comment, artifact and concurrency group per model: the comment's marker names the
+    # model, the fork-report artifact the matrix name, model-ci's group the config.
+    assert model_job["with"]["config"] == "${{ matrix.config }}"
+    assert model_job["with"]["report-artifact"] == "mlgate-report-${{ matrix.name }}"
+    pipeline = _load_yaml(ROOT / ".github" / "workflows" / "model-ci.yml")["jobs"]["pipeline"]
+    assert "inputs.config" in pipeline["concurrency"]["group"]
+    from mlgate.report import marker
+
+    assert marker("churn-annual") != marker("churn-monthly")
+
+
+def test_the_plan_steps_script_writes_the_matrix(monorepo: Path, tmp_path: Path) -> None:
+    """The plan step's own `run:` script, with the `env:` it declares (paths split on spaces)."""
+    import sys
+
+    workflow = _load_yaml(ROOT / ".github" / "workflows" / "monorepo-ci.yml")
+    step = workflow["jobs"]["plan"]["steps"][-1]
+    start = git(monorepo, "rev-parse", "HEAD")
+    shared = monorepo / "common" / "features.py"
+    shared.write_text(shared.read_text() + "# tweak\n", encoding="utf-8")
+    commit(monorepo, "shared")
+    output = tmp_path / "output"
+    env = {
+        **os.environ,
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(output),
+        "MLGATE_PYTHON": sys.executable,
+        "MLGATE_PATHS": "monthly annual/mlgate.yaml",
+        "MLGATE_BASE": start,
+    }
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=monorepo, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    written = outputs(output)
+    assert written["count"] == "2"
+    assert [e["name"] for e in json.loads(written["matrix"])["include"]] == ["annual", "monthly"]
+    env.update(MLGATE_PATHS="", MLGATE_BASE="")
+    output.write_text("", encoding="utf-8")
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=monorepo, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert outputs(output)["count"] == "2"
+    assert "no --base given" in done.stdout
