@@ -255,6 +255,14 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     stopped = run_dir.stopped()  # an earlier command's stop that this one did not repair
     code = stopped.exit_code if stopped is not None else console.exit_code(results)
     printer.footer(results, code, stopped)
+    if args.command == "run" and stopped is None:
+        from mlgate.alerts import notify_run
+
+        try:  # a failed gate alerts, a pass resolves (alerts: in mlgate.yaml)
+            notify_run(project, results, code)
+        except MlgateError as error:  # alerts.required and an alert was not delivered
+            _write_github_outputs(run_dir, results, error.exit_code)
+            raise
     _write_github_outputs(run_dir, results, code)
     if args.json:
         console.print_json(project, run_dir, results, code, stopped=stopped)

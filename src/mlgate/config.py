@@ -346,6 +346,109 @@ class MonitoringSection(Section):
         return span_seconds(self.retrain_cooldown)
 
 
+# What `alerts.<destination>.events` may list (mlgate.alerts.events.Cause).
+ALERT_EVENTS = (
+    "gate_failure",
+    "drift",
+    "degraded",
+    "promotion_refused",
+    "promotion_forced",
+    "rollback",
+)
+AlertEvent = Literal[
+    "gate_failure", "drift", "degraded", "promotion_refused", "promotion_forced", "rollback"
+]
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _check_secret_variable(name: str) -> str:
+    """The name of an environment variable that holds a secret, never the secret itself.
+
+    The messages never repeat the value: it may be the webhook URL or routing key that
+    must not reach a log.
+    """
+    if "://" in name or name.lower().startswith(("http", "hooks.", "www.")):
+        raise ValueError(
+            "this is a URL, not the name of an environment variable: put the URL in a "
+            "secret and name its variable here (e.g. SLACK_WEBHOOK_URL); a secret must "
+            "never be written in mlgate.yaml"
+        )
+    if re.fullmatch(r"[A-Za-z0-9]{20,}", name) and re.search(r"[0-9]", name):
+        raise ValueError(
+            "this looks like a key, not the name of an environment variable: put the key in "
+            "a secret and name its variable here (e.g. PAGERDUTY_ROUTING_KEY); a secret must "
+            "never be written in mlgate.yaml"
+        )
+    if not _VARIABLE_NAME.match(name):
+        raise ValueError(
+            "expected the name of an environment variable (letters, digits and '_', not "
+            "starting with a digit), e.g. SLACK_WEBHOOK_URL"
+        )
+    return name
+
+
+SecretVariable = Annotated[str, AfterValidator(_check_secret_variable)]
+
+
+class _AlertDestination(Section):
+    @field_validator("events", check_fields=False)
+    @classmethod
+    def _once_each(cls, names: list[str]) -> list[str]:
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return names
+
+
+class SlackAlerts(_AlertDestination):
+    """A Slack incoming webhook: its URL is read from the variable `webhook_env` names."""
+
+    webhook_env: SecretVariable = "SLACK_WEBHOOK_URL"
+    events: list[AlertEvent] = Field(default_factory=lambda: list(ALERT_EVENTS))
+
+
+class PagerDutyAlerts(_AlertDestination):
+    """PagerDuty Events API v2: the integration's routing key is read from `routing_key_env`.
+
+    By default only conditions that a later check ends are sent, so that every alert
+    mlgate opens is also resolved by mlgate."""
+
+    routing_key_env: SecretVariable = "PAGERDUTY_ROUTING_KEY"
+    severity: Literal["critical", "error", "warning", "info"] = "error"
+    events: list[AlertEvent] = Field(default_factory=lambda: ["gate_failure", "drift", "degraded"])
+
+
+class AlertsSection(Section):
+    """Messages on a gate failure, drift or degradation, a refused or forced promotion and
+    a rollback. Webhook URLs and routing keys come only from environment variables."""
+
+    slack: SlackAlerts | None = None
+    pagerduty: PagerDutyAlerts | None = None
+    # When true, an alert that cannot be delivered fails the command (exit 3); by default
+    # it is a warning and the command's own verdict decides the exit code.
+    required: bool = False
+    # Gate failures of pull-request runs: the PR report shows them; alert on them too?
+    pull_requests: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mappings(cls, value: Any) -> Any:
+        # A URL or key pasted in place of a mapping must not be echoed in the error.
+        hint = (
+            "expected a mapping like {slack: {webhook_env: SLACK_WEBHOOK_URL}}; webhook URLs "
+            "and routing keys are never written in mlgate.yaml, only the names of the "
+            "environment variables that hold them"
+        )
+        if isinstance(value, AlertsSection):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(hint)
+        for key in ("slack", "pagerduty"):
+            if value.get(key) is not None and not isinstance(value[key], dict):
+                raise ValueError(f"{key}: {hint}")
+        return value
+
+
 class Config(Section):
     version: str = "1.0"
     data: DataSection
@@ -360,6 +463,7 @@ class Config(Section):
     report: ReportSection = Field(default_factory=ReportSection)
     serving: ServingSection = Field(default_factory=ServingSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -23,10 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlgate._ci_context import ci_context
+    from mlgate.alerts import notify_moved
     from mlgate.commands._promotion import finish, open_store, promotion_settings
     from mlgate.promotion import moves, rules
 
     store, project = open_store(args.config, args.model)
     rules.check_target(args.alias, promotion_settings(project).aliases)
     outcome = moves.rollback(store, args.model, args.alias, args.reason, ci_context())
+    notify_moved(project, args.model, outcome)  # alerts: rollback
     return finish(store, args, outcome)
