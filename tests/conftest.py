@@ -311,12 +311,15 @@ def github_api(tmp_path_factory: pytest.TempPathFactory):
     """GitHub's REST API: a stateful fake behind Prism's proxy, checked against GitHub's own
     OpenAPI description (see tests/github_fake.py; add routes there for more endpoints)."""
     from github_fake import SPEC, FakeGitHub, ensure_npm_tools, load_spec, start_prism
+    from github_fake_reviews import add_review_routes
 
     try:
         root = ensure_npm_tools()
     except Exception as error:  # no npm, or the registry unreachable
         pytest.skip(f"the GitHub contract tools could not be installed: {error}")
     fake = FakeGitHub(load_spec(root / SPEC))
+    # Any command may look up a commit's review (the checklist): answered, never a 404.
+    add_review_routes(fake)
     process, api = start_prism(root, fake, tmp_path_factory.mktemp("prism"))
     try:
         yield api

@@ -284,8 +284,9 @@ def test_the_second_card_compares_with_the_champion_card(repo: Path) -> None:
     for name, compared in evaluate["comparison"].items():
         assert rows[name][3] == f"{compared['champion']:.4f}"
         assert rows[name][5] == _interval(compared["interval"], signed=True)
-    [section] = report_sections(CardResult.from_json(_result(repo / "second", "card")))
+    section, checklist = report_sections(CardResult.from_json(_result(repo / "second", "card")))
     assert "| parameters | `n_estimators` | 250 | 120 |" in section.body
+    assert checklist.key == "checklist"
 
 
 # --- it renders: a screenshot in headless Chromium ----------------------------------------

@@ -621,3 +621,46 @@ def test_the_promote_action_passes_its_inputs_to_the_command(server: Server, tmp
     assert server.aliases(model) == {"production": second}
     assert "canary from the Actions tab" in book.entries[0].reason
     assert "production: unset → v" in Path(runner.env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_promotion_requires_the_checklist_boxes_the_config_names(
+    server: Server, mlgate, github_api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from github_fake_deployments import add_deployment_routes
+    from github_fake_reviews import merge_pull
+
+    model = "checklisted-churn"
+    version = server.copy_version(model, "1")
+    repo = tmp_path / "repo"
+    shutil.copytree(server.repo, repo, ignore=shutil.ignore_patterns(".git", ".mlgate"))
+    config = repo / "mlgate.yaml"
+    _edit(config, lambda c: c.setdefault("promotion", {}).update(require_checklist=["code"]))
+
+    refused = mlgate(
+        "promote", model, "--version", version, "--to", "staging", "--config", str(config)
+    )
+    assert refused.code == 1, refused.err
+    assert "checklist box 'code' is not ticked" in refused.err
+    assert "not looked up without GITHUB_TOKEN" in refused.err
+    assert "staging" not in server.aliases(model)
+
+    # The version's commit merged by a pull request that alice approved: the box is ticked.
+    commit = server.client().get_model_version(model, version).tags["mlgate.git.commit"]
+    merge_pull(github_api.fake, sha=commit, number=7, author="bob", reviews=[("alice", "APPROVED")])
+    add_deployment_routes(github_api.fake)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_checklistTestToken0123456789abcdef")
+    monkeypatch.setenv("GITHUB_API_URL", github_api.url)
+    since = github_api.log_offset()
+    promoted = mlgate(
+        "promote", model, "--version", version, "--to", "staging", "--config", str(config), "--json"
+    )
+    assert promoted.code == 0, promoted.err
+    boxes = {box["key"]: box for box in json.loads(promoted.out)["checklist"]}
+    assert boxes["code"]["ticked"]
+    assert "pull request #7 merged, approved by alice" in boxes["code"]["evidence"]
+    # Honest gaps: no image was built, and production holds nothing to roll back to.
+    assert not boxes["environment"]["ticked"]
+    assert not boxes["rollback"]["ticked"]
+    assert boxes["registry"]["evidence"] == f"version {version}"
+    assert server.aliases(model)["staging"] == version
+    assert github_api.violations(since) == []

@@ -88,13 +88,33 @@ READS: dict[str, Reads] = {
     ),
 }
 
+# With export.onnx the train stage also converts the model and checks it on the
+# validation rows; without it, its fingerprint stays what it was.
+ONNX_READS = Reads(
+    config=("export",), data=("validation",), packages=("skl2onnx", "onnxruntime", "onnx")
+)
+
+
+def _reads(project: Any, stage: str) -> Reads:
+    reads = READS[stage]
+    if stage != "train" or not project.config.export.onnx:
+        return reads
+    from dataclasses import replace
+
+    return replace(
+        reads,
+        config=(*reads.config, *ONNX_READS.config),
+        data=(*reads.data, *ONNX_READS.data),
+        packages=(*reads.packages, *ONNX_READS.packages),
+    )
+
 
 def stage_inputs(session: Session, stage: str) -> StageInputs:
     """The inputs of `stage` in this session; upstream fingerprints come from its results."""
     from mlgate._cache import package_versions
 
-    reads = READS[stage]
     project = session.project
+    reads = _reads(project, stage)
     config = {path: _config_value(project.config, path) for path in reads.config}
     files = {f"data.{role}": _data_sha256(session, role) for role in reads.data}
     for role in reads.data:  # the validate stage records the DVC lineage: all of it counts
@@ -102,6 +122,8 @@ def stage_inputs(session: Session, stage: str) -> StageInputs:
     files["feature_spec"] = project.spec_sha256
     for key in reads.files:
         value = _config_value(project.config, key)
+        if key == "validation.suite":  # `schema.py:schema`: the file is schema.py
+            value = project.config.validation.suite_file
         if value and value not in ("champion", "training"):
             files[key] = _file_sha256(project.location(str(value)))
     upstream = {name: _upstream_fingerprint(session, name) for name in reads.upstream}

@@ -135,6 +135,65 @@ def fetch(uri: str, cache_dir: Path, *, version_id: str | None = None, s3: Any =
     )
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One object under a prefix, as the listing shows it."""
+
+    uri: str
+    key: str
+    size_bytes: int
+    last_modified: Any  # a timezone-aware datetime
+
+
+def parse_prefix(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix/` → ("bucket", "some/prefix/"); the prefix may be empty."""
+    rest = uri[len(SCHEME) :] if is_s3_uri(uri) else None
+    bucket, _, prefix = (rest or "").partition("/")
+    if rest is None or not _BUCKET_NAME.match(bucket):
+        raise InputError(
+            "not an S3 prefix; write it as s3://BUCKET/PREFIX/ (for example "
+            "s3://my-bucket/predictions/)",
+            file=uri,
+        )
+    return bucket, prefix
+
+
+def list_prefix(uri: str, *, s3: Any = None) -> list[Listed]:
+    """Every object under the prefix `uri` (paginated), in the listing's key order."""
+    bucket, prefix = parse_prefix(uri)
+    s3 = s3 if s3 is not None else client(uri)
+    found: list[Listed] = []
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", ()):
+                key = str(item["Key"])
+                if key.endswith("/"):
+                    continue  # a folder marker
+                found.append(
+                    Listed(
+                        f"{SCHEME}{bucket}/{key}",
+                        key,
+                        int(item.get("Size", 0)),
+                        item.get("LastModified"),
+                    )
+                )
+    except Exception as exc:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in (
+            "NoSuchBucket",
+            "404",
+        ):
+            raise InputError(
+                f"bucket '{bucket}' does not exist at {_endpoint(s3)}; check the bucket name "
+                "(and AWS_ENDPOINT_URL_S3 if you use an S3-compatible store)",
+                file=uri,
+            ) from None
+        raise _translate(exc, s3, uri) from None
+    return found
+
+
 # --- requests ---------------------------------------------------------------------------
 
 

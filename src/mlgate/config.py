@@ -182,6 +182,19 @@ class PromotionSection(Section):
     aliases: list[AliasName] = Field(default_factory=lambda: ["staging", "canary", "production"])
     require_gates: bool = True
     canary_percent: float = Field(default=10, gt=0, lt=100)
+    # Boxes of the pre-deployment checklist (mlgate.checklist) a version must have ticked.
+    require_checklist: list[
+        Literal[
+            "code",
+            "data",
+            "dependencies",
+            "evaluation",
+            "bias",
+            "environment",
+            "registry",
+            "rollback",
+        ]
+    ] = Field(default_factory=list)
 
 
 class ServingSection(Section):

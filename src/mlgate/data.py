@@ -246,6 +246,38 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_features(project: Project, path: Path, role: str, *, shown: str = "") -> pd.DataFrame:
+    """A table of model inputs (no target needed), read and typed as the loader does.
+
+    For production data (`mlgate monitor`): the same readers and the same coercion of
+    numbers and categories as the training file, so a drift figure compares like with
+    like. `shown` names the file in errors (an s3:// object rather than its cached copy).
+    """
+    file_format = _format_of(path)
+    where = shown or path
+    if file_format is None:
+        raise InputError(f"unknown file type; use one of {', '.join(sorted(FORMATS))}", file=where)
+    try:
+        return type_features(project, _read(path, file_format, role), path)
+    except InputError as error:
+        raise InputError(error.message, file=where, line=error.line, key=error.key) from None
+
+
+def type_features(project: Project, frame: pd.DataFrame, where: Path | str) -> pd.DataFrame:
+    """Model inputs present (or InputError naming the one missing), typed as the loader does."""
+    present = {str(column) for column in frame.columns}
+    for name in project.spec.model_inputs:
+        if name not in present:
+            from mlgate.config import did_you_mean
+
+            raise InputError(
+                f"column '{name}' (a model input) is missing{did_you_mean(name, present)}; "
+                f"columns present: {_some(present)}",
+                file=where,
+            )
+    return _coerce_types(project, frame, where)  # type: ignore[arg-type]
+
+
 def is_readable_name(name: str) -> bool:
     """Whether a file or object name has a suffix the loader reads."""
     return _format_of(Path(name.rsplit("/", 1)[-1])) is not None
@@ -358,6 +390,8 @@ def _coerce_types(project: Project, frame: pd.DataFrame, path: Path) -> pd.DataF
     frame = frame.copy(deep=False)
     columns = {**project.spec.features, **project.spec.sensitive_features}
     for name, column in columns.items():
+        if name not in frame.columns:
+            continue  # production data may lack a sensitive feature (the loader checked)
         values = frame[name]
         if column.is_numeric:
             if values.dtype == bool:

@@ -59,6 +59,7 @@ SECTIONS = (
     ("limitations", "Limitations"),
     ("ethical_considerations", "Ethical considerations"),
     ("caveats_and_recommendations", "Caveats and recommendations"),
+    ("checklist", "Pre-deployment checklist"),
     ("how_to_load", "How to load the model"),
 )
 

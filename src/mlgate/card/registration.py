@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlgate.card import ARTIFACT_DIR, CARD_TAG, FACTS_TAG
+from mlgate.card import ARTIFACT_DIR, CARD_TAG, FACTS_TAG, checklist
 from mlgate.card.facts import registered
 from mlgate.card.render import team_template, write_card
 from mlgate.results import CardResult
@@ -28,8 +28,11 @@ def has_card(run_dir: RunDir) -> bool:
     return run_dir.file(CARD_FACTS).is_file()
 
 
-def stamp_registration(session: Any, version: str, alias: str) -> list[Path]:
-    """Name the registered version on the card (it did not exist when the card was written)."""
+def stamp_registration(
+    session: Any, version: str, alias: str, requirements: list[str]
+) -> list[Path]:
+    """Name the registered version on the card (it did not exist when the card was written),
+    and tick the checklist's boxes that registration fills: the version, the requirements."""
     result = session.optional_result("card")
     if result is None:
         return []
@@ -39,6 +42,11 @@ def stamp_registration(session: Any, version: str, alias: str) -> list[Path]:
         version=version,
         alias=alias,
         champion_alias=session.project.config.evaluation.champion_alias,
+    )
+    facts = facts.replace(
+        checklist=checklist.with_registration(
+            facts.checklist, version=version, requirements=requirements
+        )
     )
     written = write_card(session.run_dir, facts, team_template(session.project))
     facts_file = session.run_dir.write_result("card", result.replace(facts=facts).to_json())

@@ -103,6 +103,12 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
         print(one_line(outcome.message))
         for finding in outcome.findings:
             print(one_line(f"  overridden with --force: {finding.message}"))
+        if outcome.checklist:
+            ticked = sum(box.ticked for box in outcome.checklist)
+            print(f"  pre-deployment checklist: {ticked} of {len(outcome.checklist)} ticked")
+            for box in outcome.checklist:
+                mark = "[x]" if box.ticked else "[ ]"
+                print(one_line(f"    {mark} {box.label}: {box.evidence}"))
         if outcome.deployment:
             deployed = outcome.deployment
             print(one_line(f"  GitHub deployment {deployed['id']} to {deployed['environment']}"))

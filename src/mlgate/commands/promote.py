@@ -47,8 +47,10 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlgate._ci_context import ci_context
+    from mlgate._reviews import find_review
+    from mlgate.alerts import notify_moved, notify_refused
     from mlgate.commands._promotion import finish, open_store, promotion_settings
-    from mlgate.errors import UsageError
+    from mlgate.errors import PromotionRefused, UsageError
     from mlgate.promotion import moves, rules
 
     target = args.target
@@ -80,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
         reason=args.reason,
         force=args.force,
         require_gates=settings.require_gates,
+        require_checklist=tuple(settings.require_checklist),
     )
     ci = ci_context()
-    outcome = moves.promote(store, request, ci)
+    try:
+        outcome = moves.promote(store, request, ci, review_lookup=find_review)
+    except PromotionRefused as refused:  # alerts: promotion_refused, then the refusal's exit
+        notify_refused(project, args.model, args.version, target, refused.message)
+        raise
+    notify_moved(project, args.model, outcome)  # alerts: promotion_forced
     return finish(store, args, outcome)

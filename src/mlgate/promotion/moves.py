@@ -7,13 +7,21 @@ nothing changed in between, and only the claimant writes the alias and the entry
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlgate import checklist
 from mlgate._ci_context import CiContext
 from mlgate.errors import InputError, PromotionRefused
 from mlgate.promotion import ledger, rules
+from mlgate.promotion.checklist import required_findings, version_facts
 from mlgate.promotion.ledger import Entry, Ledger, Move
+from mlgate.results.card import ChecklistBox
+from mlgate.tracking import tags as keys
+
+# Looks up the review of a commit: (review, "") or (None, why not); see mlgate._reviews.
+ReviewLookup = Callable[[str], tuple[checklist.Review | None, str]]
 
 CANARY = "canary"
 PRODUCTION = "production"
@@ -31,6 +39,7 @@ class Request:
     reason: str | None = None
     force: bool = False
     require_gates: bool = True
+    require_checklist: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Outcome:
     findings: tuple[rules.Finding, ...] = ()
     deployment: dict[str, Any] | None = field(default=None)
     kept: tuple[str, str] | None = None  # without an entry: (alias, the version it still holds)
+    checklist: tuple[ChecklistBox, ...] = ()  # the version's pre-deployment checklist
 
     @property
     def alias(self) -> str | None:
@@ -71,10 +81,16 @@ class Outcome:
             "entry": self.entry.to_dict() if self.entry else None,
             "overridden": [f.message for f in self.findings],
             "deployment": self.deployment,
+            "checklist": [
+                {"key": b.key, "label": b.label, "ticked": b.ticked, "evidence": b.evidence}
+                for b in self.checklist
+            ],
         }
 
 
-def promote(store: Any, request: Request, ci: CiContext) -> Outcome:
+def promote(
+    store: Any, request: Request, ci: CiContext, review_lookup: ReviewLookup | None = None
+) -> Outcome:
     snapshot = store.read()
     version = _source_version(store, snapshot, request)
     info = store.version(version)
@@ -94,8 +110,10 @@ def promote(store: Any, request: Request, ci: CiContext) -> Outcome:
             kept=(request.target, version),
         )
 
+    boxes = version_checklist(info, snapshot.aliases.get(PRODUCTION), review_lookup)
     decision = rules.decide(
-        rules.check_version(info, require_gates=request.require_gates),
+        rules.check_version(info, require_gates=request.require_gates)
+        + required_findings(boxes, request.require_checklist),
         force=request.force,
         reason=request.reason,
     )
@@ -127,7 +145,19 @@ def promote(store: Any, request: Request, ci: CiContext) -> Outcome:
         cleared=clears,
     )
     _apply(store, ours, entry)
-    return Outcome(entry, _said(request.model, entry), decision.findings)
+    return Outcome(entry, _said(request.model, entry), decision.findings, checklist=boxes)
+
+
+def version_checklist(
+    info: Any, production: str | None, review_lookup: ReviewLookup | None
+) -> tuple[ChecklistBox, ...]:
+    """The version's checklist; the rollback target is what production holds now."""
+    commit = info.tags.get(keys.GIT_COMMIT)
+    review, why = None, "not looked up"
+    if commit and review_lookup is not None:
+        review, why = review_lookup(commit)
+    facts = version_facts(info, previous_production=production, review=review, review_unknown=why)
+    return checklist.tick(facts)
 
 
 def rollback(store: Any, model: str, alias: str, reason: str | None, ci: CiContext) -> Outcome:

@@ -32,6 +32,18 @@ class CardFiles:
     html: str
 
 
+@dataclass(frozen=True)
+class ChecklistBox:
+    """One box of the pre-deployment checklist (`mlgate.checklist`): ticked only from evidence."""
+
+    __pydantic_config__ = STRICT
+
+    key: str
+    label: str
+    ticked: bool
+    evidence: str  # what ticked it, or why it is not ticked
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelFacts:
     """The model: what it is, what it was trained with, and who answers for it."""
@@ -167,6 +179,8 @@ class CardFacts:
     changes: dict[str, JsonValue] | None = omit_if_none()  # noqa: RUF009
     # An error stopped the run before this card: the card says it did not finish.
     stopped: StoppedRun | None = omit_if_none()  # noqa: RUF009
+    # The pre-deployment checklist, as far as the run's evidence goes.
+    checklist: tuple[ChecklistBox, ...] | None = omit_if_none()  # noqa: RUF009
 
     def replace(self, **changes: Any) -> CardFacts:
         return replace(self, **changes)

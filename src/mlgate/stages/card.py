@@ -13,12 +13,13 @@ import datetime
 import json
 from typing import Any
 
+from mlgate.card import checklist
 from mlgate.card.diff import NO_CHAMPION, NO_CHAMPION_CARD, diff_facts, no_diff
 from mlgate.card.facts import NOT_RUN, collect_facts
 from mlgate.card.render import read_plots, team_template, write_card
 from mlgate.pipeline import NAMES
 from mlgate.results import CardResult, Verdict, to_json
-from mlgate.results.card import CardFacts, CardFiles
+from mlgate.results.card import CardFacts, CardFiles, ChecklistBox
 from mlgate.rundir import CARD_HTML, CARD_MARKDOWN, PLOTS_DIR
 from mlgate.stages._session import Session
 from mlgate.tracking.tags import CARD_FACTS as FACTS_TAG
@@ -45,7 +46,7 @@ def run(session: Session) -> CardResult:
         stopped=session.run_dir.stopped(),
     )
     changes = champion_changes(session, facts)
-    facts = facts.replace(changes=changes)
+    facts = facts.replace(changes=changes, checklist=run_checklist(session, results))
     write_card(session.run_dir, facts, template)
 
     not_run = [name for name, status in facts.stages.items() if status == NOT_RUN]
@@ -66,6 +67,29 @@ def run(session: Session) -> CardResult:
         template=str(template) if template is not None else None,
         facts=facts,
     )
+
+
+def run_checklist(session: Session, results: dict[str, Any]) -> tuple[ChecklistBox, ...]:
+    """The checklist from this run's evidence; the review is looked up once merged."""
+    from mlgate import _ci_context
+    from mlgate._reviews import find_review
+
+    code = _ci_context.code_version(session.project.root, session.ci)
+    review, why = None, "no git commit"
+    if code.commit and session.ci.event_name == "pull_request":
+        why = "the pull request is not merged yet"
+    elif code.commit:
+        review, why = find_review(code.commit)
+    facts = checklist.run_facts(
+        results,
+        commit=code.commit,
+        dirty=code.dirty,
+        review=review,
+        review_unknown=why,
+        # compute.docker_image is not where training runs yet, so it is no evidence.
+        image=None,
+    )
+    return checklist.tick(facts)
 
 
 # --- the champion's card ----------------------------------------------------------------

@@ -152,7 +152,7 @@ def register(session: Session, model: Any) -> RegisterResult:
         version = registry.register(logged, {**tags, keys.MLFLOW_RUN_ID: logged.run_id})
     registry.set_alias(alias, version)
     if with_card:  # the card was written before the version existed: name it, log it again
-        stamped = card_stage.stamp_registration(session, version, alias)
+        stamped = card_stage.stamp_registration(session, version, alias, pip_requirements())
         card_stage.log_card_files(registry, logged.run_id, stamped)
     details.update(version=version, reused=reused, alias=alias)
     said = "already registered for these inputs" if reused else "registered"

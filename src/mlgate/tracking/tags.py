@@ -55,6 +55,13 @@ CARD_FACTS = CARD + ".facts"
 # --- its serving image ------------------------------------------------------------------
 IMAGE = PREFIX + "image"  # the pushed image, REPOSITORY@sha256:...
 
+# --- a monitoring run (`mlgate monitor`), one per check -----------------------------------
+MONITOR_PREFIX = PREFIX + "monitor."
+MONITOR_MODEL = MONITOR_PREFIX + "model"  # the registered model checked
+MONITOR_VERSION = MONITOR_PREFIX + "version"  # its version behind the alias
+MONITOR_ALIAS = MONITOR_PREFIX + "alias"
+MONITOR_VERDICT = MONITOR_PREFIX + "verdict"  # ok, drift or degraded
+
 # --- a registered model's promotion ledger (see mlgate.promotion.ledger) ---------------
 LEDGER_PREFIX = PREFIX + "ledger."  # mlgate.ledger.<seq>: one move
 LEDGER_HEAD = LEDGER_PREFIX + "head"

@@ -11,14 +11,29 @@ from typing import Any
 from mlgate import _markdown as markdown
 from mlgate.card.diff import COMPARED
 from mlgate.results import CardResult
+from mlgate.results.card import ChecklistBox
 
 
 def report_sections(result: CardResult) -> list[markdown.Section]:
-    """The "What changed" section: metrics, data and parameters against the champion's card."""
+    """ "What changed" against the champion's card, and the pre-deployment checklist."""
     changes = result.facts.changes
-    if changes is None:
-        return []
-    return [changes_section(changes)]
+    sections = [changes_section(changes)] if changes is not None else []
+    if result.facts.checklist is not None:
+        sections.append(checklist_section(result.facts.checklist))
+    return sections
+
+
+def checklist_section(boxes: tuple[ChecklistBox, ...]) -> markdown.Section:
+    """The guide's eight boxes, each with its evidence or why it is not ticked."""
+    lines = [
+        f"- [{'x' if box.ticked else ' '}] {markdown.text(box.label)}: "
+        f"{markdown.text(box.evidence)}"
+        for box in boxes
+    ]
+    done = sum(box.ticked for box in boxes)
+    title = f"Pre-deployment checklist ({done} of {len(boxes)})"
+    body = "\n".join(lines) + "\n"
+    return markdown.Section("checklist", title, body, markdown.DETAIL, folded=True)
 
 
 def changes_section(changes: Mapping[str, Any]) -> markdown.Section:

@@ -1,0 +1,87 @@
+"""The checklist as far as a run's evidence goes: the card stage ticks it, registration again.
+
+At the card stage the model is not registered yet, so the registry box and the
+logged requirements wait for `registered`; the rollback target is the champion the
+evaluate stage compared with (the version the alias held when this run started).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from mlgate.checklist import Facts, Review, tick
+from mlgate.results import EvaluateResult, FairnessResult, StageResult, ValidateResult
+from mlgate.results.card import ChecklistBox
+from mlgate.results.fairness import CheckVerdict
+
+__all__ = ["run_facts", "tick", "with_registration"]
+
+
+def run_facts(
+    results: Mapping[str, StageResult | None],
+    *,
+    commit: str | None,
+    dirty: bool | None,
+    review: Review | None,
+    review_unknown: str,
+    image: str | None,
+) -> Facts:
+    validate = results.get("validate")
+    evaluate = results.get("evaluate")
+    fairness = results.get("fairness")
+    training = validation = None
+    if isinstance(validate, ValidateResult):
+        training = validate.files.get("training")
+        validation = validate.files.get("validation")
+    metrics: tuple[str, ...] = ()
+    previous = None
+    if isinstance(evaluate, EvaluateResult):
+        metrics = tuple(evaluate.metrics)
+        previous = evaluate.champion.version if evaluate.champion else None
+    features: tuple[str, ...] = ()
+    verdict = None
+    if isinstance(fairness, FairnessResult):
+        features = tuple(
+            feature.name
+            for feature in fairness.features
+            if any(check.verdict is not CheckVerdict.NOT_JUDGED for check in feature.checks)
+        )
+        verdict = fairness.verdict.value
+    return Facts(
+        commit=commit,
+        dirty=dirty,
+        review=review,
+        review_unknown=review_unknown or None,
+        training_uri=training.uri if training else None,
+        training_sha256=training.sha256 if training else None,
+        training_version_id=getattr(training, "version_id", None),
+        training_dvc_md5=getattr(training, "dvc_md5", None),
+        metrics=metrics,
+        # Scored on its own file, whose bytes differ from the training file's.
+        held_out=bool(training and validation and training.sha256 != validation.sha256),
+        sensitive_features=features,
+        fairness_verdict=verdict,
+        image=image,
+        previous_production=previous,
+    )
+
+
+def with_registration(
+    boxes: tuple[ChecklistBox, ...] | None, *, version: str, requirements: list[str]
+) -> tuple[ChecklistBox, ...] | None:
+    """The boxes once the version is registered with its logged requirements."""
+    if boxes is None:
+        return None
+    ticked = {
+        box.key: box
+        for box in tick(Facts(version=version, requirements=tuple(requirements)))
+        if box.key in ("registry", "dependencies")
+    }
+    return tuple(
+        replace(box, **_fields(ticked[box.key])) if box.key in ticked else box for box in boxes
+    )
+
+
+def _fields(box: ChecklistBox) -> dict[str, object]:
+    return {"ticked": box.ticked, "evidence": box.evidence}

@@ -1,0 +1,142 @@
+"""The pre-deployment checklist: boxes ticked from evidence only, in the run's card and report.
+
+Promotion's side (the version's tags, the GitHub review, promotion.require_checklist)
+is tested against the MLflow server of tests/test_promotion.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import typing
+
+import pytest
+import yaml
+
+from mlgate import checklist
+from mlgate._reviews import approvers
+from mlgate.checklist import Facts, Review, tick
+from mlgate.config import PromotionSection
+
+FULL = Facts(
+    commit="6dcb09b5b57875f334f61aebed695e2e4193db5e",
+    dirty=False,
+    review=Review(number=12, approvers=("alice",)),
+    training_uri="s3://data/train.csv",
+    training_sha256="a" * 64,
+    training_version_id="v3",
+    requirements=("scikit-learn==1.9.1", "pandas==3.1.1"),
+    metrics=("roc_auc", "accuracy"),
+    held_out=True,
+    sensitive_features=("gender",),
+    fairness_verdict="passed",
+    image="registry.example/churn@sha256:" + "b" * 64,
+    version="4",
+    previous_production="3",
+)
+
+
+def _boxes(facts: Facts) -> dict[str, checklist.ChecklistBox]:
+    return {box.key: box for box in tick(facts)}
+
+
+def test_every_box_is_ticked_only_from_evidence() -> None:
+    nothing = tick(Facts())
+    assert [box.key for box in nothing] == list(checklist.KEYS)
+    assert not any(box.ticked for box in nothing)
+    assert all(box.evidence for box in nothing)  # each says why not
+    full = _boxes(FULL)
+    assert all(box.ticked for box in full.values())
+    assert "approved by alice" in full["code"].evidence
+    assert "S3 version v3" in full["data"].evidence
+    assert full["rollback"].evidence.startswith("roll back to version 3")
+
+
+@pytest.mark.parametrize(
+    ("change", "box", "why"),
+    [
+        ({"dirty": True}, "code", "uncommitted changes"),
+        ({"review": None, "review_unknown": "no token"}, "code", "review not found: no token"),
+        ({"review": Review(number=12, approvers=())}, "code", "without an approving review"),
+        ({"training_sha256": None, "training_version_id": None}, "data", "no hash"),
+        ({"requirements": ("scikit-learn",)}, "dependencies", "not pinned: scikit-learn"),
+        ({"requirements": None}, "dependencies", "logged when it is registered"),
+        ({"held_out": False}, "evaluation", "on the training data"),
+        ({"sensitive_features": ()}, "bias", "no sensitive feature"),
+        ({"image": "registry.example/churn:latest"}, "environment", "not pinned by digest"),
+        ({"version": None}, "registry", "not registered"),
+        ({"previous_production": None}, "rollback", "no earlier production version"),
+    ],
+)
+def test_missing_evidence_leaves_its_box_unticked(
+    change: dict[str, typing.Any], box: str, why: str
+) -> None:
+    from dataclasses import replace
+
+    boxes = _boxes(replace(FULL, **change))
+    assert not boxes[box].ticked
+    assert why in boxes[box].evidence
+    assert all(b.ticked for key, b in boxes.items() if key != box)
+
+
+def test_the_latest_review_of_each_reviewer_counts_and_the_author_does_not() -> None:
+    reviews = [
+        {"user": {"login": "alice"}, "state": "APPROVED"},
+        {"user": {"login": "bob"}, "state": "APPROVED"},
+        {"user": {"login": "bob"}, "state": "CHANGES_REQUESTED"},
+        {"user": {"login": "carol"}, "state": "COMMENTED"},
+        {"user": {"login": "dave"}, "state": "APPROVED"},
+    ]
+    assert approvers(reviews, author="dave") == ("alice",)
+
+
+def test_the_config_names_exactly_the_checklists_boxes() -> None:
+    (allowed,) = {
+        typing.get_args(arg)
+        for arg in typing.get_args(PromotionSection.model_fields["require_checklist"].annotation)
+    }
+    assert allowed == checklist.KEYS
+
+
+@pytest.mark.slow
+def test_a_real_runs_card_and_report_show_the_checklist_with_honest_gaps(churn_repo, cli) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+            cwd=churn_repo,
+            check=True,
+            capture_output=True,
+        )
+
+    config = churn_repo / "mlgate.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["model"]["params"].update(n_estimators=40, max_depth=3)
+    data.setdefault("evaluation", {}).update(noise_aware=False, bootstrap={"n": 50})
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "model")
+
+    ran = cli("run", str(churn_repo), "--json")
+    assert ran.code == 0, ran.err
+    reported = cli("report", str(churn_repo), "--no-comment")
+    assert reported.code == 0, reported.err
+
+    runs = churn_repo / ".mlgate" / "runs"
+    run_dir = runs / (runs / "LATEST").read_text().strip()
+    card = (run_dir / "model_card.md").read_text(encoding="utf-8")
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    section = card.split("## Pre-deployment checklist", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("- [")]
+    assert len(lines) == 8
+    ticked = {line.split("] ", 1)[1].split(":", 1)[0] for line in lines if line.startswith("- [x]")}
+    # Registered locally with its pins and figures; no review, no image, nothing to roll back to.
+    assert ticked == {
+        "Training data versioned and its location logged",
+        "Dependencies pinned \\(the model's requirements logged\\)",
+        "Evaluated on held-out data, metrics logged",
+        "Tested for bias on the sensitive features",
+        "Logged in the model registry with a unique version",
+    }
+    assert "review not found: not looked up without GITHUB\\_TOKEN" in section
+    assert "Pre-deployment checklist (5 of 8)" in report
+    assert "- [ ] Training environment captured in a Docker image" in report
