@@ -24,6 +24,7 @@ OTHER_COMMANDS: tuple[str, ...] = (
     "build-image",
     "init",
     "monitor-issue",
+    "monitor",
     "plan",
 )
 
