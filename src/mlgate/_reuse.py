@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from mlgate import __version__
 from mlgate._cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
 from mlgate.pipeline import before
-from mlgate.rundir import CARD_FILES, FAIRNESS_CHART, MODEL_FILE, PLOTS_DIR, PREDICTIONS_FILE
+from mlgate.rundir import (
+    CARD_FILES,
+    FAIRNESS_CHART,
+    MODEL_FILE,
+    ONNX_FILE,
+    PLOTS_DIR,
+    PREDICTIONS_FILE,
+)
 
 if TYPE_CHECKING:
     from mlgate._cache import CachedStage
@@ -52,7 +59,7 @@ READS: dict[str, Reads] = {
         data=("training",),
         packages=(*_CORE, "scikit-learn"),
         code=True,
-        outputs=(MODEL_FILE,),
+        outputs=(MODEL_FILE, ONNX_FILE),
     ),
     "evaluate": Reads(
         config=("evaluation",),

@@ -207,6 +207,9 @@ class ServingSection(Section):
     port: int = Field(default=8080, ge=1, le=65535)
     # Histogram buckets for a regression model's predictions on /metrics.
     prediction_buckets: list[float] | None = Field(default=None, min_length=1)
+    # sklearn: MLflow's pyfunc server; onnx: the version's model.onnx on onnxruntime only
+    # (export.onnx logs it), without scikit-learn or MLflow in the image.
+    flavor: Literal["sklearn", "onnx"] = "sklearn"
 
     # The prediction log: this fraction of the rows scored (0: off), written as JSON Lines
     # to a folder in the container or an s3://bucket/prefix/, in batches of log_batch_rows
@@ -244,6 +247,23 @@ class ServingSection(Section):
         if self.log_sample > 0 and self.log_to is None:
             raise ValueError("log_sample above 0 needs log_to: a folder or an s3:// prefix")
         return self
+
+
+class ExportSection(Section):
+    """`export:` the trained pipeline converted to other formats, checked against it."""
+
+    onnx: bool = False  # convert with skl2onnx and check parity with onnxruntime
+    # Largest absolute difference allowed between the two models' probabilities (or a
+    # regressor's predictions) on any validation row; labels must be identical.
+    onnx_tolerance: float = Field(default=1e-5, gt=0)
+
+    @field_validator("onnx_tolerance", mode="before")
+    @classmethod
+    def _exponent(cls, value: Any) -> Any:
+        # YAML 1.1 reads `1e-5` (no dot) as text; a tolerance is naturally written so.
+        if isinstance(value, str) and re.fullmatch(r"[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+", value):
+            return float(value)
+        return value
 
 
 class ReportSection(Section):
@@ -475,6 +495,7 @@ class Config(Section):
     promotion: PromotionSection = Field(default_factory=PromotionSection)
     report: ReportSection = Field(default_factory=ReportSection)
     serving: ServingSection = Field(default_factory=ServingSection)
+    export: ExportSection = Field(default_factory=ExportSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
 

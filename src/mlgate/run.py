@@ -27,6 +27,7 @@ from mlgate.rundir import (
     CARD_FILES,
     FAIRNESS_CHART,
     MODEL_FILE,
+    ONNX_FILE,
     PLOTS_DIR,
     PREDICTIONS_FILE,
     STOPPED_FILE,
@@ -38,7 +39,8 @@ from mlgate.stages._session import Session
 def clear_outputs(run_dir: RunDir) -> None:
     """A new run in a reused directory must not show an earlier run's results."""
     results = [BY_NAME[name].result_file for name in NAMES]
-    for name in [*results, MODEL_FILE, PREDICTIONS_FILE, FAIRNESS_CHART, *CARD_FILES, STOPPED_FILE]:
+    outputs = [MODEL_FILE, ONNX_FILE, PREDICTIONS_FILE, FAIRNESS_CHART, *CARD_FILES, STOPPED_FILE]
+    for name in [*results, *outputs]:
         run_dir.file(name).unlink(missing_ok=True)
     for plot in run_dir.file(PLOTS_DIR).glob("*.png"):
         plot.unlink()

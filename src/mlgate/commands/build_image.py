@@ -34,6 +34,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="install from this wheel directory, offline (serving.wheels)",
     )
+    parser.add_argument(
+        "--flavor",
+        choices=("sklearn", "onnx"),
+        help="serve the scikit-learn model with MLflow, or model.onnx with onnxruntime only "
+        "(serving.flavor)",
+    )
     add_common(parser)
 
 
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             f"{model} v{info.version} is {info.status}, not READY: its files may be incomplete; "
             "register it again or build another version"
         )
-    names = plan.image_names(model, info.version, settings.repository)
+    names = plan.image_names(model, info.version, settings.repository, settings.flavor)
 
     from mlgate._actions_io import one_line
 
@@ -182,6 +188,8 @@ def _settings(args: argparse.Namespace, project: Any) -> Any:
         log_to=section.log_to,
         log_batch_rows=section.log_batch_rows,
         log_flush_seconds=section.log_flush_seconds,
+        flavor=args.flavor or section.flavor,
+        flavor_key="--flavor" if args.flavor else "serving.flavor",
     )
 
 

@@ -6,7 +6,33 @@ from dataclasses import dataclass
 
 from pydantic import JsonValue
 
-from mlgate.results._base import Number, StageResult, omit_if_none
+from mlgate.results._base import STRICT, Number, StageResult, omit_if_none
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnnxExport:
+    """`export.onnx`: the pipeline as ONNX, and how closely onnxruntime agrees with it.
+
+    Compared on every validation row: the classes' probabilities (a regressor's
+    predictions) within `tolerance`, and the labels identical. `reason` says why the
+    export failed (not convertible, or parity missed) and is None when it passed.
+    """
+
+    __pydantic_config__ = STRICT
+
+    passed: bool
+    tolerance: Number
+    rows: int  # validation rows compared (0: the pipeline could not be converted)
+    reason: str | None = omit_if_none()
+    # The numeric inputs' ONNX type: "double" when it converts and agrees, else "float".
+    numeric_type: str | None = omit_if_none()
+    max_abs_diff: Number | None = omit_if_none()  # noqa: RUF009
+    worst_row: int | None = omit_if_none()  # 1-based validation row of max_abs_diff
+    # The class whose probability differed most.
+    worst_class: JsonValue = omit_if_none()  # noqa: RUF009
+    labels_differing: int | None = omit_if_none()
+    opset: int | None = omit_if_none()
+    sha256: str | None = omit_if_none()  # of model.onnx as written
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,3 +51,5 @@ class TrainResult(StageResult):
     # SHA-256 of model.joblib as written: checked before the pickle is loaded again
     # (absent in files written before it was recorded).
     model_sha256: str | None = omit_if_none()
+    # export.onnx: the conversion and its parity check (absent when export is off).
+    onnx: OnnxExport | None = omit_if_none()  # noqa: RUF009

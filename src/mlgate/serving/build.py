@@ -41,6 +41,9 @@ class Settings:
     log_to: str | None = None
     log_batch_rows: int = 1000
     log_flush_seconds: float = 60.0
+    # sklearn: MLflow's pyfunc server; onnx: model.onnx on onnxruntime (image/onnx_model.py).
+    flavor: str = "sklearn"
+    flavor_key: str = "serving.flavor"
 
 
 def build_image(
@@ -71,7 +74,15 @@ def build_image(
             settings.log_flush_seconds,
         )
         log_to = prediction_log["to"] if prediction_log else None
-        requirements = plan.image_requirements(files.requirements, files.mlflow_version, log_to)
+        only = None
+        if settings.flavor == "onnx":
+            runtime = context.read_onnx(downloaded, model_ref, settings.flavor_key)
+            only = ("MLmodel", context.ONNX_MODEL)
+            requirements = plan.onnx_requirements(
+                files.requirements, runtime, log_to, prediction_log=prediction_log is not None
+            )
+        else:
+            requirements = plan.image_requirements(files.requirements, files.mlflow_version, log_to)
         if settings.wheels is not None:
             context.check_wheels_cover(settings.wheels, requirements, settings.wheels_key)
         labels = plan.labels(
@@ -82,6 +93,7 @@ def build_image(
             base_image=settings.base_image,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             mlgate_version=mlgate.__version__,
+            flavor=settings.flavor,
         )
         context.write_context(
             build_dir,
@@ -105,8 +117,13 @@ def build_image(
                 "port": settings.port,
                 "prediction_buckets": settings.prediction_buckets,
                 "prediction_log": prediction_log,
+                "flavor": settings.flavor,
+                # What /version answers: the MLflow that logged the model, as the pyfunc
+                # image (which installs that MLflow) answers it.
+                "mlflow_version": files.mlflow_version,
             },
             wheels=settings.wheels,
+            only=only,
         )
         progress(f"building {reference} from {settings.base_image}")
         built = engine.build(

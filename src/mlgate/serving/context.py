@@ -6,6 +6,7 @@ wheels/                         offline builds only: the wheel directory
 app/model/                      the MLflow model, as the registry holds it
 app/serve.py, app/serving.json  the scoring server and what it needs to know
 app/predlog.py                  the server's prediction log
+app/onnx_model.py               serving.flavor onnx: the model.onnx loader and its scoring app
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from mlgate.errors import ConfigError, InputError
 
 SERVER = Path(__file__).parent / "image" / "serve.py"
 PREDICTION_LOG = Path(__file__).parent / "image" / "predlog.py"
+ONNX_LOADER = Path(__file__).parent / "image" / "onnx_model.py"
+ONNX_MODEL = "model.onnx"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,24 @@ def read_model(directory: Path, model_ref: str) -> ModelFiles:
     )
 
 
+def read_onnx(directory: Path, model_ref: str, key: str) -> str | None:
+    """The onnxruntime version that checked the version's model.onnx (None when not
+    recorded); an InputError naming `key` when the version has no model.onnx."""
+    import yaml
+
+    meta = yaml.safe_load((directory / "MLmodel").read_text(encoding="utf-8")) or {}
+    flavor = (meta.get("flavors") or {}).get("onnx")
+    data = flavor.get("data") if isinstance(flavor, dict) else None
+    if data != ONNX_MODEL or not (directory / ONNX_MODEL).is_file():
+        raise InputError(
+            f"{model_ref} has no {ONNX_MODEL} (no onnx flavour in its MLmodel), so {key} onnx "
+            "cannot serve it: register a version trained with export.onnx: true, or build "
+            "this one with serving.flavor sklearn"
+        )
+    version = flavor.get("onnxruntime_version")
+    return str(version) if version else None
+
+
 def check_wheels(wheels: Path, key: str) -> Path:
     """The wheel directory, if it exists and holds wheels."""
     if not wheels.is_dir():
@@ -99,7 +120,9 @@ def write_context(
     dockerfile: str,
     server_config: dict[str, Any],
     wheels: Path | None,
+    only: tuple[str, ...] | None = None,
 ) -> None:
+    """The build context; `only` names the model files the image needs (all by default)."""
     (directory / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     pins = directory / "requirements"
     pins.mkdir()
@@ -110,9 +133,15 @@ def write_context(
             raise InputError(f"the model's requirements.txt refers to {name}, which it lacks")
         shutil.copyfile(source, pins / name)
     app = directory / "app"
-    shutil.copytree(model.directory, app / "model")
+    if only is None:
+        shutil.copytree(model.directory, app / "model")
+    else:  # the ONNX image: model.onnx and MLmodel, no pickle it could not load anyway
+        (app / "model").mkdir(parents=True)
+        for name in only:
+            shutil.copyfile(model.directory / name, app / "model" / name)
     shutil.copyfile(SERVER, app / "serve.py")
     shutil.copyfile(PREDICTION_LOG, app / "predlog.py")
+    shutil.copyfile(ONNX_LOADER, app / "onnx_model.py")
     (app / "serving.json").write_text(json.dumps(server_config, indent=2) + "\n", encoding="utf-8")
     _readable(directory)
     if wheels is not None:  # read by root in the build stage only; links keep the user's modes

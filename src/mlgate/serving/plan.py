@@ -15,6 +15,9 @@ from mlgate.tracking import tags as keys
 # which run MLflow's scoring app, come with mlflow-skinny; numpy and pandas do not, and
 # mlflow.pyfunc needs them (unpinned: only when the model's own pins leave them out).
 SERVER_REQUIREMENTS = ("prometheus-client==0.26.0", "numpy", "pandas")
+# serving.flavor onnx: model.onnx on onnxruntime, served by serve.py's own small ASGI app
+# (image/onnx_model.py) under uvicorn; no MLflow, scikit-learn, scipy or pandas.
+ONNX_SERVER_REQUIREMENTS = ("uvicorn==0.54.0", "prometheus-client==0.26.0", "numpy")
 # The prediction log's S3 client, only in images that log to an s3:// prefix.
 S3_LOG_REQUIREMENTS = ("boto3==1.44.8",)
 
@@ -81,6 +84,32 @@ def image_requirements(
     if log_to is not None and log_to.startswith("s3://"):
         server.extend(S3_LOG_REQUIREMENTS)
     lines.extend(req for req in server if _requirement_name(req) not in named)
+    return lines
+
+
+def onnx_requirements(
+    model_requirements: str,
+    onnxruntime_version: str | None,
+    log_to: str | None = None,
+    *,
+    prediction_log: bool = False,
+) -> list[str]:
+    """The ONNX image's pip requirements: onnxruntime as the version that checked parity
+    (recorded in the onnx flavour), numpy as the model's pin, the server's needs; pandas
+    only for the prediction log, which reads rows as a table."""
+    pins = {
+        _requirement_name(line): line
+        for raw in model_requirements.splitlines()
+        if (line := raw.split(" #", 1)[0].strip()) and not line.startswith(("#", "-"))
+    }
+    lines = [f"onnxruntime=={onnxruntime_version}" if onnxruntime_version else "onnxruntime"]
+    wanted = [*ONNX_SERVER_REQUIREMENTS]
+    if prediction_log:
+        wanted.append("pandas")
+        if log_to is not None and log_to.startswith("s3://"):
+            wanted.extend(S3_LOG_REQUIREMENTS)
+    for requirement in wanted:
+        lines.append(pins.get(_requirement_name(requirement), requirement))
     return lines
 
 
@@ -180,8 +209,12 @@ def pinned_image(reference: str) -> str:
     return reference
 
 
-def image_names(model: str, version: str, repository: str | None) -> ImageNames:
-    return ImageNames(repository or local_repository(model), f"v{version}")
+def image_names(
+    model: str, version: str, repository: str | None, flavor: str = "sklearn"
+) -> ImageNames:
+    """`v3`, or `v3-onnx` for the ONNX image of the same version beside it."""
+    suffix = "" if flavor == "sklearn" else f"-{flavor}"
+    return ImageNames(repository or local_repository(model), f"v{version}{suffix}")
 
 
 def labels(
@@ -193,6 +226,7 @@ def labels(
     base_image: str,
     created: str,
     mlgate_version: str,
+    flavor: str = "sklearn",
 ) -> dict[str, str]:
     """OCI annotations and mlgate's lineage, as image labels.
 
@@ -205,7 +239,9 @@ def labels(
         "org.opencontainers.image.version": version,
         "org.opencontainers.image.created": created,
         "org.opencontainers.image.description": (
-            f"Serving image of {model} version {version} (MLflow pyfunc scoring server)"
+            f"Serving image of {model} version {version} ("
+            + ("ONNX Runtime" if flavor == "onnx" else "MLflow pyfunc")
+            + " scoring server)"
         ),
         "org.opencontainers.image.source": source_url(tags.get(keys.GIT_REPOSITORY), run_url),
         "org.opencontainers.image.revision": tags.get(keys.GIT_COMMIT),

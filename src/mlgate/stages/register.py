@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 from typing import Any, TypeVar
 
 from mlgate import _ci_context as ci_context
@@ -21,7 +22,7 @@ from mlgate.results import (
     ValidateResult,
     Verdict,
 )
-from mlgate.rundir import CARD_FILES, FAIRNESS_CHART, PLOTS_DIR
+from mlgate.rundir import CARD_FILES, FAIRNESS_CHART, ONNX_FILE, PLOTS_DIR
 from mlgate.stages._session import Session
 from mlgate.tracking import tags as keys
 from mlgate.tracking.uri import display_uri
@@ -68,6 +69,7 @@ def register(session: Session, model: Any) -> RegisterResult:
     fairness = _result(session, "fairness", FairnessResult)
     gates_passed = (
         data.verdict is Verdict.PASSED
+        and train.verdict is not Verdict.FAILED  # export.onnx: converted, parity held
         and evaluation.verdict is Verdict.PASSED
         and fairness.verdict is not Verdict.FAILED
     )
@@ -108,6 +110,7 @@ def register(session: Session, model: Any) -> RegisterResult:
         input_example=features.head(5),
         pip_requirements=pip_requirements(),
         code_paths=[project.root / path for path in train.code_paths],
+        onnx_model=_onnx_model(session, train),
         # A run directory of this repo is over: mlgate holds the repo's lock.
         left_behind=lambda run_id: (session.run_dir.path.parent / run_id).is_dir(),
     )
@@ -236,6 +239,25 @@ def pip_requirements() -> list[str]:
     with contextlib.suppress(metadata.PackageNotFoundError):
         pins.append(f"cloudpickle=={metadata.version('cloudpickle')}")
     return pins
+
+
+def _onnx_model(session: Session, train: TrainResult) -> Path | None:
+    """model.onnx as the train stage wrote it, logged beside the scikit-learn model."""
+    if train.onnx is None or not train.onnx.passed:
+        return None
+    from mlgate._cache import file_sha256
+    from mlgate.errors import RunDirError
+
+    path = session.run_dir.file(ONNX_FILE)
+    try:
+        if file_sha256(path) == train.onnx.sha256:
+            return path
+    except FileNotFoundError:
+        raise RunDirError(f"{path} is missing; rerun `mlgate train`") from None
+    raise RunDirError(
+        f"{path} is not the model this run's train stage wrote (its SHA-256 differs from "
+        "train.json's onnx.sha256); rerun `mlgate train`"
+    )
 
 
 def _result(session: Session, stage: str, kind: type[R]) -> R:

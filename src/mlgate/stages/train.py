@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 from pydantic import JsonValue
 
 from mlgate.results import TrainResult, Verdict
-from mlgate.rundir import MODEL_FILE
+from mlgate.results.train import OnnxExport
+from mlgate.rundir import MODEL_FILE, ONNX_FILE
 from mlgate.stages._session import Session
 
 
@@ -32,6 +34,7 @@ def run(session: Session) -> TrainResult:
         partial.unlink(missing_ok=True)
         raise
     session.trained = trained
+    onnx = _export_onnx(session, trained) if session.project.config.export.onnx else None
     choice = trained.estimator
     count = len(trained.feature_columns)
     features = f"{count} feature{'' if count == 1 else 's'}"
@@ -40,9 +43,11 @@ def run(session: Session) -> TrainResult:
         summary += f" · warning: {trained.warnings[0]}"
         if len(trained.warnings) > 1:
             summary += f" (+{len(trained.warnings) - 1} more in train.json)"
+    if onnx is not None:
+        summary += f" · {_onnx_summary(onnx)}"
     estimator_type = type(choice.estimator)
     return TrainResult(
-        verdict=Verdict.PASSED,
+        verdict=Verdict.PASSED if onnx is None or onnx.passed else Verdict.FAILED,
         summary=summary,
         estimator=choice.name,
         estimator_class=f"{estimator_type.__module__}.{estimator_type.__qualname__}",
@@ -54,7 +59,39 @@ def run(session: Session) -> TrainResult:
         training_seconds=round(trained.seconds, 3),
         warnings=tuple(trained.warnings),
         model_sha256=model_sha256,
+        onnx=onnx,
     )
+
+
+def _export_onnx(session: Session, trained: Any) -> OnnxExport:
+    """`export.onnx`: convert, check parity on the validation rows, keep model.onnx."""
+    from mlgate import _onnx
+    from mlgate._cache import file_sha256
+    from mlgate.rundir import atomic_write_bytes
+
+    columns = trained.feature_columns
+    inputs = session.project.spec.model_inputs
+    exported = _onnx.export(
+        trained.pipeline,
+        session.frames["training"][columns],
+        session.frames["validation"][columns],
+        [name for name in columns if inputs[name].is_numeric],
+        classification=trained.task.kind == "classification",
+        tolerance=session.project.config.export.onnx_tolerance,
+    )
+    target = session.run_dir.file(ONNX_FILE)
+    if exported.model is None or not exported.record.passed:
+        target.unlink(missing_ok=True)  # a model that misses parity is never served
+        return exported.record
+    atomic_write_bytes(target, exported.model)
+    return dataclasses.replace(exported.record, sha256=file_sha256(target))
+
+
+def _onnx_summary(onnx: OnnxExport) -> str:
+    if not onnx.passed:
+        return f"ONNX export failed: {onnx.reason}"
+    gap = f"max |Δ| {onnx.max_abs_diff:.2g}" if onnx.max_abs_diff is not None else "labels"
+    return f"ONNX parity on {onnx.rows:,} validation rows ({gap} ≤ {onnx.tolerance:g})"
 
 
 def _jsonable(value: Any) -> JsonValue:

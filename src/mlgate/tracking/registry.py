@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from mlgate.project import Project
 
 MODEL_NAME_IN_RUN = "model"
+ONNX_MODEL_FILE = "model.onnx"  # export.onnx: in the model's folder, its onnx flavour
 # A run still RUNNING this long after it started is over: GitHub Actions ends a job at 6 h.
 ABANDONED_AFTER_MS = 6 * 3600 * 1000
 
@@ -157,12 +158,14 @@ class Registry:
         pip_requirements: list[str],
         code_paths: list[Path],
         left_behind: Callable[[str], bool] = lambda run_id: False,
+        onnx_model: Path | None = None,
     ) -> LoggedRun:
         """Log one run; it ends FINISHED, or FAILED (KILLED on an interrupt) when logging fails.
 
         The run is created with its tags, so a run that a dead server left RUNNING can be
         found by its fingerprint: the next run of the same inputs ends it FAILED (see
         `end_abandoned_runs`; `left_behind` says which mlgate run ids are known to be over).
+        `onnx_model` (export.onnx) goes into the model's folder as its onnx flavour.
         """
         experiment_id = self.experiment_id()
         fingerprint = tags.get(tag_keys.FINGERPRINT)
@@ -183,7 +186,9 @@ class Registry:
                         mlflow.log_artifacts(str(path), artifact_path=f"mlgate/{path.name}")
                 model_uri = model_id = None
                 if model is not None:
-                    info = _log_sklearn_model(model, input_example, pip_requirements, code_paths)
+                    info = _log_sklearn_model(
+                        model, input_example, pip_requirements, code_paths, onnx_model
+                    )
                     model_uri, model_id = info.model_uri, info.model_id
                 mlflow.end_run()
             except BaseException as exc:
@@ -283,27 +288,67 @@ class Registry:
 
 
 def _log_sklearn_model(
-    model: Any, input_example: Any, pip_requirements: list[str], code_paths: list[Path]
+    model: Any,
+    input_example: Any,
+    pip_requirements: list[str],
+    code_paths: list[Path],
+    onnx_model: Path | None = None,
 ) -> Any:
     import mlflow.sklearn
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, infer_signature
 
     # A pandas-3 `str` column index trips a deprecation inside MLflow's example writer.
     input_example = input_example.copy()
     input_example.columns = input_example.columns.astype(object)
     signature = infer_signature(input_example, model.predict(input_example))
-    return mlflow.sklearn.log_model(
-        model,
-        name=MODEL_NAME_IN_RUN,
-        signature=signature,
-        input_example=input_example,
-        pip_requirements=pip_requirements,
+    settings: dict[str, Any] = {
+        "name": MODEL_NAME_IN_RUN,
+        "signature": signature,
+        "input_example": input_example,
+        "pip_requirements": pip_requirements,
         # cloudpickle: skops would need an allow-list per estimator (numpy.dtype for the
         # imputer, Tree for tree ensembles, ...) and cannot load a team's own classes.
-        serialization_format="cloudpickle",
+        "serialization_format": "cloudpickle",
         # A team's factory module travels with the model, so it loads anywhere.
-        code_paths=[str(path) for path in code_paths] or None,
+        "code_paths": [str(path) for path in code_paths] or None,
+    }
+    if onnx_model is None:
+        return mlflow.sklearn.log_model(model, **settings)
+    # mlflow.sklearn.log_model is Model.log with the sklearn flavour; this flavour's save
+    # adds the onnx one too, so both sit in the one logged model.
+    return Model.log(
+        artifact_path=None, flavor=_sklearn_and_onnx(onnx_model), sk_model=model, **settings
     )
+
+
+def _sklearn_and_onnx(onnx_model: Path) -> Any:
+    """A flavour module for `Model.log`: mlflow.sklearn's save, then the onnx flavour.
+
+    model.onnx lands beside the pickled pipeline and MLmodel names it as MLflow's own
+    onnx flavour does (`data: model.onnx`), so `mlflow.onnx.load_model("models:/NAME/V")`
+    loads it and `mlgate build-image` finds it; pyfunc stays the scikit-learn model.
+    """
+    import shutil
+    from importlib import metadata
+    from types import SimpleNamespace
+
+    import mlflow.sklearn
+
+    def save_model(path: str, mlflow_model: Any, **kwargs: Any) -> None:
+        mlflow.sklearn.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+        shutil.copyfile(onnx_model, Path(path) / ONNX_MODEL_FILE)
+        mlflow_model.add_flavor(
+            "onnx",
+            onnx_version=metadata.version("onnx"),
+            # The runtime parity was checked with: the ONNX serving image pins it.
+            onnxruntime_version=metadata.version("onnxruntime"),
+            data=ONNX_MODEL_FILE,
+            providers=["CPUExecutionProvider"],
+            code=None,
+        )
+        mlflow_model.save(str(Path(path) / "MLmodel"))
+
+    return SimpleNamespace(__name__=mlflow.sklearn.__name__, save_model=save_model)
 
 
 _ONE_SHORT_TRY = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}

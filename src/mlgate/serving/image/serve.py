@@ -4,7 +4,8 @@ MLflow's own pyfunc scoring app answers /ping, /health, /version and /invocation
 exactly as `mlflow models serve` does. This adds /metrics in Prometheus' text format:
 requests by endpoint and status, their latency, errors, rows scored and the
 predictions made (per class for a classifier, a histogram for a regressor), so that
-Prometheus can scrape the model server and Grafana can show it.
+Prometheus can scrape the model server and Grafana can show it. An ONNX image
+(`serving.flavor: onnx`) answers the same endpoints from onnx_model.py instead, without MLflow.
 
     serve.py            serve on 0.0.0.0:$MLGATE_PORT
     serve.py --check    exit 0 when /ping answers 200 (the image's HEALTHCHECK)
@@ -205,9 +206,9 @@ class MetricsMiddleware:
 def _flat(predictions: Any) -> list[Any] | None:
     """One value per row, or None for outputs with several values per row."""
     import numpy as np
-    import pandas as pd
 
-    if isinstance(predictions, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # not in an ONNX image, whose model gives arrays only
+    if pd is not None and isinstance(predictions, pd.DataFrame):
         if predictions.shape[1] != 1:
             return None
         predictions = predictions.iloc[:, 0]
@@ -222,13 +223,21 @@ def _all_floats(values: list[Any]) -> bool:
 
 
 def app(log: Any = None) -> Any:
-    import mlflow.pyfunc
-    from mlflow.pyfunc import scoring_server
-
     config = settings()
     metrics = Metrics(config)
     if log is not None:
         metrics.registry.register(log.collector())
+    if config.get("flavor") == "onnx":  # model.onnx on onnxruntime: no MLflow in the image
+        import onnx_model
+
+        model = onnx_model.OnnxModel(APP_DIR / "model" / onnx_model.MODEL_FILE)
+        recording = RecordingModel(model, metrics, log)
+        return MetricsMiddleware(
+            onnx_model.scoring_app(recording, config.get("mlflow_version") or ""), metrics
+        )
+    import mlflow.pyfunc
+    from mlflow.pyfunc import scoring_server
+
     model = mlflow.pyfunc.load_model(str(APP_DIR / "model"))
     return MetricsMiddleware(scoring_server.init(RecordingModel(model, metrics, log)), metrics)
 
