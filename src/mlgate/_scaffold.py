@@ -492,3 +492,43 @@ def render_config(
         lines.append(line)
     head = "# mlgate.yaml drafted by `mlgate init`; see the mlgate README for every section.\n"
     return head + "\n".join(lines) + "\n"
+
+
+def render_schema(suite: list[dict[str, Any]], source: str) -> str:
+    """The drafted suite as a Pandera YAML schema (`validation.engine: pandera`) that checks
+    the same: each expectation of the draft has its Pandera counterpart, and nothing more."""
+    from mlgate._actions_io import one_line
+    from mlgate.validation._pandera import pandera_module
+
+    pa = pandera_module("mlgate init --engine pandera")
+    columns: dict[str, dict[str, Any]] = {}
+    table_checks = []
+    for entry in suite:
+        [(name, kwargs)] = entry.items()
+        if name == "expect_table_row_count_to_be_between":
+            table_checks.append(pa.Check.row_count_between(min_value=kwargs["min_value"]))
+            continue
+        # Nulls, categories and types are the feature spec's: a column allows nulls here
+        # unless the draft's suite says otherwise.
+        column = columns.setdefault(kwargs["column"], {"nullable": True, "checks": []})
+        if name == "expect_column_values_to_be_unique":
+            column["unique"] = True
+        elif name == "expect_column_values_to_not_be_null" and "mostly" not in kwargs:
+            column["nullable"] = False
+        elif name == "expect_column_values_to_not_be_null":
+            column["checks"].append(
+                pa.Check.not_null_share(min_share=kwargs["mostly"], ignore_na=False)
+            )
+        elif name == "expect_column_values_to_be_between":
+            column["checks"].append(pa.Check.in_range(kwargs["min_value"], kwargs["max_value"]))
+        else:  # every expectation the draft writes has a counterpart above
+            raise ValueError(f"no Pandera counterpart for {name}")
+    schema = pa.DataFrameSchema(
+        {name: pa.Column(**options) for name, options in columns.items()}, checks=table_checks
+    )
+    head = (
+        f"# Pandera schema drafted by `mlgate init` from {one_line(source)}: observed ranges,\n"
+        "# null shares and id uniqueness. The feature spec's own checks (columns, types, nulls,\n"
+        "# categories) run first; row_count_between and not_null_share are mlgate's checks.\n"
+    )
+    return head + schema.to_yaml()

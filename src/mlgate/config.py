@@ -76,11 +76,18 @@ class DriftSection(Section):
 
 class ValidationSection(Section):
     suite: str | None = None
-    engine: Literal["pandas", "spark"] = "pandas"
+    engine: Literal["pandas", "spark", "pandera"] = "pandas"
     strict_columns: bool = False
     max_sample_values: int = Field(default=5, ge=0, le=50)
     show_sensitive_values: bool = False
     drift: DriftSection = Field(default_factory=DriftSection)
+
+    @property
+    def suite_file(self) -> str | None:
+        """The suite's file: `schema.py:schema` (a Pandera schema's attribute) names schema.py."""
+        if self.suite and re.fullmatch(r".+\.py:[A-Za-z_][A-Za-z0-9_]*", self.suite):
+            return self.suite.rsplit(":", 1)[0]
+        return self.suite
 
 
 class Gate(Section):

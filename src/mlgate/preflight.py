@@ -73,8 +73,8 @@ def _check_files(project: Project) -> None:
     from mlgate.card.render import team_template
 
     settings = project.config.validation
-    if settings.suite:
-        location = project.location(settings.suite)
+    if settings.suite_file:
+        location = project.location(settings.suite_file)
         if not isinstance(location, Path):
             raise project.config_error(
                 ("validation", "suite"), "the suite must be a file in the model repo, not a URI"

@@ -1,7 +1,8 @@
 """scaffold mlgate.yaml, a feature spec and a starting suite from a data file.
 
 Profiles the data (types, nulls, categories, ranges) and writes mlgate.yaml,
-configs/features.yaml and expectations/<name>.yml into DIR. Existing files are
+configs/features.yaml and expectations/<name>.yml (with --engine pandera, the same
+checks as a Pandera schema, schemas/<name>.yaml) into DIR. Existing files are
 never overwritten.
 """
 
@@ -23,6 +24,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", metavar="COLUMN", help="the column to predict")
     parser.add_argument(
         "--name", metavar="NAME", help="registered model name (default: DIR's name)"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("pandas", "pandera"),
+        default="pandas",
+        help="draft a Great Expectations suite (pandas) or a Pandera schema (pandera)",
     )
 
 
@@ -80,11 +87,17 @@ def run(args: argparse.Namespace) -> int:
         data_file=data,
         held_out=held_out[frame.columns],
     )
+    if args.engine == "pandera":  # the same checks, as a Pandera schema
+        suite_text = scaffold.render_schema(draft.suite, data.name)
+        slug = draft.config["validation"]["suite"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        draft.config["validation"] = {"engine": "pandera", "suite": f"schemas/{slug}.yaml"}
+    else:
+        suite_text = scaffold.render_suite(draft.suite, data.name)
     suite_path = folder / draft.config["validation"]["suite"]
     outputs = {
         folder / DEFAULT_CONFIG_NAME: scaffold.render_config(draft.config, draft.gate_comments),
         folder / "configs" / "features.yaml": scaffold.render_spec(draft.spec, data.name),
-        suite_path: scaffold.render_suite(draft.suite, data.name),
+        suite_path: suite_text,
     }
     existing = [path for path in outputs if path.exists()]
     if existing:
