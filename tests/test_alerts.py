@@ -403,3 +403,88 @@ def test_a_gate_failure_alerts_both_services_and_a_passing_run_resolves_it(
     for secret in services.secrets:
         assert secret not in _printed(warned) + _printed(required)
     assert _files_holding(repo, services.secrets) == []
+
+
+@pytest.mark.slow
+def test_monitor_on_real_data_alerts_then_resolves_and_promotions_alert(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, services: AlertServices
+) -> None:
+    """scikit-learn's breast-cancer table split as test_monitor.py splits it: a registered
+    version promoted (refused, then forced), a shifted production window, then a steady one."""
+    from mlflow import MlflowClient
+
+    from mlgate.project import load_project
+    from mlgate.tracking.uri import tracking_uri
+    from test_monitor import MODEL, _shifted, _table, _write_repo
+
+    for name, value in {
+        **services.env(),
+        "GITHUB_REPOSITORY": "acme/bc",
+        "GITHUB_RUN_ID": "5",
+        "GITHUB_SERVER_URL": "https://github.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    table = _table()
+    reference, holdout = table.iloc[:300].reset_index(drop=True), table.iloc[300:]
+    holdout = holdout.reset_index(drop=True)
+    repo = tmp_path / "bc"
+    _write_repo(repo, reference, holdout)
+    config = yaml.safe_load((repo / "mlgate.yaml").read_text())
+    config["alerts"] = {
+        "slack": {},
+        "pagerduty": {"events": ["drift", "degraded", "promotion_refused"]},
+    }
+    (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert cli("run", str(repo)).code == 0
+    assert services.slack == []  # every gate passed; no gate_failure in PagerDuty's events
+    assert services.pagerduty == []
+
+    # A version whose recorded evaluation failed: refused, then forced past it.
+    project = load_project(repo / "mlgate.yaml")
+    MlflowClient(tracking_uri(project)).set_model_version_tag(
+        MODEL, "1", "mlgate.gate.evaluation", "failed"
+    )
+    promote = ("promote", MODEL, "--version", "1", "--to", "production")
+    refused = cli(*promote, "--config", str(repo / "mlgate.yaml"))
+    assert refused.code == 1, refused.err
+    forced = cli(
+        *promote, "--force", "--reason", "a known gap", "--config", str(repo / "mlgate.yaml")
+    )
+    assert forced.code == 0, forced.err
+    assert services.rejected == []
+    heads = [m["blocks"][0]["text"]["text"] for m in services.slack]
+    assert heads == [
+        f"{MODEL} v1: promotion refused",
+        f"{MODEL} v1: promotion forced past its gates",
+    ]
+    assert "the evaluation gate failed" in json.dumps(services.slack[0])
+    [refusal] = services.pagerduty
+    assert refusal["dedup_key"] == f"mlgate/{MODEL}/promotion_refused"
+
+    # Production data drifts: both services; then it is back to normal: resolved.
+    services.clear()
+    production = repo / "production"
+    production.mkdir()
+    _shifted(holdout).drop(columns=["diagnosis"]).to_csv(production / "window.csv", index=False)
+    drifted = cli("monitor", str(repo))
+    assert drifted.code == 1, drifted.err
+    holdout.to_csv(production / "window.csv", index=False)
+    steady = cli("monitor", str(repo))
+    assert steady.code == 0, steady.err
+
+    assert services.rejected == []
+    [message] = services.slack
+    assert message["blocks"][0]["text"]["text"] == f"{MODEL} v1: production data drifted"
+    assert "feature mean_radius: PSI" in message["blocks"][2]["text"]["text"]
+    sent = [(e["event_action"], e["dedup_key"]) for e in services.pagerduty]
+    assert sent == [
+        ("trigger", f"mlgate/{MODEL}/drift"),
+        ("resolve", f"mlgate/{MODEL}/degraded"),
+        ("resolve", f"mlgate/{MODEL}/drift"),
+        ("resolve", f"mlgate/{MODEL}/degraded"),
+    ]
+    assert services.pagerduty[0]["payload"]["component"] == MODEL
+    for result in (refused, forced, drifted, steady):
+        for secret in services.secrets:
+            assert secret not in _printed(result)
+    assert _files_holding(repo, services.secrets) == []

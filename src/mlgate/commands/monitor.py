@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from mlgate.alerts import notify_monitor
     from mlgate.errors import EXIT_GATE_FAILED, EXIT_OK
     from mlgate.monitoring import monitor
     from mlgate.project import find_config, load_project
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     checked = monitor(project, run_dir=Path(args.run_dir) if args.run_dir else None)
     result = checked.result
     code = EXIT_OK if result.ok else EXIT_GATE_FAILED
+    notify_monitor(project.config, result)  # alerts: drift or degraded; on ok, resolve them
     if args.json:
         document = {
             "model": result.model,
