@@ -486,3 +486,74 @@ def test_the_plan_steps_script_writes_the_matrix(monorepo: Path, tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert outputs(output)["count"] == "2"
     assert "no --base given" in done.stdout
+
+
+# --- model.code_paths: how a factory reaches the shared module ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model_type", "code_paths", "message"),
+    [
+        pytest.param(
+            "model:build",
+            "[../nowhere]",
+            "model.code_paths[0]: ../nowhere not found",
+            id="missing",
+        ),
+        pytest.param(
+            "model:build",
+            "[../../outside]",
+            "model.code_paths[0]: ../../outside resolves outside the repository",
+            id="outside-the-repository",
+        ),
+        pytest.param(
+            "LogisticRegression",
+            "[../common]",
+            "model.code_paths: only a package.module:factory model.type imports",
+            id="without-a-factory-it-would-do-nothing",
+        ),
+    ],
+)
+def test_a_code_path_that_cannot_be_honoured_is_a_config_error(
+    monorepo: Path, cli, model_type: str, code_paths: str, message: str
+) -> None:
+    (monorepo.parent / "outside").mkdir()
+    config = monorepo / "monthly" / "mlgate.yaml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("type: model:build", f"type: {model_type}")
+    text = text.replace("code_paths: [../common]", f"code_paths: {code_paths}")
+    text = text.replace("params: {C: 0.5}", "params: {}")
+    config.write_text(text, encoding="utf-8")
+    result = cli("validate", str(config), cwd=monorepo)
+    assert result.code == 2, result.err
+    assert len(result.error_lines) == 1
+    assert message in result.err
+
+
+@pytest.mark.slow
+def test_an_example_model_runs_and_ships_the_shared_module(tmp_path: Path) -> None:
+    """The example's monthly model runs as it is; the registered model carries common/ with
+    it and loads in a fresh interpreter from outside the repository."""
+    import sys
+
+    repo = tmp_path / "models"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+    mlgate = [sys.executable, "-m", "mlgate"]
+    done = subprocess.run(
+        [*mlgate, "run", "monthly", "--json"], cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    shipped = sorted((repo / "monthly" / ".mlgate").rglob("code/common/features.py"))
+    assert shipped, "common/features.py was not logged with the model"
+    model_dir = shipped[0].parents[2]
+    load = (
+        "import mlflow.pyfunc, pandas, sys; "
+        f"m = mlflow.pyfunc.load_model({str(model_dir)!r}); "
+        f"rows = pandas.read_csv({str(repo / 'monthly' / 'data' / 'validation.csv')!r}).head(3); "
+        "print(len(m.predict(rows.drop(columns=['churned']))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", load], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.strip().endswith("3")
