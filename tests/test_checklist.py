@@ -49,6 +49,13 @@ def test_every_box_is_ticked_only_from_evidence() -> None:
     assert "approved by alice" in full["code"].evidence
     assert "S3 version v3" in full["data"].evidence
     assert full["rollback"].evidence.startswith("roll back to version 3")
+    from dataclasses import replace
+
+    dvc = _boxes(
+        replace(FULL, training_sha256=None, training_version_id=None, training_dvc_md5="c" * 32)
+    )
+    assert dvc["data"].ticked
+    assert dvc["data"].evidence == f"s3://data/train.csv (DVC md5 {'c' * 32})"
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def run_facts(
         training_uri=training.uri if training else None,
         training_sha256=training.sha256 if training else None,
         training_version_id=getattr(training, "version_id", None),
-        training_dvc_md5=getattr(training, "dvc_md5", None),
+        training_dvc_md5=training.dvc.md5 if training and training.dvc else None,
         metrics=metrics,
         # Scored on its own file, whose bytes differ from the training file's.
         held_out=bool(training and validation and training.sha256 != validation.sha256),

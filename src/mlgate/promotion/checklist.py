@@ -45,7 +45,7 @@ def version_facts(
         training_uri=tags.get(keys.data_key("training", "uri")),
         training_sha256=training_sha,
         training_version_id=tags.get(keys.data_key("training", "version_id")),
-        training_dvc_md5=tags.get(keys.data_key("training", "dvc_md5")),
+        training_dvc_md5=tags.get(keys.data_key("training", keys.DATA_DVC_MD5)),
         requirements=requirements or None,
         metrics=tuple(
             name for key in sorted(tags) if (name := keys.with_prefix(key, keys.METRIC_PREFIX))
