@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from typing import Any
 
 from mlgate.card import checklist
@@ -78,6 +79,9 @@ def run_checklist(session: Session, results: dict[str, Any]) -> tuple[ChecklistB
     review, why = None, "no git commit"
     if code.commit and session.ci.event_name == "pull_request":
         why = "the pull request is not merged yet"
+    elif code.commit and session.ci.in_github and not os.environ.get("GITHUB_TOKEN"):
+        # The step that runs the model's code holds no token: promotion looks it up.
+        why = "looked up by mlgate promote (this step holds no GitHub token)"
     elif code.commit:
         review, why = find_review(code.commit)
     facts = checklist.run_facts(
