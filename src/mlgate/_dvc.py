@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,7 +241,8 @@ def _workspace_md5(repo: Any, path: Path, hash_name: str) -> str:
 
 @contextlib.contextmanager
 def _quiet_dvc() -> Iterator[list[str]]:
-    """DVC's log lines kept (for the error message) instead of printed; no progress bars."""
+    """DVC's log lines kept (for the error message) instead of printed; no progress bars,
+    and no deprecation notices from the libraries under it (pygtrie's, for one)."""
     said: list[str] = []
 
     class Keep(logging.Handler):
@@ -257,7 +259,9 @@ def _quiet_dvc() -> Iterator[list[str]]:
         log.propagate = False
         log.setLevel(logging.WARNING)  # above INFO: DVC shows no progress bars
     try:
-        yield said
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield said
     finally:
         for log, level, propagate, handlers in saved:
             log.handlers, log.propagate = handlers, propagate

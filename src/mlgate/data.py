@@ -150,13 +150,20 @@ def dvc_tracked(project: Project, role: str) -> Tracked | None:
     location = project.location(written)
     if not isinstance(location, Path):
         return None
+    return dvc_file(project, location, ("data", key), written)
+
+
+def dvc_file(
+    project: Project, location: Path, key_path: tuple[str, ...], written: str
+) -> Tracked | None:
+    """A data file the config names at `key_path`, fetched and checked when DVC tracks it."""
     from mlgate import _dvc
 
     try:
         return _dvc.resolve(location)
     except _dvc.DvcMissing as missing:
         raise project.config_error(
-            ("data", key),
+            key_path,
             f"{written} is tracked by DVC ({missing.pointer.name}); reading it needs DVC: "
             f"{_dvc.EXTRA}",
         ) from None

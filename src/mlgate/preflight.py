@@ -87,6 +87,10 @@ def _check_files(project: Project) -> None:
     reference = settings.drift.reference
     if settings.drift.enabled and reference not in KEYWORDS:
         location = project.location(reference)
+        if isinstance(location, Path):  # DVC-tracked: fetched when missing, md5 checked
+            from mlgate.data import dvc_file
+
+            dvc_file(project, location, ("validation", "drift", "reference"), reference)
         if not isinstance(location, Path) or not location.is_file():
             raise project.config_error(
                 ("validation", "drift", "reference"),
