@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -283,3 +284,26 @@ def test_a_bad_schema_is_exit_2_naming_the_file(cli, churn_repo: Path, case: str
     assert words in result.error_lines[0]
     assert suite.split(":")[0] in result.error_lines[0]
     assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("command", ["validate", "init"])
+def test_without_pandera_the_engine_is_exit_2_naming_the_extra(
+    cli, churn_repo: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # None in sys.modules makes `import pandera.pandas` raise ImportError, as when missing.
+    monkeypatch.setitem(sys.modules, "pandera", None)
+    monkeypatch.setitem(sys.modules, "pandera.pandas", None)
+    if command == "validate":
+        set_key(churn_repo, "mlgate.yaml", "validation", {"engine": "pandera"})
+        result = cli("validate", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
+        key = "validation.engine: pandera"
+    else:
+        fresh = churn_repo.parent / "fresh"
+        shutil.copytree(churn_repo / "data", fresh / "data")
+        result = cli("init", str(fresh), "--engine", "pandera", cwd=churn_repo.parent)
+        key = "mlgate init --engine pandera"
+        assert not (fresh / "mlgate.yaml").exists()  # nothing written
+    assert result.code == 2, result.out + result.err
+    assert len(result.error_lines) == 1, result.err
+    assert key in result.error_lines[0]
+    assert "pip install 'mlgate[pandera]'" in result.error_lines[0]
