@@ -133,7 +133,6 @@ def _report(synced: Any, result: MonitorResult, env: dict[str, str]) -> None:
     else:
         line = f"monitor issue #{synced.number} {synced.action}: {synced.url}"
     print(actions_io.one_line(line))
-    retraining = synced.dispatched or synced.claimed
     if synced.dispatched is not None:
         started = synced.dispatched
         print(actions_io.one_line(f"retraining started: {started.workflow} on {started.ref}"))
@@ -143,7 +142,11 @@ def _report(synced: Any, result: MonitorResult, env: dict[str, str]) -> None:
         from mlgate import _markdown as markdown
 
         where = f"issue #{synced.number} {synced.action}" if synced.number else "no issue"
-        started = ", retraining started" if retraining is not None else ""
+        started = ""
+        if synced.dispatched is not None:
+            started = ", retraining started"
+        elif synced.claimed is not None:
+            started = ", retraining claimed for the retrain job"
         actions_io.append_summary(
             f"mlgate monitor · {markdown.text(result.model)} · "
             f"{core.MARKS[result.verdict]} · {where}{started}\n",
