@@ -206,3 +206,33 @@ def test_three_scheduled_runs_leave_one_issue_one_retraining_and_close_it(
     assert [check.retrain for check in state.history] == [True, False, False]
     assert len(started()) == 1
     assert github_api.violations(offset) == []
+
+
+# --- what act does not check: the permissions, read from the YAML ---------------------------
+
+
+def _load(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in document:  # YAML 1.1 reads the key `on` as True
+        document["on"] = document.pop(True)
+    return document
+
+
+def test_only_the_retrain_job_may_start_workflows_and_only_when_one_is_claimed() -> None:
+    root = Path(__file__).resolve().parents[1]
+    workflow = _load(root / ".github" / "workflows" / "monitor.yml")
+    assert workflow["permissions"] == {}
+    monitor, retrain = workflow["jobs"]["monitor"], workflow["jobs"]["retrain"]
+    assert monitor["permissions"] == {"contents": "read", "issues": "write"}
+    assert retrain["permissions"] == {"contents": "read", "actions": "write", "issues": "write"}
+    assert retrain["needs"] == "monitor"
+    assert retrain["if"] == "${{ needs.monitor.outputs.retrain-claim != '' }}"
+    # The monitor job only claims; the claim travels as a job output to the retrain job.
+    step = next(s for s in monitor["steps"] if s.get("id") == "monitor")
+    assert step["with"]["dispatch"] == "false"
+    assert monitor["outputs"]["retrain-claim"] == "${{ steps.monitor.outputs.retrain-claim }}"
+    assert monitor["concurrency"]["cancel-in-progress"] is False
+    starter = _load(root / "workflows" / "monitor.yml")
+    assert set(starter["on"]) == {"schedule", "workflow_dispatch"}
+    granted = starter["jobs"]["monitor"]["permissions"]
+    assert granted == {"contents": "read", "issues": "write", "actions": "write"}
