@@ -410,7 +410,8 @@ def test_monitor_on_real_data_alerts_then_resolves_and_promotions_alert(
     cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, services: AlertServices
 ) -> None:
     """scikit-learn's breast-cancer table split as test_monitor.py splits it: a registered
-    version promoted (refused, then forced), a shifted production window, then a steady one."""
+    version promoted (refused, then forced), a second one promoted and rolled back, a
+    shifted production window, then a steady one."""
     from mlflow import MlflowClient
 
     from mlgate.project import load_project
@@ -461,6 +462,22 @@ def test_monitor_on_real_data_alerts_then_resolves_and_promotions_alert(
     [refusal] = services.pagerduty
     assert refusal["dedup_key"] == f"mlgate/{MODEL}/promotion_refused"
 
+    # A second version promoted, then rolled back: Slack hears of the rollback only.
+    config["model"]["params"]["C"] = 0.5
+    (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert cli("run", str(repo)).code == 0
+    config_option = ("--config", str(repo / "mlgate.yaml"))
+    promote_2 = ("promote", MODEL, "--version", "2", "--to", "production")
+    # Forced: the repository is no git checkout, so its lineage has no commit.
+    assert cli(*promote_2, "--force", "--reason", "no git", *config_option).code == 0
+    services.clear()
+    rolled = cli("rollback", MODEL, "--reason", "latency", *config_option)
+    assert rolled.code == 0, rolled.err
+    [rollback] = services.slack
+    assert rollback["blocks"][0]["text"]["text"] == f"{MODEL} v1: rolled back"
+    assert "production: v2 → v1" in json.dumps(rollback, ensure_ascii=False)
+    assert services.pagerduty == []  # rollback is not in PagerDuty's events
+
     # Production data drifts: both services; then it is back to normal: resolved.
     services.clear()
     production = repo / "production"
@@ -484,7 +501,7 @@ def test_monitor_on_real_data_alerts_then_resolves_and_promotions_alert(
         ("resolve", f"mlgate/{MODEL}/degraded"),
     ]
     assert services.pagerduty[0]["payload"]["component"] == MODEL
-    for result in (refused, forced, drifted, steady):
+    for result in (refused, forced, rolled, drifted, steady):
         for secret in services.secrets:
             assert secret not in _printed(result)
     assert _files_holding(repo, services.secrets) == []
