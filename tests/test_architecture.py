@@ -43,6 +43,14 @@ FORBIDDEN = {
     # Renderers read results; they never run a stage.
     "mlgate.report": ("mlgate.stages", "mlgate.run"),
     "mlgate.card": ("mlgate.stages", "mlgate.run", "mlgate.report"),
+    # Alerts are an edge the commands call with what they know; they never drive a command.
+    "mlgate.alerts": (
+        "mlgate.stages",
+        "mlgate.run",
+        "mlgate.report",
+        "mlgate.commands",
+        "mlgate.cli",
+    ),
 }
 
 
