@@ -307,3 +307,13 @@ def test_without_pandera_the_engine_is_exit_2_naming_the_extra(
     assert len(result.error_lines) == 1, result.err
     assert key in result.error_lines[0]
     assert "pip install 'mlgate[pandera]'" in result.error_lines[0]
+
+
+def test_a_python_schema_needs_the_pandera_engine(cli, churn_repo: Path) -> None:
+    (churn_repo / "schema.py").write_text(SCHEMA_PY)
+    set_key(churn_repo, "mlgate.yaml", "validation", {"suite": "schema.py:schema"})
+    result = cli("validate", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
+    assert result.code == 2, result.out + result.err
+    assert len(result.error_lines) == 1, result.err
+    assert "validation.suite" in result.error_lines[0]
+    assert "set validation.engine: pandera" in result.error_lines[0]

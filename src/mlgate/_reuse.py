@@ -104,9 +104,12 @@ ONNX_READS = Reads(
 
 def _reads(project: Any, stage: str) -> Reads:
     reads = READS[stage]
+    from dataclasses import replace
+
+    if stage == "validate" and project.config.validation.engine == "pandera":
+        return replace(reads, packages=(*reads.packages, "pandera"))
     if stage != "train" or not project.config.export.onnx:
         return reads
-    from dataclasses import replace
 
     return replace(
         reads,

@@ -139,6 +139,11 @@ def check_data(
             translated = translate(schema)
             suite = [item.expectation for item in translated]
     elif settings.suite:
+        if settings.suite_file != settings.suite:
+            raise project.config_error(
+                ("validation", "suite"),
+                f"{settings.suite} names a Pandera schema; set validation.engine: pandera",
+            )
         location = project.location(settings.suite)
         if not isinstance(location, Path):
             raise project.config_error(
