@@ -11,9 +11,10 @@ One small HTTP server answers both, as the services do:
   object is invalid", "errors": [...]}` for an event that breaks
   `alert_schemas/pagerduty_events_v2.json`.
 
-`down = True` makes both answer 503 (the requests still counted), to see retries and
-warnings. Accepted payloads are kept in `slack` and `pagerduty`, refused ones in
-`rejected`, every request's path in `requests`.
+`down = True` makes both answer 503 (the requests still counted), and `trouble` the
+next requests answer with the statuses it lists, to see retries and warnings. Accepted
+payloads are kept in `slack` and `pagerduty`, refused ones in `rejected`, every
+request's path in `requests`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class AlertServices:
     webhook_path: str
     routing_key: str = field(default_factory=lambda: secrets.token_hex(16))  # 32 characters
     down: bool = False
+    # Statuses to answer the next requests with, before any check: (status, Retry-After).
+    trouble: list[tuple[int, str | None]] = field(default_factory=list)
     slack: list[dict[str, Any]] = field(default_factory=list)
     pagerduty: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[str, int, str]] = field(default_factory=list)
@@ -101,7 +104,10 @@ def _handler(services: AlertServices) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             services.requests.append(self.path)
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path == PAGERDUTY_PATH:
+            if services.trouble:
+                status, retry_after = services.trouble.pop(0)
+                self._answer(status, "text/plain", "trouble", retry_after)
+            elif self.path == PAGERDUTY_PATH:
                 self._pagerduty(raw)
             elif self.path.startswith("/services/"):
                 self._slack(raw)
@@ -154,10 +160,14 @@ def _handler(services: AlertServices) -> type[BaseHTTPRequestHandler]:
             services.rejected.append((service, status, text))
             self._answer(status, kind, text)
 
-        def _answer(self, status: int, kind: str, text: str) -> None:
+        def _answer(
+            self, status: int, kind: str, text: str, retry_after: str | None = None
+        ) -> None:
             data = text.encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", kind)
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -257,6 +257,36 @@ def test_a_down_service_is_a_warning_unless_alerts_are_required(
         assert secret not in str(raised.value)
 
 
+def test_429_and_5xx_are_retried_with_backoff_and_a_silent_server_times_out(
+    services: AlertServices,
+) -> None:
+    import socket
+
+    waits: list[float] = []
+    policy = RetryPolicy(attempts=4, backoff=0.5, max_wait=3, timeout=5)
+    services.trouble = [(429, "2"), (502, None), (429, "120")]
+    body = slack.message(ALERTS[0].values[0])
+    reply = post_json(services.webhook_url, body, policy, sleep=waits.append)
+    assert (reply.status, reply.body, reply.attempts) == (200, "ok", 4)
+    assert waits == [2.0, 1.0, 3.0]  # Retry-After, the doubled backoff, Retry-After capped
+    assert len(services.slack) == 1
+
+    services.trouble = [(400, None)]  # final: never retried
+    assert post_json(services.webhook_url, body, policy, sleep=waits.append).attempts == 1
+
+    with socket.socket() as silent:  # accepts the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/services/T0/B0/token"
+        quick = RetryPolicy(attempts=2, backoff=0.01, timeout=0.3)
+        timed_out = post_json(url, body, quick)
+    assert timed_out.status is None
+    assert timed_out.describe() in (
+        "no answer within 0.3 s after 2 attempts",
+        "timed out after 2 attempts",
+    )
+
+
 def test_an_unset_secret_is_a_warning_and_a_resolve_without_one_is_quiet(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
