@@ -91,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"mlgate: {one_line(summary(plan))}", file=sys.stderr)
         print(json.dumps(selection, indent=2))
     else:
-        print(one_line_lines(monorepo.table(plan)))
+        print(_one_line_lines(monorepo.table(plan)))
     return 0
 
 
-def one_line_lines(text: str) -> str:
+def _one_line_lines(text: str) -> str:
     """Each line of `text` through one_line: a value (a path) can never start a line."""
     from mlgate._actions_io import one_line
 
