@@ -258,7 +258,11 @@ BAD_SCHEMAS = {
     "broken YAML": ("schema.yaml", "columns: [\n", "cannot read the Pandera schema"),
     "python without attribute": ("schema.py", "x = 1\n", "name the schema in schema.py as"),
     "missing attribute": ("schema.py:nope", "x = 1\n", "schema.py has no attribute 'nope'"),
-    "not a DataFrameSchema": ("schema.py:x", "x = 1\n", "is a int, not a pandera DataFrameSchema"),
+    "not a DataFrameSchema": (
+        "schema.py:x",
+        "x = 1\n",
+        "is not a pandera DataFrameSchema (it gives int)",
+    ),
     "raises on import": (
         "schema.py:x",
         "raise RuntimeError('boom')\n",
@@ -317,3 +321,26 @@ def test_a_python_schema_needs_the_pandera_engine(cli, churn_repo: Path) -> None
     assert len(result.error_lines) == 1, result.err
     assert "validation.suite" in result.error_lines[0]
     assert "set validation.engine: pandera" in result.error_lines[0]
+
+
+def test_not_null_share_counts_the_nulls_even_when_the_schema_skips_them(tmp_path: Path) -> None:
+    from mlgate.validation._pandera import load_schema, run, translate
+
+    class Repo:  # what load_schema reads of a project: its root and where a path points
+        root = tmp_path
+
+        def location(self, value: str) -> Path:
+            return tmp_path / value
+
+    (tmp_path / "schema.yaml").write_text(
+        "columns:\n  charges:\n    nullable: true\n    not_null_share: {min_share: 0.9}\n"
+    )
+    schema = load_schema(Repo(), "schema.yaml")
+    [outcome] = run(
+        pd.DataFrame({"charges": [1.0, None, None, 4.0]}),
+        schema,
+        translate(schema),
+        sample_size=5,
+    )
+    assert outcome.expectation.kwargs == {"column": "charges", "mostly": 0.9}
+    assert (outcome.success, outcome.unexpected_count, outcome.element_count) == (False, 2, 4)

@@ -113,8 +113,13 @@ def load_schema(project: Any, written: str) -> Any:
         schema = _from_yaml(pa, path)
     if not isinstance(schema, pa.DataFrameSchema):
         raise ConfigError(
-            f"{written} is a {type(schema).__name__}, not a pandera DataFrameSchema", file=path
+            f"{written} is not a pandera DataFrameSchema (it gives {type(schema).__name__})",
+            file=path,
         )
+    for column in schema.columns.values():
+        for check in column.checks:
+            if check.name == "not_null_share":  # a share of nulls must see the nulls
+                check.ignore_na = False
     return schema
 
 
