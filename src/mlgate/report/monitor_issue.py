@@ -544,7 +544,7 @@ def _history(state: State) -> str:
             ]
         )
     headers = ["checked", "version", "verdict", "max PSI", "what moved", "retraining"]
-    return "### History\n\n" + markdown.table(headers, rows, align="llrrll")
+    return "### History\n\n" + markdown.table(headers, rows, align="lllrll")
 
 
 _RETRAINING = re.compile(r"### Retraining\n\n[^\n]*\n")
