@@ -557,3 +557,23 @@ def test_an_example_model_runs_and_ships_the_shared_module(tmp_path: Path) -> No
     )
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert loaded.stdout.strip().endswith("3")
+
+
+def test_each_repository_gets_its_own_shared_module_in_one_process(tmp_path: Path) -> None:
+    """Two repositories, each with its own common/: the second factory must not get the
+    first's module, cached in sys.modules under the same name."""
+    from mlgate._estimators import choose_estimator
+    from mlgate.project import find_config, load_project
+
+    built = {}
+    for name, scaler in (("one", "StandardScaler"), ("two", "MinMaxScaler")):
+        repo = tmp_path / name
+        shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+        shared = repo / "common" / "features.py"
+        shared.write_text(shared.read_text().replace("StandardScaler", scaler), encoding="utf-8")
+        git(repo, "init", "-q")
+        project = load_project(find_config(str(repo / "monthly")))
+        choice = choose_estimator(project, "classification")
+        built[name] = type(choice.estimator.steps[0][1]).__name__
+        assert choice.code_paths == ("model.py", "../common")
+    assert built == {"one": "StandardScaler", "two": "MinMaxScaler"}

@@ -344,7 +344,20 @@ def _code_path_folders(project: Project) -> list[Path]:
                 "code in the repository",
             )
         folders.append(location.resolve().parent)
+        _forget_elsewhere(location.stem if location.is_file() else location.name, location)
     return folders
+
+
+def _forget_elsewhere(top: str, location: Path) -> None:
+    """Drop a module `top` imported earlier in this process from another place (another
+    repository's `common`), so the one at `location` is imported."""
+    cached = sys.modules.get(top)
+    origin = getattr(getattr(cached, "__spec__", None), "origin", None)
+    places = list(getattr(cached, "__path__", None) or []) + ([origin] if origin else [])
+    if cached is None or any(Path(p).resolve().is_relative_to(location.resolve()) for p in places):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
 
 
 def _check_factory_params(project: Project, factory: Any, params: dict, written: str) -> None:
