@@ -147,6 +147,18 @@ def test_a_shifted_window_drifts_with_the_validate_stage_figures_and_an_unshifte
     run_dir = Path(document["run_dir"])
     assert json.loads((run_dir / "monitor.json").read_text()) == document["monitor"]
     assert "✗ drift" in (run_dir / "monitor.md").read_text()
+    # One MLflow run for the check, tagged with the version, a figure per feature.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / '.mlgate' / 'mlflow.db'}")
+    assert result.mlflow_run_id is not None
+    logged = client.get_run(result.mlflow_run_id)
+    assert logged.info.status == "FINISHED"
+    assert logged.data.tags["mlgate.monitor.model"] == MODEL
+    assert logged.data.tags["mlgate.monitor.version"] == "1"
+    assert logged.data.tags["mlgate.monitor.verdict"] == "drift"
+    radius = next(item for item in result.features if item.feature == "mean_radius")
+    assert logged.data.metrics["psi.mean_radius"] == pytest.approx(radius.psi)
 
     # The validate stage on the same two tables (training file vs. this window).
     twin = tmp_path / "twin"
@@ -308,3 +320,145 @@ def test_bad_monitoring_config_is_one_line_and_exit_2(
     assert message in result.err
     assert "mlgate.yaml" in result.err
     assert not (unregistered / ".mlgate" / "monitor").exists()
+
+
+# --- the pure core and the window, without a model ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metric", "low", "high", "recorded", "degraded"),
+    [
+        pytest.param("accuracy", 0.80, 0.86, 0.90, True, id="whole-interval-below"),
+        pytest.param("accuracy", 0.80, 0.89, 0.90, False, id="interval-reaches-the-limit"),
+        pytest.param("accuracy", 0.91, 0.95, 0.90, False, id="better"),
+        pytest.param("log_loss", 0.40, 0.50, 0.30, True, id="lower-is-better-wholly-above"),
+        pytest.param("log_loss", 0.25, 0.50, 0.30, False, id="lower-is-better-straddles"),
+    ],
+)
+def test_a_metric_is_degraded_only_when_its_whole_interval_is_past_the_limit(
+    metric: str, low: float, high: float, recorded: float, degraded: bool
+) -> None:
+    from mlgate.monitoring.concept import judge
+    from mlgate.results.evaluate import Interval
+
+    check = judge(metric, (low + high) / 2, Interval(low, high), recorded, 0.01)
+
+    assert check.degraded is degraded
+    assert check.limit == pytest.approx(recorded + (0.01 if metric == "log_loss" else -0.01))
+
+
+def test_no_interval_or_no_recorded_figure_is_never_degraded() -> None:
+    from mlgate.monitoring.concept import judge
+    from mlgate.results.evaluate import Interval
+
+    assert judge("accuracy", 0.5, None, 0.9, 0.0).note == (
+        "no interval (too few defined bootstrap draws)"
+    )
+    assert not judge("accuracy", 0.5, None, 0.9, 0.0).degraded
+    unrecorded = judge("accuracy", 0.5, Interval(0.4, 0.6), None, 0.0)
+    assert not unrecorded.degraded
+    assert unrecorded.note == "no figure recorded at registration"
+
+
+def _project(repo: Path, **monitoring):
+    from mlgate.project import find_config, load_project
+
+    config = yaml.safe_load((repo / "mlgate.yaml").read_text())
+    config["monitoring"] = monitoring
+    (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return load_project(find_config(str(repo)))
+
+
+def _read(project):
+    from mlgate.monitoring.window import find_sources, read_window
+
+    settings = project.config.monitoring
+    return read_window(
+        project,
+        find_sources(project, settings.data),
+        rows=settings.window_rows,
+        seconds=settings.window_seconds,
+        timestamp_column=settings.timestamp_column,
+    )
+
+
+def test_files_are_read_newest_first_by_the_time_in_their_names_up_to_the_rows(
+    unregistered: Path,
+) -> None:
+    table = _table()
+    folder = unregistered / "production"
+    folder.mkdir()
+    names = ["a-20261201T000000Z.csv", "b-20261202T000000Z.csv", "c-20261203T000000Z.parquet"]
+    for index, name in enumerate(reversed(names)):  # modification times the other way round
+        part = table.iloc[index * 100 : (index + 1) * 100]
+        if name.endswith(".csv"):
+            part.to_csv(folder / name, index=False)
+        else:
+            part.to_parquet(folder / name, index=False)
+        os.utime(folder / name, (1_000_000 + index, 1_000_000 + index))
+    (folder / "notes.txt").write_text("not data")
+    project = _project(unregistered, data="production/", window=150)
+
+    window = _read(project)
+
+    assert [Path(name).name for name in window.files_read] == [names[2], names[1]]
+    assert window.files_found == 3
+    assert len(window.frame.index) == 150
+    # The newest 150 rows, oldest first: the last 50 of file b (table rows 100-199), then
+    # the newest file's 100 (rows 0-99).
+    expected = list(table.iloc[150:200][ID]) + list(table.iloc[0:100][ID])
+    assert list(window.frame[ID]) == expected
+    assert not window.prediction_log
+
+
+def test_a_time_span_keeps_the_rows_within_it_of_the_newest(unregistered: Path) -> None:
+    table = _table().iloc[:48].copy()
+    table["seen_at"] = pd.date_range("2026-12-01T00:00:00Z", periods=48, freq="h").strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    (unregistered / "production").mkdir()
+    table.sample(frac=1.0, random_state=0).to_csv(
+        unregistered / "production" / "all.csv", index=False
+    )
+
+    window = _read(
+        _project(unregistered, data="production/all.csv", window="12h", timestamp_column="seen_at")
+    )
+
+    assert list(window.frame["seen_at"]) == list(table["seen_at"].iloc[-13:])
+    assert window.timestamps is not None
+    assert str(window.timestamps.iloc[0]) == "2026-12-02 11:00:00+00:00"
+
+
+def test_a_time_span_without_times_is_a_config_error(unregistered: Path) -> None:
+    from mlgate.errors import ConfigError
+
+    (unregistered / "production").mkdir()
+    _table().iloc[:10].to_csv(unregistered / "production" / "plain.csv", index=False)
+    project = _project(unregistered, data="production/plain.csv", window="24h")
+
+    with pytest.raises(ConfigError, match="a time span needs times"):
+        _read(project)
+
+
+def test_the_prediction_log_is_recognised_and_only_this_models_rows_kept(
+    unregistered: Path,
+) -> None:
+    table = _table()
+    day = unregistered / "log" / "2026" / "12" / "03"
+    day.mkdir(parents=True)
+    mine = _log_batch(table.iloc[:30], "20261203T080000Z", version="4")
+    other = json.loads(_log_batch(table.iloc[30:31], "20261203T080000Z").splitlines()[0])
+    other["model"] = "someone-else"
+    (day / "20261203T080000Z-0a1b.jsonl").write_bytes(mine + json.dumps(other).encode() + b"\n")
+    project = _project(unregistered, data="log/", window="1h")
+
+    window = _read(project)
+
+    assert window.prediction_log
+    assert len(window.frame.index) == 30
+    assert window.frame["mean_radius"].tolist() == table["mean_radius"].iloc[:30].tolist()
+    assert window.predictions is not None
+    assert set(window.predictions) == {0}
+    assert window.versions is not None
+    assert set(window.versions) == {"4"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob as globbing
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -100,10 +101,9 @@ def read_window(
     newest: Any = None
     cutoff: Any = None
     log_seen = False
-    for source in sources:
+    for source, frame, predictions, versions, is_log in _read_ahead(project, sources):
         if cutoff is not None and source.time < cutoff:
             break  # everything in it was written before the window starts
-        frame, predictions, versions, is_log = _read_source(project, source)
         log_seen = log_seen or is_log
         column = LOG_TIMESTAMP if is_log and timestamp_column is None else timestamp_column
         times = _times(frame, column, source) if column is not None else None
@@ -154,6 +154,32 @@ def read_window(
         files_found=len(sources),
         prediction_log=log_seen,
     )
+
+
+def _read_ahead(project: Project, sources: list[Source]) -> Iterator[tuple[Any, ...]]:
+    """Each source with its rows, in order, the next one read meanwhile on another thread
+    (the parsers release the GIL); a file read ahead but not needed is discarded."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    pending = iter(sources)
+    queued: deque[tuple[Source, Any]] = deque()
+
+    def queue_next() -> None:
+        source = next(pending, None)
+        if source is not None:
+            queued.append((source, pool.submit(_read_source, project, source)))
+
+    try:
+        queue_next()
+        queue_next()
+        while queued:
+            source, future = queued.popleft()
+            yield (source, *future.result())
+            queue_next()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _source(name: str, modified: datetime) -> Source:
