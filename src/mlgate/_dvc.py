@@ -35,6 +35,8 @@ from typing import Any
 
 from mlgate.errors import InputError, ServiceError
 
+log = logging.getLogger(__name__)
+
 DVC_SUFFIX = ".dvc"
 LOCK_FILE = "dvc.lock"
 DVC_DIR = ".dvc"
@@ -59,7 +61,6 @@ class Tracked:
     md5: str
     remote: str | None  # the remote's URL without credentials; None: no remote configured
     commit: str | None  # the last commit of the pointer; None: uncommitted, or no git
-    fetched: bool  # fetched from the remote by this process
 
 
 _resolved: dict[Path, tuple[tuple[Any, ...], Tracked]] = {}
@@ -125,10 +126,9 @@ def _resolve(repo_class: Any, path: Path, pointer: Path) -> Tracked:
                     file=path,
                 )
             name, url = _remote(repo, out)
-            fetched = False
             if not path.exists():
                 _fetch(repo, path, shown, md5, name, url, said)
-                fetched = True
+                log.info("%s: fetched from the DVC remote %s (md5 %s)", path, url or name, md5)
             actual = _workspace_md5(repo, path, out.hash_name)
     except DvcException as exc:
         raise InputError(f"DVC cannot read {shown}: {_first_line(exc)}", file=path) from None
@@ -149,7 +149,6 @@ def _resolve(repo_class: Any, path: Path, pointer: Path) -> Tracked:
         md5=md5,
         remote=url,
         commit=_commit(root, shown),
-        fetched=fetched,
     )
 
 
@@ -191,7 +190,7 @@ def _fetch(
     md5: str,
     name: str | None,
     url: str | None,
-    said: list[str],
+    said: list[_Said],
 ) -> None:
     from dvc.config import NoRemoteError
     from dvc.exceptions import CheckoutError, DownloadError
@@ -213,11 +212,20 @@ def _fetch(
             file=path,
         ) from None
     except DownloadError:
-        why = said[0] if said else "the download failed"
+        why = said[0].text if said else "the download failed"
+        refused = [line for line in said if line.denied]
+        if refused:  # the user's to fix: exit 2, not a service's
+            why = refused[0].cause
+            raise InputError(
+                f"the DVC remote {where} refused to give it (md5 {md5}, {pointer}): {why}; "
+                "the credentials in use (AWS_ACCESS_KEY_ID / AWS_PROFILE, or the remote's "
+                "own DVC config) may not read it",
+                file=path,
+            ) from None
         raise ServiceError(
             f"fetching it (md5 {md5}, {pointer}) from the DVC remote {where} failed: {why}; "
-            "check the remote's endpoint and credentials (AWS_ENDPOINT_URL_S3, "
-            "AWS_ACCESS_KEY_ID, ...) and run again",
+            "check the remote's endpoint (AWS_ENDPOINT_URL_S3, or the remote's own DVC "
+            "config) and the network, and run again",
             file=path,
         ) from None
     try:
@@ -239,16 +247,46 @@ def _workspace_md5(repo: Any, path: Path, hash_name: str) -> str:
     return str(info.value)
 
 
+@dataclass(frozen=True)
+class _Said:
+    """One error DVC logged: its line (with the cause), the innermost cause, and whether
+    access was refused."""
+
+    text: str
+    cause: str
+    denied: bool
+
+
+# What a refused request or missing credentials raise under DVC's remotes (s3fs turns an
+# HTTP 403 into PermissionError; botocore names the credential problems).
+_DENIED = frozenset({"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"})
+
+
+def _said(record: logging.LogRecord) -> _Said:
+    text = _first_line(record.getMessage())
+    causes = []
+    error = record.exc_info[1] if record.exc_info else None
+    while error is not None and len(causes) < 10:
+        causes.append(error)
+        error = error.__cause__ or error.__context__
+    if causes:
+        text += f" - {_first_line(causes[0])}"
+    denied = any(
+        isinstance(cause, PermissionError) or type(cause).__name__ in _DENIED for cause in causes
+    )
+    return _Said(text, _first_line(causes[-1]) if causes else text, denied)
+
+
 @contextlib.contextmanager
-def _quiet_dvc() -> Iterator[list[str]]:
+def _quiet_dvc() -> Iterator[list[_Said]]:
     """DVC's log lines kept (for the error message) instead of printed; no progress bars,
     and no deprecation notices from the libraries under it (pygtrie's, for one)."""
-    said: list[str] = []
+    said: list[_Said] = []
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             if record.levelno >= logging.ERROR:
-                said.append(_first_line(record.getMessage()))
+                said.append(_said(record))
 
     handler = Keep()
     saved = []
