@@ -115,6 +115,8 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     repo = tmp_path_factory.mktemp("build-image") / "churn"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
     make_fast(repo)
+    with (repo / "mlgate.yaml").open("a", encoding="utf-8") as config:
+        config.write("export: {onnx: true}\n")  # v1 holds model.onnx too: the ONNX image
     _git(repo, "init", "-q")
     _git(repo, "remote", "add", "origin", "https://github.com/acme/churn.git")
     _git(repo, "add", "-A")
@@ -498,3 +500,87 @@ def test_bad_serving_settings_are_exit_2(registered: Registered, tmp_path: Path)
     )
     assert "does not exist" in last_line("--base-image", pinned, "--wheels", str(tmp_path / "no"))
     assert "has no version 7" in last_line("--base-image", pinned, target=f"{MODEL}:7")
+
+
+def test_the_onnx_image_answers_like_the_sklearn_image_without_mlflow_or_sklearn(
+    built: Built, container: Any, docker_client: Any, serving_wheels: Any
+) -> None:
+    """serving.flavor onnx: the same version, served by onnxruntime alone, gives the same
+    answers as the scikit-learn image (`built`), in a smaller image."""
+    from mlflow import artifacts
+
+    from mlgate.serving.context import read_onnx
+    from mlgate.serving.plan import onnx_requirements
+
+    repo = built.registered.repo
+    config = yaml.safe_load((repo / "mlgate.yaml").read_text())
+    config["serving"] = {"flavor": "onnx"}  # no prediction log: onnxruntime, numpy, server
+    (repo / "onnx.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    model_dir = Path(
+        artifacts.download_artifacts(
+            artifact_uri=f"models:/{MODEL}/1",
+            dst_path=str(repo.parent / "onnx-model"),
+            tracking_uri=built.registered.uri,
+        )
+    )
+    pins = (model_dir / "requirements.txt").read_text(encoding="utf-8")
+    runtime = read_onnx(model_dir, "v1", "serving.flavor")
+    wheels = serving_wheels(onnx_requirements(pins, runtime))
+    done = mlgate(
+        repo,
+        "build-image",
+        f"{MODEL}:1",
+        "--config",
+        "onnx.yaml",
+        "--base-image",
+        built.base_image,
+        "--wheels",
+        str(wheels),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    record = json.loads(done.stdout)
+    assert record["image"] == f"mlgate/{MODEL}:v1-onnx"
+    image = docker_client.images.get(record["image"])
+    assert image.labels["org.opencontainers.image.description"].endswith(
+        "(ONNX Runtime scoring server)"
+    )
+    sklearn_image = docker_client.images.get(built.record["image"])
+    assert image.attrs["Size"] < sklearn_image.attrs["Size"] * 0.7
+
+    box = docker_client.containers.run(record["image"], detach=True, network_mode="none")
+    try:
+        deadline = time.monotonic() + 120
+        while box.exec_run([PYTHON, SERVER, "--check"]).exit_code != 0:
+            box.reload()
+            assert box.status == "running", box.logs().decode()[-3000:]
+            assert time.monotonic() < deadline, box.logs().decode()[-3000:]
+            time.sleep(1)
+        for package in ("mlflow", "sklearn", "pandas", "scipy"):
+            found = box.exec_run([PYTHON, "-c", f"import {package}"])
+            assert found.exit_code != 0, f"{package} is in the ONNX image"
+
+        rows = _rows(built.registered, 120)
+        assert rows["monthly_charges"].isna().any()  # missing numbers are imputed in both
+        split = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+        records = {"dataframe_records": json.loads(rows.to_json(orient="records"))}
+        for payload in (split, records):
+            answers = [_call(server, "/invocations", payload) for server in (container, box)]
+            assert [status for status, _ in answers] == [200, 200], answers
+            sklearn_answer, onnx_answer = (json.loads(text) for _, text in answers)
+            assert onnx_answer == sklearn_answer
+            assert set(onnx_answer) == {"predictions"}
+        for path in ("/ping", "/version"):
+            assert _call(box, path) == _call(container, path)
+        refused = [_call(server, "/invocations", {"rows": []}) for server in (container, box)]
+        assert [status for status, _ in refused] == [400, 400]
+        assert set(json.loads(refused[1][1])) == {"error_code", "message"}
+
+        status, text = _call(box, "/metrics")
+        assert status == 200
+        assert "mlgate_prediction_rows_total 240.0" in text
+        assert 'mlgate_requests_total{endpoint="/invocations",method="POST",status="400"} 1.0' in (
+            text
+        )
+    finally:
+        box.remove(force=True)
