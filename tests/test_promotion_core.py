@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mlgate.errors import PromotionRace, UsageError
+from mlgate.errors import InputError, PromotionRace, UsageError
 from mlgate.promotion import audit as lineage
 from mlgate.promotion import ledger, rules
 from mlgate.promotion.ledger import Claim, Entry, Ledger, Move
@@ -374,3 +374,165 @@ def test_lineage_targets(text: str, parsed: tuple) -> None:
 def test_bad_lineage_targets(text: str) -> None:
     with pytest.raises(UsageError):
         lineage.parse_target(text)
+
+
+# --- blue/green: a swap of two aliases as one entry ------------------------------------------
+
+SWAPPED = (
+    _entry(1, "promote", "blue", None, "1"),
+    _entry(2, "promote", "green", None, "2"),
+    _entry(3, "swap", "blue", "1", "2", partner="green"),
+)
+
+
+def test_a_swap_is_one_entry_that_moves_both_aliases() -> None:
+    undone = _entry(4, "rollback", "blue", "2", "1", partner="green", reverts=3)
+
+    assert Entry.decode(SWAPPED[2].encode()) == SWAPPED[2]
+    assert '"partner":"green"' in SWAPPED[2].encode()
+    assert '"partner"' not in SWAPPED[0].encode()  # compact: only a swap names one
+    book = Ledger.from_tags(_tags(*SWAPPED))
+    assert book.history("blue") == [None, "1", "2"]
+    assert book.history("green") == [None, "2", "1"]
+    assert [e.seq for e in book.for_alias("green")] == [2, 3]
+    assert "swap blue ↔ green: blue v1 → v2, green v2 → v1" in SWAPPED[2].describe()
+    # Its rollback pops both stacks, as one entry.
+    book = Ledger.from_tags(_tags(*SWAPPED, undone))
+    assert book.history("blue") == [None, "1"]
+    assert book.history("green") == [None, "2"]
+    [green_side] = [s for s in undone.sides() if s.alias == "green"]
+    assert (green_side.from_version, green_side.to_version) == ("1", "2")
+
+
+def test_lineage_shows_the_swap_as_the_move_into_each_alias() -> None:
+    info = VersionInfo("1", "READY", "run1", None, None, None, LINEAGE)
+
+    record = lineage.answer("m", info, {"green": "1", "blue": "2"}, _tags(*SWAPPED), None)
+
+    assert [(p["seq"], p["kind"], p["alias"]) for p in record["promotions"]] == [
+        (1, "promote", "blue"),
+        (3, "swap", "green"),
+    ]
+    assert "#3 2026-01-01T00:00:00Z swap green (v2 → v1) by octocat, swapped with blue" in (
+        lineage.render(record)
+    )
+
+
+@dataclass
+class AliasStore(RegisterStore):
+    """The register store with versions and aliases that move, and alias writes that fail."""
+
+    versions: dict[str, VersionInfo] = field(default_factory=dict)
+    # (alias, version, lands): that write fails once; `lands` when the registry did it anyway.
+    faults: list[tuple[str, str, bool]] = field(default_factory=list)
+    alias_writes: list[tuple[str, str]] = field(default_factory=list)
+
+    def version(self, version: str) -> VersionInfo | None:
+        return self.versions.get(version)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        from mlgate.errors import ServiceError
+
+        with self.lock:
+            self.alias_writes.append((alias, version))
+            for fault in self.faults:
+                if fault[:2] == (alias, version):
+                    self.faults.remove(fault)
+                    if fault[2]:
+                        self.aliases[alias] = version
+                    raise ServiceError(f"MLflow failed to set alias {alias}")
+            self.aliases[alias] = version
+
+    def delete_alias(self, alias: str) -> None:
+        with self.lock:
+            self.aliases.pop(alias, None)
+
+
+def _blue_green(**tags: str) -> AliasStore:
+    store = AliasStore(aliases={"blue": "1", "green": "2"}, tags=_tags(*SWAPPED[:2]))
+    good = {**LINEAGE, "mlgate.gate.evaluation": "passed"}
+    store.versions = {
+        v: VersionInfo(v, "READY", "run1", None, None, None, {**good, **tags}) for v in ("1", "2")
+    }
+    return store
+
+
+def _ci():
+    from mlgate._ci_context import ci_context
+
+    return ci_context({"GITHUB_ACTOR": "octocat"})
+
+
+@pytest.mark.usefixtures("quick_protocol")
+def test_a_swap_and_its_rollback_each_are_one_move() -> None:
+    from mlgate.promotion import moves
+
+    store = _blue_green()
+
+    swapped = moves.swap(store, moves.SwapRequest("m", ("blue", "green")), _ci())
+    undone = moves.rollback(store, "m", "green", "wrong way round", _ci())
+
+    assert swapped.entry is not None
+    assert (swapped.entry.kind, swapped.entry.partner, swapped.entry.seq) == ("swap", "green", 3)
+    assert "blue: v1 → v2, green: v2 → v1 (swapped, ledger entry 3)" in swapped.message
+    assert undone.entry is not None
+    assert (undone.entry.kind, undone.entry.reverts, undone.entry.partner) == (
+        "rollback",
+        3,
+        "green",
+    )
+    assert store.aliases == {"blue": "1", "green": "2"}
+    book = Ledger.from_tags(store.tags)
+    assert [e.kind for e in book.entries] == ["promote", "promote", "swap", "rollback"]
+    assert book.open_claim() is None
+    # Rolled back to where each was first set: nothing older to go back to.
+    with pytest.raises(InputError, match="nothing to roll back to"):
+        moves.rollback(store, "m", "blue", None, _ci())
+
+
+@pytest.mark.usefixtures("quick_protocol")
+def test_a_swap_checks_both_versions_and_needs_both_aliases() -> None:
+    from mlgate.errors import PromotionRefused
+    from mlgate.promotion import moves
+
+    refused = _blue_green(**{"mlgate.gate.evaluation": "failed"})
+    with pytest.raises(PromotionRefused) as caught:
+        moves.swap(refused, moves.SwapRequest("m", ("blue", "green")), _ci())
+    assert "refusing to swap blue and green of m" in caught.value.message
+    assert "v2 (into blue): the evaluation gate failed" in caught.value.message
+    assert "v1 (into green): the evaluation gate failed" in caught.value.message
+    assert refused.aliases == {"blue": "1", "green": "2"}
+
+    unset = _blue_green()
+    del unset.aliases["green"]
+    with pytest.raises(InputError, match="alias green is not set"):
+        moves.swap(unset, moves.SwapRequest("m", ("blue", "green")), _ci())
+
+    same = _blue_green()
+    same.aliases["green"] = "1"
+    outcome = moves.swap(same, moves.SwapRequest("m", ("blue", "green")), _ci())
+    assert outcome.entry is None
+    assert "both point at v1; nothing to swap" in outcome.message
+
+    with pytest.raises(UsageError, match="two different aliases"):
+        rules.check_swap(["blue", "blue"], ["blue", "green"])
+
+
+@pytest.mark.usefixtures("quick_protocol")
+@pytest.mark.parametrize("lands", [False, True], ids=["write-failed", "answer-lost"])
+def test_a_half_done_swap_is_put_back(lands: bool) -> None:
+    from mlgate.errors import ServiceError
+    from mlgate.promotion import moves
+
+    store = _blue_green()
+    store.faults.append(("green", "1", lands))
+
+    with pytest.raises(ServiceError, match="the swap was undone: blue is back on v1, green on v2"):
+        moves.swap(store, moves.SwapRequest("m", ("blue", "green")), _ci())
+
+    assert store.aliases == {"blue": "1", "green": "2"}
+    book = Ledger.from_tags(store.tags)
+    assert [e.seq for e in book.entries] == [1, 2]
+    assert book.open_claim() is None
+    assert moves.swap(store, moves.SwapRequest("m", ("blue", "green")), _ci()).entry is not None
+    assert store.aliases == {"blue": "2", "green": "1"}

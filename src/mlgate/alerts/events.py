@@ -216,6 +216,8 @@ def promotion_moved(
         reasons += [f"overridden: {finding}" for finding in findings]
     else:
         return None
+    if getattr(entry, "partner", None):  # a blue/green swap moved the partner the other way
+        reasons.insert(1, f"{entry.partner}: v{entry.to_version} → v{entry.from_version}")
     if entry.reason:
         reasons.append(f"reason: {entry.reason}")
     return Alert(

@@ -87,13 +87,20 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
 
     deployment_error = None
     if outcome.entry is not None and deploy.wanted():
-        info = store.version(outcome.entry.to_version)
-        commit = info.tags.get(GIT_COMMIT) if info else None
-        try:
-            deployment = deploy.record_deployment(store.name, outcome.entry, commit)
-        except ServiceError as error:
-            deployment, deployment_error = None, error
-        outcome = dataclasses.replace(outcome, deployment=deployment)
+        # One deployment per alias moved: a swap changes two environments.
+        made = []
+        for side in outcome.entry.sides():
+            info = store.version(side.to_version)
+            commit = info.tags.get(GIT_COMMIT) if info else None
+            try:
+                made.append(deploy.record_deployment(store.name, side, commit))
+            except ServiceError as error:
+                deployment_error = error
+                break
+        made = [d for d in made if d]
+        outcome = dataclasses.replace(
+            outcome, deployment=made[0] if made else None, deployments=tuple(made)
+        )
     if args.json:
         print(json.dumps(outcome.to_dict(store.name), indent=2, default=str))
     else:
@@ -109,8 +116,7 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
             for box in outcome.checklist:
                 mark = "[x]" if box.ticked else "[ ]"
                 print(one_line(f"    {mark} {box.label}: {box.evidence}"))
-        if outcome.deployment:
-            deployed = outcome.deployment
+        for deployed in outcome.deployments:
             print(one_line(f"  GitHub deployment {deployed['id']} to {deployed['environment']}"))
     entry = outcome.entry
     write_outputs(
@@ -120,7 +126,8 @@ def finish(store: Any, args: argparse.Namespace, outcome: Any) -> int:
             "version": outcome.version or "",
             "previous-version": outcome.previous_version or "",
             "ledger-seq": entry.seq if entry else "",
-            "deployment-id": outcome.deployment["id"] if outcome.deployment else "",
+            # A swap records two (its aliases in order), comma-separated.
+            "deployment-id": ",".join(str(d["id"]) for d in outcome.deployments),
         }
     )
     append_summary(f"**mlgate** · {text(outcome.message)}")

@@ -2,7 +2,8 @@
 
 Checks the version's recorded gates and lineage, moves the alias, reads it back and
 appends to the model's promotion ledger (who, when, why, gate summary); records a
-GitHub deployment when GITHUB_TOKEN and GITHUB_REPOSITORY are set.
+GitHub deployment when GITHUB_TOKEN and GITHUB_REPOSITORY are set. `--swap A B`
+exchanges the versions of two aliases (blue/green) as one move.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--version", metavar="N", help="the version to promote")
     source.add_argument(
         "--from", dest="from_alias", metavar="ALIAS", help="promote the version behind ALIAS"
+    )
+    source.add_argument(
+        "--swap",
+        nargs=2,
+        metavar=("ALIAS", "OTHER"),
+        help="exchange the versions of two aliases (blue/green) as one move; "
+        "each version must pass the rules for the alias it takes",
     )
     parser.add_argument(
         "--to", dest="target", metavar="ALIAS", help="the alias to move (staging, production, ...)"
@@ -53,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from mlgate.errors import PromotionRefused, UsageError
     from mlgate.promotion import moves, rules
 
+    if args.swap is not None:
+        return _swap(args)
     target = args.target
     if args.canary is not None:
         if target not in (None, moves.CANARY):
@@ -89,6 +99,38 @@ def run(args: argparse.Namespace) -> int:
         outcome = moves.promote(store, request, ci, review_lookup=find_review)
     except PromotionRefused as refused:  # alerts: promotion_refused, then the refusal's exit
         notify_refused(project, args.model, args.version, target, refused.message)
+        raise
+    notify_moved(project, args.model, outcome)  # alerts: promotion_forced
+    return finish(store, args, outcome)
+
+
+def _swap(args: argparse.Namespace) -> int:
+    from mlgate._ci_context import ci_context
+    from mlgate._reviews import find_review
+    from mlgate.alerts import notify_moved, notify_refused
+    from mlgate.commands._promotion import finish, open_store, promotion_settings
+    from mlgate.errors import PromotionRefused, UsageError
+    from mlgate.promotion import moves, rules
+
+    if args.target is not None or args.canary is not None:
+        raise UsageError("--swap moves its two aliases; it cannot go with --to or --canary")
+    rules.check_force(args.force, args.reason)
+    store, project = open_store(args.config, args.model)
+    settings = promotion_settings(project)
+    rules.check_swap(args.swap, settings.aliases)
+    first, second = args.swap
+    request = moves.SwapRequest(
+        model=args.model,
+        aliases=(first, second),
+        reason=args.reason,
+        force=args.force,
+        require_gates=settings.require_gates,
+        require_checklist=tuple(settings.require_checklist),
+    )
+    try:
+        outcome = moves.swap(store, request, ci_context(), review_lookup=find_review)
+    except PromotionRefused as refused:  # alerts: promotion_refused, then the refusal's exit
+        notify_refused(project, args.model, None, f"{first} ↔ {second}", refused.message)
         raise
     notify_moved(project, args.model, outcome)  # alerts: promotion_forced
     return finish(store, args, outcome)

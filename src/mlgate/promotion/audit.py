@@ -55,7 +55,13 @@ def answer(
     gates_detail = _json(vtags.get(keys.GATES))
     fairness = _json(vtags.get(keys.FAIRNESS))
     book = Ledger.from_tags(tags)
-    promotions = [e.to_dict() for e in book.entries if e.to_version == info.version]
+    # Each move into an alias, as that alias saw it (a swap moves two: its sides).
+    promotions = [
+        side.to_dict()
+        for entry in book.entries
+        for side in entry.sides()
+        if side.to_version == info.version
+    ]
     findings = rules.check_lineage(info)
     return {
         "model": model,
@@ -168,6 +174,8 @@ def render(record: dict[str, Any]) -> str:
             f"  #{entry['seq']} {entry['at']} {entry['kind']} {entry['alias']} "
             f"({was} → v{entry['to_version']}) by {entry['actor']}"
         )
+        if entry.get("partner"):
+            line += f", swapped with {entry['partner']}"
         if entry["canary_percent"] is not None:
             line += f", {entry['canary_percent']:g}% of traffic"
         if entry["forced"]:

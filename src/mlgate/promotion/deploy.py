@@ -3,7 +3,9 @@
 Only when GITHUB_TOKEN and GITHUB_REPOSITORY are set (in a workflow: the job needs
 `deployments: write`). The deployment's environment is the alias, its payload the
 model version, and a `success` status marks it live (GitHub then marks the
-environment's earlier deployments inactive).
+environment's earlier deployments inactive). A blue/green swap changes two environments,
+so it is recorded as two deployments, one per alias (`Entry.sides()`), each naming the
+other alias in its payload (`swapped_with`) and the one ledger entry both belong to.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def payload(model: str, entry: Entry) -> dict[str, Any]:
         "ledger_seq": entry.seq,
         "canary_percent": entry.canary_percent,
         "actor": entry.actor,
+        "swapped_with": entry.partner,
     }
 
 

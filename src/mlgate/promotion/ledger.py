@@ -2,10 +2,10 @@
 
 MLflow keeps no alias history, so `rollback` would have nothing to restore. mlgate
 writes one registered-model tag per move, `mlgate.ledger.<seq>` (compact JSON: kind
-promote|rollback, alias, from- and to-version, actor, time, reason, workflow run URL,
-gate summary, canary share, what was cleared), plus `mlgate.ledger.head`, the last
-sequence number. The ledger lives with the model, so it survives without any other
-store and is read with the model in one request.
+promote|rollback|swap, alias, from- and to-version, actor, time, reason, workflow run URL,
+gate summary, canary share, what was cleared, a swap's partner alias), plus
+`mlgate.ledger.head`, the last sequence number. The ledger lives with the model, so it
+survives without any other store and is read with the model in one request.
 
 Concurrency. MLflow has no compare-and-set: tags and aliases are last-writer-wins
 registers, and with registers alone two processes cannot agree on a winner without
@@ -36,8 +36,13 @@ are compared), and a stall of more than CLAIM_BOUND inside one write is caught b
 timing check of step 2. A process that crashes between moving the alias and writing the
 entry leaves its claim (with its intent) behind; it counts as abandoned after CLAIM_TTL.
 
+A blue/green swap is one entry of kind `swap` that moves two aliases: `alias` goes from
+`from` to `to` and `partner` the other way, from `to` to `from` (each took the other's
+version). Its claim expects both aliases as planned, so it cannot interleave with a
+promotion of either; undoing it is one `rollback` entry with the same partner.
+
 Reading: `Ledger.from_tags` parses the tags; `history(alias)` replays the entries as a
-stack (a promotion pushes, a rollback pops), which is what `rollback` restores from.
+stack (a promotion or a swap pushes, a rollback pops), which is what `rollback` restores from.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -88,10 +93,10 @@ def _age_seconds(stamp: str) -> float:
 
 @dataclass(frozen=True)
 class Entry:
-    """One move of one alias, as recorded in `mlgate.ledger.<seq>`."""
+    """One move of one alias (of two, with a partner), as recorded in `mlgate.ledger.<seq>`."""
 
     seq: int
-    kind: str  # promote | rollback
+    kind: str  # promote | rollback | swap
     alias: str
     from_version: str | None
     to_version: str
@@ -104,6 +109,26 @@ class Entry:
     forced: bool = False
     cleared: tuple[str, ...] = ()
     reverts: int | None = None
+    # A swap (or its rollback): this alias moved the other way, from to_version to from_version.
+    partner: str | None = None
+
+    def sides(self) -> tuple[Entry, ...]:
+        """The entry as each alias it moved saw it: itself, and for a swap its mirror
+        (the partner's move, with the partner's from- and to-version)."""
+        if self.partner is None or self.from_version is None:
+            return (self,)
+        mirror = replace(
+            self,
+            alias=self.partner,
+            from_version=self.to_version,
+            to_version=self.from_version,
+            partner=self.alias,
+        )
+        return (self, mirror)
+
+    def side(self, alias: str) -> Entry | None:
+        """The move of `alias` in this entry, or None when it did not move it."""
+        return next((s for s in self.sides() if s.alias == alias), None)
 
     def encode(self) -> str:
         data = {
@@ -121,6 +146,7 @@ class Entry:
             "forced": self.forced,
             "cleared": list(self.cleared),
             "reverts": self.reverts,
+            "partner": self.partner,
         }
         # Compact: leave out what is empty, so a ledger of many moves stays small.
         kept = {k: v for k, v in data.items() if v not in (None, [], {}, False) or k == "from"}
@@ -145,6 +171,7 @@ class Entry:
                 forced=bool(data.get("forced", False)),
                 cleared=tuple(data.get("cleared") or ()),
                 reverts=data.get("reverts"),
+                partner=None if data.get("partner") is None else str(data["partner"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None  # not ours, or damaged: shown as unreadable, never trusted
@@ -157,6 +184,11 @@ class Entry:
     def describe(self) -> str:
         was = f"v{self.from_version}" if self.from_version else "unset"
         text = f"#{self.seq} {self.kind} {self.alias}: {was} → v{self.to_version}"
+        if self.partner is not None:
+            text = (
+                f"#{self.seq} {self.kind} {self.alias} ↔ {self.partner}: {self.alias} {was} → "
+                f"v{self.to_version}, {self.partner} v{self.to_version} → {was}"
+            )
         if self.canary_percent is not None:
             text += f" ({self.canary_percent:g}% of traffic)"
         text += f" · {self.actor} · {self.at}"
@@ -181,20 +213,21 @@ class Claim:
     alias: str
     to_version: str
     state: str = "open"  # open | aborted
+    partner: str | None = None  # a swap's other alias
 
     def encode(self) -> str:
-        return json.dumps(
-            {
-                "token": self.token,
-                "actor": self.actor,
-                "at": self.at,
-                "kind": self.kind,
-                "alias": self.alias,
-                "to": self.to_version,
-                "state": self.state,
-            },
-            separators=(",", ":"),
-        )
+        data = {
+            "token": self.token,
+            "actor": self.actor,
+            "at": self.at,
+            "kind": self.kind,
+            "alias": self.alias,
+            "to": self.to_version,
+            "state": self.state,
+        }
+        if self.partner is not None:
+            data["partner"] = self.partner
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def decode(cls, seq: int, text: str | None) -> Claim | None:
@@ -211,15 +244,17 @@ class Claim:
                 alias=str(data.get("alias") or "?"),
                 to_version=str(data.get("to") or "?"),
                 state=str(data.get("state") or "open"),
+                partner=None if data.get("partner") is None else str(data["partner"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return cls(seq, token="", actor="unknown", at="", kind="?", alias="?", to_version="?")
 
     def describe(self) -> str:
-        return (
-            f"{self.actor} claimed ledger entry {self.seq} at {self.at or '?'} "
-            f"to {self.kind} {self.alias} → v{self.to_version}"
-        )
+        if self.partner is not None:
+            intent = f"{self.kind} {self.alias} ↔ {self.partner}"
+        else:
+            intent = f"{self.kind} {self.alias} → v{self.to_version}"
+        return f"{self.actor} claimed ledger entry {self.seq} at {self.at or '?'} to {intent}"
 
 
 @dataclass(frozen=True)
@@ -274,8 +309,8 @@ class Ledger:
         return None
 
     def for_alias(self, alias: str) -> list[Entry]:
-        """Entries that moved `alias`, or cleared it, oldest first."""
-        return [e for e in self.entries if e.alias == alias or alias in e.cleared]
+        """Entries that moved `alias` (also as a swap's partner), or cleared it, oldest first."""
+        return [e for e in self.entries if alias in (e.alias, e.partner) or alias in e.cleared]
 
     def for_version(self, version: str) -> list[Entry]:
         return [e for e in self.entries if version in (e.to_version, e.from_version)]
@@ -285,10 +320,12 @@ class Ledger:
 
         A promotion pushes its version, a rollback pops back to the one before,
         and clearing (the canary after its promotion to production) pushes None.
+        A swap is a move of each of its two aliases, seen from that alias's side.
         """
         stack: list[str | None] = []
-        for entry in self.for_alias(alias):
-            if entry.alias != alias:  # this entry cleared the alias
+        for whole in self.for_alias(alias):
+            entry = whole.side(alias)
+            if entry is None:  # this entry cleared the alias
                 stack.append(None)
                 continue
             if not stack:
@@ -321,6 +358,8 @@ class Move:
     alias: str
     expected: str | None  # the alias's version the plan was made from
     to_version: str
+    # A swap: the other alias, which must still hold `to_version` (and gets `expected`).
+    partner: str | None = None
 
 
 def claim(
@@ -362,6 +401,7 @@ def claim(
             kind=move.kind,
             alias=move.alias,
             to_version=move.to_version,
+            partner=move.partner,
         )
         try:
             store.set_tag(claim_key(seq), ours.encode())
@@ -455,12 +495,16 @@ def record(store: Store, entry: Entry) -> None:
 
 
 def _check_expected(snapshot: Any, move: Move, model: str) -> None:
-    current = snapshot.aliases.get(move.alias)
-    if current != move.expected:
-        was = f"v{move.expected}" if move.expected else "unset"
-        now = f"v{current}" if current else "unset"
-        raise PromotionRace(
-            f"alias {move.alias} of {model} changed since it was read ({was} → {now}): "
-            "another promotion moved it; nothing was moved; check `mlgate lineage "
-            f"{model}@{move.alias}` and rerun"
-        )
+    planned = [(move.alias, move.expected)]
+    if move.partner is not None:
+        planned.append((move.partner, move.to_version))
+    for alias, expected in planned:
+        current = snapshot.aliases.get(alias)
+        if current != expected:
+            was = f"v{expected}" if expected else "unset"
+            now = f"v{current}" if current else "unset"
+            raise PromotionRace(
+                f"alias {alias} of {model} changed since it was read ({was} → {now}): "
+                "another promotion moved it; nothing was moved; check `mlgate lineage "
+                f"{model}@{alias}` and rerun"
+            )

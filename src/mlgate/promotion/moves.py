@@ -1,8 +1,16 @@
-"""Promote and roll back: plan from one read, check the rules, then commit through the ledger.
+"""Promote, swap and roll back: plan from one read, check the rules, then commit through
+the ledger.
 
 Planning reads the model once (aliases, ledger) and the version to move; the
 ledger's claim protocol (see `mlgate.promotion.ledger`) then makes sure that
 nothing changed in between, and only the claimant writes the alias and the entry.
+
+A blue/green swap exchanges the versions of two aliases as one ledger entry. mlgate
+does not know which of the two serves live traffic (a router outside does), so each
+version must pass the rules for the alias it takes, as a promotion would (`--force
+--reason` overrides). The two alias writes cannot be one write in MLflow: if the second
+fails, both aliases are written back to what they held (either write may have landed
+although it failed), and only then is the claim given up, so no half-done swap remains.
 """
 
 from __future__ import annotations
@@ -47,9 +55,10 @@ class Outcome:
     entry: Entry | None  # None: nothing to do, the alias already held the version
     message: str
     findings: tuple[rules.Finding, ...] = ()
-    deployment: dict[str, Any] | None = field(default=None)
+    deployment: dict[str, Any] | None = field(default=None)  # the first of `deployments`
     kept: tuple[str, str] | None = None  # without an entry: (alias, the version it still holds)
     checklist: tuple[ChecklistBox, ...] = ()  # the version's pre-deployment checklist
+    deployments: tuple[dict[str, Any], ...] = ()  # one per alias moved (two for a swap)
 
     @property
     def alias(self) -> str | None:
@@ -81,6 +90,7 @@ class Outcome:
             "entry": self.entry.to_dict() if self.entry else None,
             "overridden": [f.message for f in self.findings],
             "deployment": self.deployment,
+            "deployments": list(self.deployments),
             "checklist": [
                 {"key": b.key, "label": b.label, "ticked": b.ticked, "evidence": b.evidence}
                 for b in self.checklist
@@ -148,6 +158,88 @@ def promote(
     return Outcome(entry, _said(request.model, entry), decision.findings, checklist=boxes)
 
 
+@dataclass(frozen=True)
+class SwapRequest:
+    """A blue/green swap as the command line asked for it: two different aliases."""
+
+    model: str
+    aliases: tuple[str, str]
+    reason: str | None = None
+    force: bool = False
+    require_gates: bool = True
+    require_checklist: tuple[str, ...] = ()
+
+
+def swap(
+    store: Any, request: SwapRequest, ci: CiContext, review_lookup: ReviewLookup | None = None
+) -> Outcome:
+    """Exchange the versions of two aliases as one ledger entry of kind `swap`.
+
+    Both must be set; holding the same version is a no-op. Each version is checked as
+    a promotion to the alias it takes (gates, lineage, the required checklist boxes);
+    the outcome shows the checklist of the version that takes the first alias.
+    """
+    first, second = request.aliases
+    snapshot = store.read()
+    held = {alias: snapshot.aliases.get(alias) for alias in (first, second)}
+    for alias in (first, second):
+        if held[alias] is None:
+            set_aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(snapshot.aliases.items()))
+            raise InputError(
+                f"cannot swap {first} and {second} of {request.model}: alias {alias} is not set "
+                f"(aliases: {set_aliases or 'none'}); promote a version to it first"
+            )
+    was_first, was_second = str(held[first]), str(held[second])
+    if was_first == was_second:
+        return Outcome(
+            None,
+            f"{first} and {second} of {request.model} both point at v{was_first}; nothing to swap",
+            kept=(first, was_first),
+        )
+    production = snapshot.aliases.get(PRODUCTION)
+    findings: list[rules.Finding] = []
+    checked: dict[str, tuple[Any, tuple[ChecklistBox, ...]]] = {}
+    for alias, version in ((first, was_second), (second, was_first)):
+        info = store.version(version)
+        if info is None:
+            raise InputError(
+                f"cannot swap {first} and {second} of {request.model}: v{version} (behind "
+                f"{second if alias == first else first}) was deleted"
+            )
+        boxes = version_checklist(info, production, review_lookup)
+        checked[alias] = (info, boxes)
+        findings += [
+            rules.Finding(f.check, f"v{version} (into {alias}): {f.message}")
+            for f in rules.check_version(info, require_gates=request.require_gates)
+            + required_findings(boxes, request.require_checklist)
+        ]
+    decision = rules.decide(findings, force=request.force, reason=request.reason)
+    if not decision.allowed:
+        raise PromotionRefused(
+            rules.swap_refusal_message(request.model, first, second, decision.findings)
+        )
+    move = Move("swap", first, was_first, was_second, partner=second)
+    seq, ours, _ = ledger.claim(store, move, actor=ci.actor, model=request.model)
+    entry = Entry(
+        seq=seq,
+        kind="swap",
+        alias=first,
+        from_version=was_first,
+        to_version=was_second,
+        actor=ci.actor,
+        at=ledger.utc_now(),
+        reason=request.reason,
+        run_url=ci.run_url,
+        gates=rules.gate_summary(checked[first][0].tags),
+        forced=decision.forced,
+        partner=second,
+    )
+    _apply_swap(store, ours, entry)
+    return Outcome(
+        entry, _said(request.model, entry), decision.findings, checklist=checked[first][1]
+    )
+
+
 def version_checklist(
     info: Any, production: str | None, review_lookup: ReviewLookup | None
 ) -> tuple[ChecklistBox, ...]:
@@ -163,7 +255,7 @@ def version_checklist(
 def rollback(store: Any, model: str, alias: str, reason: str | None, ci: CiContext) -> Outcome:
     snapshot = store.read()
     book = Ledger.from_tags(snapshot.tags)
-    moves = [e for e in book.for_alias(alias) if e.alias == alias]
+    moves = [e for e in book.for_alias(alias) if alias in (e.alias, e.partner)]
     if not moves:
         raise InputError(
             f"no promotion history for alias {alias} of {model}: rollback restores the version "
@@ -177,6 +269,8 @@ def rollback(store: Any, model: str, alias: str, reason: str | None, ci: CiConte
             f"alias {alias} of {model} points at v{current} but its last recorded move left it "
             f"at {last}: it was moved outside mlgate; use `mlgate promote` to set it explicitly"
         )
+    if moves[-1].kind == "swap" and moves[-1] is book.for_alias(alias)[-1]:
+        return _undo_swap(store, model, book, snapshot, moves[-1], reason, ci)
     if len(stack) < 2 or stack[-2] is None:
         raise InputError(
             f"nothing to roll back to: alias {alias} of {model} had no version before "
@@ -188,7 +282,9 @@ def rollback(store: Any, model: str, alias: str, reason: str | None, ci: CiConte
         raise InputError(
             f"cannot roll {alias} of {model} back to v{previous}: that version was deleted"
         )
-    last_promotion = next((e for e in reversed(moves) if e.to_version == current), moves[-1])
+    last_promotion = next(
+        (e for e in reversed(moves) if e.side(alias).to_version == current), moves[-1]
+    )
     move = Move("rollback", alias, current, previous)
     seq, ours, _ = ledger.claim(store, move, actor=ci.actor, model=model)
     entry = Entry(
@@ -206,6 +302,107 @@ def rollback(store: Any, model: str, alias: str, reason: str | None, ci: CiConte
     )
     _apply(store, ours, entry)
     return Outcome(entry, _said(model, entry))
+
+
+def _undo_swap(
+    store: Any,
+    model: str,
+    book: Ledger,
+    snapshot: Any,
+    swapped: Entry,
+    reason: str | None,
+    ci: CiContext,
+) -> Outcome:
+    """Roll back a swap as one move: both aliases back, one `rollback` entry with the partner."""
+    assert swapped.partner is not None
+    assert swapped.from_version is not None
+    for alias in (swapped.alias, swapped.partner):
+        later = book.for_alias(alias)[-1]
+        if later.seq != swapped.seq:
+            raise InputError(
+                f"cannot undo the swap of {swapped.alias} and {swapped.partner} of {model} "
+                f"(ledger entry {swapped.seq}): {alias} moved since ({later.describe()}); "
+                f"roll {alias} back first, or promote the versions you want"
+            )
+        expected = swapped.side(alias).to_version
+        current = snapshot.aliases.get(alias)
+        if current != expected:
+            now = f"v{current}" if current else "unset"
+            raise InputError(
+                f"alias {alias} of {model} points at {now} but the swap (ledger entry "
+                f"{swapped.seq}) left it at v{expected}: it was moved outside mlgate; use "
+                "`mlgate promote` to set it explicitly"
+            )
+    info = store.version(swapped.from_version)
+    if info is None:
+        raise InputError(
+            f"cannot roll {swapped.alias} of {model} back to v{swapped.from_version}: "
+            "that version was deleted"
+        )
+    move = Move(
+        "rollback",
+        swapped.alias,
+        swapped.to_version,
+        swapped.from_version,
+        partner=swapped.partner,
+    )
+    seq, ours, _ = ledger.claim(store, move, actor=ci.actor, model=model)
+    entry = Entry(
+        seq=seq,
+        kind="rollback",
+        alias=swapped.alias,
+        from_version=swapped.to_version,
+        to_version=swapped.from_version,
+        actor=ci.actor,
+        at=ledger.utc_now(),
+        reason=reason,
+        run_url=ci.run_url,
+        gates=rules.gate_summary(info.tags),
+        reverts=swapped.seq,
+        partner=swapped.partner,
+    )
+    _apply_swap(store, ours, entry)
+    return Outcome(entry, _said(model, entry))
+
+
+def _apply_swap(store: Any, ours: ledger.Claim, entry: Entry) -> None:
+    """Write both aliases (each read back), then the entry; a failure leaves neither moved.
+
+    When the second write fails, both aliases are written back to what they held:
+    the failed write may have landed all the same (an answer lost on the way back).
+    Only once both are back is the claim given up; if putting them back fails too, the
+    error names what each alias should hold.
+    """
+    from mlgate.errors import MlgateError, ServiceError
+
+    first, second = entry.sides()
+    try:
+        store.set_alias(first.alias, first.to_version)
+    except Exception:
+        ledger.abort(store, ours)
+        raise
+    try:
+        store.set_alias(second.alias, second.to_version)
+    except MlgateError as error:
+        try:
+            store.set_alias(first.alias, first.from_version)
+            store.set_alias(second.alias, second.from_version)
+        except MlgateError as repair:
+            ledger.abort(store, ours)  # best effort: lets the repair below through
+            raise ServiceError(
+                f"{error.message}; the swap is half done and putting it back failed too "
+                f"({repair.message}): {first.alias} should hold v{first.from_version} and "
+                f"{second.alias} v{second.from_version}; set them with `mlgate promote "
+                "--version N --to ALIAS` once the registry answers, nothing was recorded"
+            ) from None
+        ledger.abort(store, ours)
+        error.message = (
+            f"{error.message}; the swap was undone: {first.alias} is back on "
+            f"v{first.from_version}, {second.alias} on v{second.from_version}, nothing "
+            "recorded; run again"
+        )
+        raise
+    ledger.record(store, entry)
 
 
 def _apply(store: Any, ours: ledger.Claim, entry: Entry) -> None:
@@ -238,6 +435,12 @@ def _source_version(store: Any, snapshot: Any, request: Request) -> str:
 
 
 def _said(model: str, entry: Entry) -> str:
+    if entry.partner is not None:
+        moved = ", ".join(
+            f"{side.alias}: v{side.from_version} → v{side.to_version}" for side in entry.sides()
+        )
+        verb = "swap rolled back" if entry.kind == "rollback" else "swapped"
+        return f"{model} {moved} ({verb}, ledger entry {entry.seq})"
     was = f"v{entry.from_version}" if entry.from_version else "unset"
     verb = "rolled back" if entry.kind == "rollback" else "promoted"
     text = f"{model} {entry.alias}: {was} → v{entry.to_version} ({verb}, ledger entry {entry.seq})"

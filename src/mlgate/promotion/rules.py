@@ -135,3 +135,22 @@ def refusal_message(model: str, version: str, alias: str, findings: tuple[Findin
         f"refusing to promote {model} v{version} to {alias}: {reasons}; promote a version "
         "whose gates passed, or override with --force --reason TEXT (recorded in the ledger)"
     )
+
+
+def check_swap(aliases: list[str] | tuple[str, ...], allowed: list[str] | tuple[str, ...]) -> None:
+    """A swap takes two different aliases, each a promotion target."""
+    for alias in aliases:
+        check_target(alias, allowed)
+    if len(set(aliases)) != 2:
+        raise UsageError(
+            f"--swap {' '.join(aliases)}: name two different aliases, e.g. --swap blue green"
+        )
+
+
+def swap_refusal_message(model: str, first: str, second: str, findings: tuple[Finding, ...]) -> str:
+    reasons = "; ".join(f.message for f in findings)
+    return (
+        f"refusing to swap {first} and {second} of {model}: {reasons}; each version must be "
+        "promotable to the alias it takes, or override with --force --reason TEXT (recorded "
+        "in the ledger)"
+    )
