@@ -462,3 +462,38 @@ def test_the_prediction_log_is_recognised_and_only_this_models_rows_kept(
     assert set(window.predictions) == {0}
     assert window.versions is not None
     assert set(window.versions) == {"4"}
+
+
+@pytest.mark.slow
+def test_training_data_on_s3_is_read_back_by_its_recorded_version(
+    tmp_path: Path, cli, s3_env: str, s3_bucket
+) -> None:
+    table = _table()
+    reference, holdout = table.iloc[:300], table.iloc[300:]
+    repo = tmp_path / "bc"
+    _write_repo(repo, reference, holdout)
+    trained_on = s3_bucket.put("data/train.csv", reference.to_csv(index=False).encode())
+    config = yaml.safe_load((repo / "mlgate.yaml").read_text())
+    config["data"]["training_data_path"] = s3_bucket.uri("data/train.csv")
+    config["evaluation"]["bootstrap"] = {"n": 50}
+    (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert _mlgate(repo, "run").returncode == 0
+    promoted = _mlgate(
+        repo, "promote", MODEL, "--version", "1", "--to", "production", "--force", "--reason",
+        "monitor test", "--config", str(repo / "mlgate.yaml"),
+    )  # fmt: skip
+    assert promoted.returncode == 0, promoted.stderr
+    # The key now holds other data: the check must still compare with what v1 saw.
+    s3_bucket.put("data/train.csv", _shifted(reference).to_csv(index=False).encode())
+    (repo / "production").mkdir()
+    holdout.drop(columns=[TARGET]).to_csv(repo / "production" / "window.csv", index=False)
+
+    outcome, document = _monitor(cli, repo)
+
+    assert outcome.code == 0, outcome.err
+    result = MonitorResult.from_json(document["monitor"])
+    assert result.verdict == "ok", result.reasons
+    assert result.reference.recorded
+    assert result.reference.uri == s3_bucket.uri("data/train.csv")
+    assert result.reference.version_id == trained_on
+    assert result.reference.note is None
