@@ -168,7 +168,12 @@ def small_repo(root: Path, model: dict[str, Any]) -> Path:
     )
     signal = frame.x1 - 0.3 * (frame.x2 - 5) + (frame.plan == "premium")
     frame["churned"] = np.where(signal + rng.logistic(scale=0.5, size=rows) > 0, "yes", "no")
-    features = {"x1": "numeric", "x2": "numeric", "plan": "categorical"}
+    frame.loc[frame.index[::9], "plan"] = None  # a category of its own for the encoder
+    features = {
+        "x1": "numeric",
+        "x2": "numeric",
+        "plan": {"type": "categorical", "nullable": True},
+    }
     return write_repo(
         root, frame.iloc[:220], frame.iloc[220:], "churned", features, model, {"onnx": True}
     )
@@ -308,6 +313,20 @@ def test_a_regressor_exports_with_doubles_and_agrees_to_the_last_digits(tmp_path
     assert onnx["max_abs_diff"] <= 1e-9
     assert "labels_differing" not in onnx
     assert "worst_class" not in onnx
+
+
+@pytest.mark.slow
+def test_a_missing_category_is_fed_as_scikit_learn_encodes_it(tmp_path: Path) -> None:
+    """Training saw rows without a plan: the encoder has a category for them, which ONNX
+    must meet too (it did not when missing text was fed as an unknown category)."""
+    repo = small_repo(tmp_path / "missing", {"type": "LogisticRegression"})
+    assert pd.read_csv(repo / "validation.csv")["plan"].isna().any()
+    done = mlgate(repo, "train")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    onnx = train_json(repo)["onnx"]
+    assert onnx["passed"] is True, onnx
+    assert onnx["numeric_type"] == "double"
+    assert onnx["max_abs_diff"] <= 1e-12
 
 
 # --- what cannot be exported ---------------------------------------------------------------

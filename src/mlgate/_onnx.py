@@ -31,9 +31,10 @@ NUMERIC_TYPES = ("double", "float")
 # The model's metadata key for the table's column names, one per ONNX input in order:
 # skl2onnx makes input names safe identifiers ("od280/od315" becomes "od280_od315").
 COLUMNS_KEY = "table_columns"
-# What a missing category is fed as: text no category holds, so the encoder ignores it,
-# as scikit-learn ignores an unseen category (handle_unknown="ignore").
-MISSING_TEXT = ""
+# What a missing category is fed as: skl2onnx writes the encoder's category for missing
+# values as the text "nan", so a row with none is encoded as scikit-learn encodes it when
+# training saw missing values, and ignored (handle_unknown="ignore") when it did not.
+MISSING_TEXT = "nan"
 
 
 @dataclass(frozen=True)

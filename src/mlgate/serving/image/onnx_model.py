@@ -7,7 +7,7 @@ does, so a client cannot tell the two images apart: the same request bodies (JSO
 `{"predictions": [...]}` answers, errors as `{"error_code": ..., "message": ...}`.
 
 Each ONNX input is one table column, fed as mlgate's parity check fed it
-(`mlgate._onnx.feeds`): text for a string input (a missing value as ""), numbers for a
+(`mlgate._onnx.feeds`): text for a string input (a missing value as "nan"), numbers for a
 float, double or int64 input (a missing number as NaN, which the model imputes).
 
 This file runs in the image, not in mlgate: it needs onnxruntime and numpy only.
@@ -27,7 +27,7 @@ from typing import Any
 # (written by mlgate's export; skl2onnx makes input names safe identifiers).
 COLUMNS_KEY = "table_columns"
 MODEL_FILE = "model.onnx"  # in app/model/, beside the version's MLmodel
-MISSING_TEXT = ""
+MISSING_TEXT = "nan"  # as mlgate._onnx feeds a missing category: skl2onnx's name for it
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 # As MLflow's scoring server words it.
 REQUIRED_INPUT_FORMAT = (
@@ -110,7 +110,7 @@ def _array(values: list[Any], kind: str, name: str) -> Any:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -125,8 +125,9 @@ def parse(body: bytes, content_type: str) -> tuple[dict[str, list[Any]], dict[st
         if not rows:
             raise BadRequest("Failed to parse input as a Pandas DataFrame: no header row")
         header, data = rows[0], rows[1:]
+        # An empty field is a missing value, as pandas reads CSV for the pyfunc server.
         return {
-            name: [row[i] if i < len(row) else None for row in data]
+            name: [row[i] if i < len(row) and row[i] != "" else None for row in data]
             for i, name in enumerate(header)
         }, None
     try:
