@@ -3,7 +3,9 @@
 The example's model is trained and registered once (a local SQLite store), then
 built into an image from a Debian base pinned by digest, offline from a wheel
 directory, and pushed to a loopback `docker-registry`. The image runs with
-`--network none`; requests reach it through `docker exec`, as nothing else can.
+`--network none`; requests reach it through `docker exec`, as nothing else can. The
+prediction log test runs it on the host's network instead, where it reaches the moto S3
+server on loopback.
 Tests that need the engine skip with the reason when it cannot start; .ci/run starts it
 and sets MLGATE_REQUIRE_DOCKER=1, which turns those skips into failures.
 """
@@ -40,6 +42,15 @@ EXAMPLE = ROOT / "examples" / "churn"
 MODEL = "production-churn-model"
 PYTHON = "/opt/mlgate/venv/bin/python"
 SERVER = "/opt/mlgate/app/serve.py"
+# The image logs every prediction to S3 in batches of 40 rows; each container that uses
+# the log names its own bucket with MLGATE_LOG_TO (the others have no network: their
+# batches fail, which they do not look at).
+LOG_SETTINGS = {
+    "log_sample": 1.0,
+    "log_to": "s3://mlgate-prediction-log/churn/",
+    "log_batch_rows": 40,
+    "log_flush_seconds": 600,
+}
 # Travels from a version tag into a label: quotes, a backslash and a `$` must survive.
 AWKWARD_TAG = ("mlgate.model.note", 'a "quoted" $HOME \\ value')
 # Run inside the container (it has no network): POST or GET on the server's own port.
@@ -147,9 +158,14 @@ def built(
     serving_base_image: str,
     serving_wheels: Any,
 ) -> Built:
-    """v1 built offline from the wheel directory and pushed to the loopback registry."""
+    """v1 built offline from the wheel directory and pushed to the loopback registry, with
+    the prediction log on (LOG_SETTINGS)."""
     from mlflow import artifacts
 
+    config_path = registered.repo / "mlgate.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["serving"] = {**(config.get("serving") or {}), **LOG_SETTINGS}
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     use_store(registered.uri)
     model_dir = artifacts.download_artifacts(
         artifact_uri=f"models:/{MODEL}/1",
@@ -157,7 +173,7 @@ def built(
         tracking_uri=registered.uri,
     )
     pins = (Path(model_dir) / "requirements.txt").read_text(encoding="utf-8")
-    wheels = serving_wheels(image_requirements(pins, None))
+    wheels = serving_wheels(image_requirements(pins, None, LOG_SETTINGS["log_to"]))
     done = mlgate(
         registered.repo,
         "build-image",
@@ -268,6 +284,157 @@ def test_the_image_answers_like_the_registered_model_and_counts_it(
     assert samples("mlgate_prediction_rows", "mlgate_prediction_rows_total")[0].value == 180.0
     info = samples("mlgate_model_info", "mlgate_model_info")
     assert [(s.labels["name"], s.labels["version"]) for s in info] == [(MODEL, "1")]
+
+
+def _serve_on_host(docker_client: Any, image: str, environment: dict[str, str]) -> tuple[Any, str]:
+    """The image on the host's network (it reaches the moto server on loopback), on a free
+    loopback port: the container and its URL."""
+    from conftest import _free_port
+
+    port = _free_port()
+    box = docker_client.containers.run(
+        image,
+        detach=True,
+        network_mode="host",
+        environment={**environment, "MLGATE_HOST": "127.0.0.1", "MLGATE_PORT": str(port)},
+    )
+    return box, f"http://127.0.0.1:{port}"
+
+
+def _until(check: Any, box: Any, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        box.reload()
+        assert box.status == "running", box.logs().decode()[-3000:]
+        assert time.monotonic() < deadline, box.logs().decode()[-3000:]
+        time.sleep(0.5)
+
+
+def _http(url: str, body: Any = None) -> tuple[int, str]:
+    import urllib.error
+
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:  # not listening yet
+        return 0, str(error)
+
+
+def _log_metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, text = _http(f"{url}/metrics")
+    assert status == 200, text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("mlgate_prediction_log")
+        for sample in family.samples
+    }
+
+
+def test_the_served_model_logs_its_predictions_to_s3_in_batches_and_counts_failures(
+    built: Built, docker_client: Any, s3_server: str
+) -> None:
+    import re
+    import uuid
+
+    from conftest import MOTO_CREDENTIALS, MOTO_REGION, s3_client
+
+    s3 = s3_client(s3_server)
+    bucket, prefix = f"served-{uuid.uuid4().hex[:16]}", "served/churn/"
+    s3.create_bucket(Bucket=bucket)
+    aws = {
+        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_ACCESS_KEY_ID": MOTO_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": MOTO_CREDENTIALS["aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": MOTO_REGION,
+    }
+    image = built.record["image"]
+    good, good_url = _serve_on_host(
+        docker_client, image, {**aws, "MLGATE_LOG_TO": f"s3://{bucket}/{prefix}"}
+    )
+    try:
+        # The same image logging to a bucket that does not exist: every batch fails.
+        bad, bad_url = _serve_on_host(
+            docker_client, image, {**aws, "MLGATE_LOG_TO": f"s3://no-such-{bucket}/x/"}
+        )
+        try:
+            rows = _rows(built.registered, 95)
+            predictions: list[Any] = []
+            for url in (good_url, bad_url):
+                box = good if url == good_url else bad
+                _until(lambda url=url: _http(f"{url}/ping")[0] == 200, box)
+                for part in (rows.iloc[:60], rows.iloc[60:]):
+                    split = json.loads(part.to_json(orient="split", index=False))
+                    status, text = _http(f"{url}/invocations", {"dataframe_split": split})
+                    assert status == 200, text  # a failing log never fails a request
+                    if url == good_url:
+                        predictions += json.loads(text)["predictions"]
+
+            def keys() -> list[str]:
+                listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+                return sorted(item["Key"] for item in listed)
+
+            # 95 rows: two full batches of 40 now, 15 rows wait (the time limit is 10 min).
+            _until(lambda: len(keys()) == 2, good, seconds=60)
+            counted = _log_metrics(good_url)
+            assert counted[("mlgate_prediction_log_batches_written_total", ())] == 2.0
+            assert counted[("mlgate_prediction_log_batches_failed_total", ())] == 0.0
+            assert counted[("mlgate_prediction_log_rows_total", ())] == 80.0
+            assert counted[("mlgate_prediction_log_rows_buffered", ())] == 15.0
+
+            failed = ("mlgate_prediction_log_batches_failed_total", ())
+            _until(lambda: _log_metrics(bad_url)[failed] == 2.0, bad, seconds=60)
+            counted = _log_metrics(bad_url)
+            assert counted[("mlgate_prediction_log_batches_written_total", ())] == 0.0
+            dropped = ("mlgate_prediction_log_rows_dropped_total", (("reason", "write_failed"),))
+            assert counted[dropped] == 80.0
+            status, text = _http(f"{bad_url}/invocations", {"dataframe_split": split})
+            assert status == 200, text
+            assert "NoSuchBucket" in bad.logs().decode()
+        finally:
+            bad.remove(force=True)
+
+        # docker stop sends SIGTERM: the server stops and writes the 15 buffered rows.
+        good.stop(timeout=30)
+        good.reload()
+        assert good.attrs["State"]["ExitCode"] == 0, good.logs().decode()[-3000:]
+        assert len(keys()) == 3, good.logs().decode()[-3000:]
+    finally:
+        good.remove(force=True)
+
+    name = re.compile(
+        rf"^{prefix}(\d{{4}})/(\d{{2}})/(\d{{2}})/(\d{{8}})T(\d{{6}})Z-[0-9a-f]+\.jsonl$"
+    )
+    logged = []
+    for key in keys():
+        match = name.match(key)
+        assert match, key
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        lines = [json.loads(line) for line in body.splitlines()]
+        first = lines[0]["timestamp"]  # the batch is named after its first row's time
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", first), first
+        day, clock = first[:10].replace("-", ""), first[11:19].replace(":", "")
+        assert match.group(4, 5) == (day, clock), (key, first)
+        assert "".join(match.group(1, 2, 3)) == day
+        logged += lines
+    assert len(logged) == 95
+    fields = ["timestamp", "model", "version", "inputs", "prediction"]
+    assert all(list(line) == fields for line in logged)
+    assert {(line["model"], line["version"]) for line in logged} == {(MODEL, "1")}
+    sent = json.loads(rows.to_json(orient="records"))
+    assert sorted(([line["inputs"], line["prediction"]] for line in logged), key=str) == sorted(
+        ([inputs, prediction] for inputs, prediction in zip(sent, predictions, strict=True)),
+        key=str,
+    )
 
 
 def test_the_image_runs_unprivileged_with_a_health_check(built: Built, docker_client: Any) -> None:
