@@ -5,7 +5,9 @@ The image serves the version with MLflow's pyfunc scoring server (/ping,
 Jinja2 template; the base image is pinned by digest (`serving.base_image`); the
 requirements are the model's own pins, from a package index or, offline, from a
 wheel directory (`serving.wheels`). With --push, the image goes to
-`serving.repository` and its digest is tagged on the version (`mlgate.image`).
+`serving.repository` and its digest is tagged on the version (`mlgate.image`). With
+--flavor onnx (`serving.flavor`) the image serves the version's model.onnx (`export.onnx`)
+on onnxruntime only, tagged `v<version>-onnx`, and answers the same endpoints.
 """
 
 from __future__ import annotations
