@@ -664,3 +664,191 @@ def test_promotion_requires_the_checklist_boxes_the_config_names(
     assert boxes["registry"]["evidence"] == f"version {version}"
     assert server.aliases(model)["staging"] == version
     assert github_api.violations(since) == []
+
+
+def _blue_green_config(server: Server, tmp_path: Path) -> Path:
+    """The example's config with `blue` and `green` among the promotion aliases."""
+    repo = tmp_path / "blue-green-repo"
+    shutil.copytree(server.repo, repo, ignore=shutil.ignore_patterns(".git", ".mlgate"))
+    config = repo / "mlgate.yaml"
+    _edit(
+        config,
+        lambda c: c.setdefault("promotion", {}).update(
+            aliases=["staging", "canary", "production", "blue", "green"]
+        ),
+    )
+    return config
+
+
+def test_blue_green_swap_is_one_move_shown_in_lineage_and_undone_by_rollback(
+    server: Server, mlgate, github_api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from github_fake_deployments import add_deployment_routes, deployments
+
+    model = "bluegreen-churn"
+    old, new = server.copy_version(model, "1"), server.copy_version(model, "2")
+    config = str(_blue_green_config(server, tmp_path))
+    assert mlgate("promote", model, "--version", old, "--to", "blue", "--config", config).code == 0
+    unset = mlgate("promote", model, "--swap", "blue", "green", "--config", config)
+    assert unset.code == 2
+    assert "alias green is not set" in unset.err
+    assert mlgate("promote", model, "--version", new, "--to", "green", "--config", config).code == 0
+
+    add_deployment_routes(github_api.fake)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_blueGreenTestToken0123456789abcdef")
+    monkeypatch.setenv("GITHUB_API_URL", github_api.url)
+    monkeypatch.setenv("GITHUB_SHA", "6dcb09b5b57875f334f61aebed695e2e4193db5e")
+    since = github_api.log_offset()
+    swapped = mlgate(
+        "promote", model, "--swap", "blue", "green", "--reason", "go live", "--config", config,
+        "--json",
+    )  # fmt: skip
+    assert swapped.code == 0, swapped.err
+    assert server.aliases(model) == {"blue": new, "green": old}
+    result = json.loads(swapped.out)
+    assert (result["entry"]["kind"], result["entry"]["partner"]) == ("swap", "green")
+    book = server.ledger(model)
+    assert [(e.kind, e.alias, e.from_version, e.to_version) for e in book.entries][-1] == (
+        "swap",
+        "blue",
+        old,
+        new,
+    )
+    assert book.open_claim() is None
+
+    lineage = mlgate("lineage", f"{model}:{old}")
+    assert lineage.code == 0, lineage.err
+    assert f"swap green (v{new} → v{old}) by octocat, swapped with blue: go live" in lineage.out
+    moved = json.loads(mlgate("lineage", f"{model}@blue", "--json").out)["promotions"]
+    assert [(p["kind"], p["alias"], p["partner"]) for p in moved] == [
+        ("promote", "green", None),
+        ("swap", "blue", "green"),
+    ]
+
+    again = mlgate("promote", model, "--swap", "green", "blue", "--config", config)
+    assert again.code == 0, again.err  # swapped back by hand: a second swap entry
+    assert server.aliases(model) == {"blue": old, "green": new}
+    rolled = mlgate(
+        "rollback", model, "--alias", "green", "--reason", "errors up", "--config", config
+    )
+    assert server.aliases(model) == {"blue": new, "green": old}  # the hand swap undone
+    same = mlgate("promote", model, "--version", new, "--to", "green", "--config", config)
+    noop = mlgate("promote", model, "--swap", "blue", "green", "--config", config)
+
+    assert rolled.code == 0, rolled.err
+    assert "(swap rolled back, ledger entry 5)" in rolled.out
+    book = server.ledger(model)
+    assert [(e.kind, e.alias, e.partner) for e in book.entries[2:]] == [
+        ("swap", "blue", "green"),
+        ("swap", "green", "blue"),
+        ("rollback", "green", "blue"),
+        ("promote", "green", None),
+    ]
+    assert book.entries[4].reverts == 4
+    assert same.code == 0, same.err
+    assert noop.code == 0, noop.err
+    assert f"both point at v{new}; nothing to swap" in noop.out
+
+    # One GitHub deployment per alias each swap moved, naming the other alias.
+    assert github_api.violations(since) == []
+    made = [d for d in deployments(github_api.fake) if d["payload"].get("model") == model]
+    assert [
+        (d["environment"], d["payload"]["version"], d["payload"]["kind"]) for d in made[:6]
+    ] == [
+        ("blue", new, "swap"),
+        ("green", old, "swap"),
+        ("green", new, "swap"),
+        ("blue", old, "swap"),
+        ("green", old, "rollback"),
+        ("blue", new, "rollback"),
+    ]
+    assert made[0]["payload"]["swapped_with"] == "green"
+    assert made[0]["payload"]["ledger_seq"] == made[1]["payload"]["ledger_seq"] == 3
+    assert [d["id"] for d in result["deployments"]] == [made[0]["id"], made[1]["id"]]
+
+
+def test_a_promotion_racing_a_swap_loses_cleanly(server: Server, tmp_path: Path) -> None:
+    model = "raced-bluegreen-churn"
+    old, new = server.copy_version(model, "1"), server.copy_version(model, "2")
+    third = server.copy_version(model, "1")
+    config = str(_blue_green_config(server, tmp_path))
+    client = server.client()
+    env = {**_clean_env(), "MLFLOW_TRACKING_URI": server.url}
+    for alias, version in (("blue", old), ("green", new)):
+        done = subprocess.run(
+            [sys.executable, "-m", "mlgate", "promote", model, "--version", version, "--to",
+             alias, "--config", config],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    commands = (
+        ["promote", model, "--swap", "blue", "green", "--config", config],
+        ["promote", model, "--version", third, "--to", "green", "--config", config],
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _AT_THE_SAME_MOMENT, *args],
+            env={**env, "GITHUB_ACTOR": f"user-{n}"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n, args in enumerate(commands)
+    ]
+    for process in processes:
+        assert process.stdout.readline().strip() == "ready"
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    outcomes = []
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        outcomes.append((process.returncode, out, err))
+
+    assert sorted(code for code, _, _ in outcomes) == [0, 2], outcomes
+    [(_, _, lost_err)] = [o for o in outcomes if o[0] != 0]
+    assert "race" in lost_err or "in progress" in lost_err or "changed since" in lost_err
+    assert "nothing was moved" in lost_err
+    book = server.ledger(model)
+    assert book.open_claim() is None
+    last = book.entries[-1]
+    assert len(book.entries) == 3
+    if last.kind == "swap":
+        assert server.aliases(model) == {"blue": new, "green": old}
+    else:
+        assert (last.alias, last.to_version) == ("green", third)
+        assert server.aliases(model) == {"blue": old, "green": third}
+    assert client.get_registered_model(model).tags["mlgate.ledger.head"] == "3"
+
+
+def test_a_swap_whose_second_alias_write_fails_is_put_back(
+    server: Server, mlgate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from faultproxy import Fault, FaultProxy
+
+    model = "halfswap-churn"
+    old, new = server.copy_version(model, "1"), server.copy_version(model, "2")
+    config = str(_blue_green_config(server, tmp_path))
+    assert mlgate("promote", model, "--version", old, "--to", "blue", "--config", config).code == 0
+    assert mlgate("promote", model, "--version", new, "--to", "green", "--config", config).code == 0
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+    with FaultProxy(server.url) as proxy:
+        # blue's write goes through; green's lands on the server but the answer is lost.
+        proxy.inject(Fault.delay(0), method="POST", path_contains="/alias", times=1)
+        proxy.inject(Fault.lose_answer(503, b"unavailable"), method="POST", path_contains="/alias")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", proxy.url)
+        broken = mlgate("promote", model, "--swap", "blue", "green", "--config", config)
+        alias_writes = proxy.count("POST", "/alias")
+
+    assert broken.code == 3, broken.err
+    assert "the swap was undone: blue is back on" in broken.err
+    assert alias_writes == 4  # blue, green (landed), then both written back
+    assert server.aliases(model) == {"blue": old, "green": new}
+    book = server.ledger(model)
+    assert [e.kind for e in book.entries] == ["promote", "promote"]
+    assert book.open_claim() is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    assert mlgate("promote", model, "--swap", "blue", "green", "--config", config).code == 0
+    assert server.aliases(model) == {"blue": new, "green": old}
