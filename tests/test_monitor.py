@@ -260,6 +260,8 @@ def test_the_prediction_log_on_s3_is_read_newest_first_up_to_the_window(
     for key, batch, shifted in reversed(list(zip(keys, batches, (0, 0, 1, 1), strict=True))):
         s3_bucket.put(key, _log_batch(_shifted(batch) if shifted else batch, key.split("/")[-1]))
     s3_bucket.put("log/README.txt", b"not data")
+    other = _log_batch(batches[0], "20261205T000000Z").replace(MODEL.encode(), b"another-model")
+    s3_bucket.put("elsewhere/20261205T000000Z-cd.jsonl", other)
     config = yaml.safe_load((repo / "mlgate.yaml").read_text())
     original = dict(config["monitoring"])
     config["monitoring"].update(data=f"s3://{s3_bucket.name}/log/", window=130)
@@ -267,6 +269,9 @@ def test_the_prediction_log_on_s3_is_read_newest_first_up_to_the_window(
     (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     try:
         outcome, document = _monitor(cli, repo)
+        config["monitoring"]["data"] = f"s3://{s3_bucket.name}/elsewhere/"
+        (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        nothing = cli("monitor", str(repo))
     finally:
         config["monitoring"] = original
         config["validation"]["drift"]["min_rows"] = 100
@@ -284,6 +289,10 @@ def test_the_prediction_log_on_s3_is_read_newest_first_up_to_the_window(
     assert {item.feature for item in result.drifted} >= set(SHIFTED)
     assert result.prediction is not None
     assert result.prediction.source == "logged"
+    # A log holding only another model's lines: nothing to check is an input problem.
+    assert nothing.code == 2, nothing.err
+    assert len(nothing.error_lines) == 1
+    assert "monitoring.data: no production rows in the window" in nothing.err
 
 
 @pytest.fixture

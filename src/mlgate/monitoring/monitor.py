@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.errors import InputError
 from mlgate.results.monitor import MonitorResult, MonitorWindow
 from mlgate.rundir import MONITOR_FILE, MONITOR_MARKDOWN, MONITOR_RUNS, RunDir, atomic_write_text
 
@@ -68,10 +69,24 @@ def monitor(project: Project, *, run_dir: Path | None = None) -> Checked:
         timestamp_column=settings.timestamp_column,
     )
     production = rows.frame
+    if production.empty:
+        raise InputError(
+            f"no production rows in the window ({', '.join(rows.files_read[:3])}"
+            f"{', ...' if len(rows.files_read) > 3 else ''}); check that data is arriving",
+            key="monitoring.data",
+        )
     drift = drift_settings(project)
     features = feature_drifts(project, reference, production, drift)
 
     columns = list(getattr(deployed.model, "feature_names_in_", project.spec.model_inputs))
+    for frame, what in ((reference, reference_record.uri), (production, settings.data)):
+        missing = [column for column in columns if column not in frame.columns]
+        if missing:
+            raise InputError(
+                f"version {deployed.version} needs column(s) {', '.join(missing[:5])}, "
+                "which this data lacks",
+                file=what,
+            )
     reference_predictions = _predict(deployed.model, reference[columns])
     predicted, prediction_note = _production_predictions(rows, deployed, columns)
     prediction = None
@@ -106,11 +121,15 @@ def monitor(project: Project, *, run_dir: Path | None = None) -> Checked:
     )
     directory = RunDir.create(project.state_dir, run_dir, folder=MONITOR_RUNS)
     run_id = tracked.start_check(registry, version=deployed.version, alias=deployed.alias)
-    result = result.replace(mlflow_run_id=run_id, seconds=time.perf_counter() - started)
-    json_file = directory.file(MONITOR_FILE)
-    markdown_file = directory.file(MONITOR_MARKDOWN)
-    atomic_write_text(json_file, json.dumps(result.to_json(), indent=2))
-    atomic_write_text(markdown_file, render(result))
+    try:
+        result = result.replace(mlflow_run_id=run_id, seconds=time.perf_counter() - started)
+        json_file = directory.file(MONITOR_FILE)
+        markdown_file = directory.file(MONITOR_MARKDOWN)
+        atomic_write_text(json_file, json.dumps(result.to_json(), indent=2))
+        atomic_write_text(markdown_file, render(result))
+    except BaseException:  # the run holds nothing: it ends FAILED, not left RUNNING
+        tracked.abandon_check(registry, run_id)
+        raise
     tracked.finish_check(
         registry, run_id, result, [json_file, markdown_file], at_ms=int(now.timestamp() * 1000)
     )

@@ -259,6 +259,8 @@ def _read_prediction_log(
         raw = raw[raw["model"].astype(str) == model]  # a shared log: this model's rows only
         inputs = raw["inputs"]
     frame = pd.DataFrame.from_records(inputs.tolist(), index=raw.index)
+    if raw.empty:  # another model's log only: no rows, but the columns of this model's
+        frame = pd.DataFrame(columns=list(project.spec.model_inputs), index=raw.index)
     frame[LOG_TIMESTAMP] = raw[LOG_TIMESTAMP]
     frame = type_features(project, frame, shown)
     versions = raw["version"].astype(str) if "version" in raw.columns else None
