@@ -506,3 +506,30 @@ def test_training_data_on_s3_is_read_back_by_its_recorded_version(
     assert result.reference.uri == s3_bucket.uri("data/train.csv")
     assert result.reference.version_id == trained_on
     assert result.reference.note is None
+
+
+def test_an_unreachable_s3_endpoint_is_exit_3_in_one_line(
+    unregistered: Path, cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    config = yaml.safe_load((unregistered / "mlgate.yaml").read_text())
+    config["monitoring"]["data"] = "s3://serving-logs/churn/"
+    (unregistered / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    result = cli("monitor", str(unregistered))
+
+    assert result.code == 3, result.err
+    assert len(result.error_lines) == 1, result.err
+    assert "s3://serving-logs/churn/" in result.err
+    assert "unreachable" in result.err
