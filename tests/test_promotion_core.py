@@ -536,3 +536,21 @@ def test_a_half_done_swap_is_put_back(lands: bool) -> None:
     assert book.open_claim() is None
     assert moves.swap(store, moves.SwapRequest("m", ("blue", "green")), _ci()).entry is not None
     assert store.aliases == {"blue": "2", "green": "1"}
+
+
+def test_the_rollback_alert_of_a_swap_names_both_aliases() -> None:
+    from mlgate.alerts import events
+
+    undone = _entry(4, "rollback", "blue", "2", "1", partner="green", reverts=3, reason="errors")
+    forced = _entry(3, "swap", "blue", "1", "2", partner="green", forced=True, reason="hotfix")
+
+    rolled = events.promotion_moved("m", undone, [], repository=None)
+    overridden = events.promotion_moved(
+        "m", forced, ["the evaluation gate failed"], repository=None
+    )
+
+    assert rolled is not None
+    assert rolled.reasons == ("blue: v2 → v1", "green: v1 → v2", "reason: errors")
+    assert overridden is not None
+    assert overridden.reasons[:2] == ("blue: v1 → v2", "green: v2 → v1")
+    assert events.promotion_moved("m", SWAPPED[2], [], repository=None) is None  # a plain swap
