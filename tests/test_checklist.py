@@ -147,3 +147,77 @@ def test_a_real_runs_card_and_report_show_the_checklist_with_honest_gaps(churn_r
     assert "review not found: not looked up without GITHUB\\_TOKEN" in section
     assert "Pre-deployment checklist (5 of 8)" in report
     assert "- [ ] Training environment captured in a Docker image" in report
+
+
+@pytest.fixture
+def github_answering(monkeypatch: pytest.MonkeyPatch):
+    """A loopback server in place of GitHub's API that answers each request with `answer`
+    (status, body), or never answers when `answer` is None."""
+    import http.server
+    import json
+    import threading
+
+    state: dict[str, typing.Any] = {"answer": None}
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if state["answer"] is None:
+                release.wait(30)  # a GitHub that never answers
+                return
+            status, body = state["answer"]
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: typing.Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_reviewLookupTestToken0123456789")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        yield state
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_review_lookup_never_fails_or_hangs(github_answering, monkeypatch) -> None:
+    """Whatever GitHub answers (an error, nonsense, nothing at all), the lookup says why
+    and the box stays unticked: a run or a promotion is never stopped by it."""
+    import time
+
+    from mlgate import _reviews
+
+    commit = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+    github_answering["answer"] = (200, [{"merged_at": "2026-12-01T10:00:00Z"}])  # no number
+    assert _reviews.find_review(commit) == (
+        None,
+        "GitHub's answer was not understood (KeyError)",
+    )
+    github_answering["answer"] = (200, {"message": "not a list"})
+    assert _reviews.find_review(commit) == (
+        None,
+        "no merged pull request contains commit 6dcb09b5b578 yet",
+    )
+    github_answering["answer"] = (403, {"message": "Resource not accessible by integration"})
+    assert _reviews.find_review(commit) == (
+        None,
+        "GitHub could not say (HTTP 403: Resource not accessible by integration)",
+    )
+    # A GitHub that never answers: one try, bounded by the timeout, then why.
+    monkeypatch.setattr(_reviews, "_TIMEOUT", 2)
+    github_answering["answer"] = None
+    started = time.monotonic()
+    review, why = _reviews.find_review(commit)
+    assert time.monotonic() - started < 3.5
+    assert review is None
+    assert why.startswith("GitHub could not say (")

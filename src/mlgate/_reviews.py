@@ -8,47 +8,59 @@ unticked and the run or promotion goes on.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 
 from mlgate.checklist import Review
 
-# One quick try: the checklist must not hold a run up while GitHub is down.
-_ATTEMPTS = 1
+log = logging.getLogger(__name__)
+
+# One try per request, no retry: the checklist must not hold a run up while GitHub is down
+# (two requests at most, each bounded by the timeout).
+_RETRIES = 0
 _TIMEOUT = 10
 
 
 def find_review(commit: str, environ: Mapping[str, str] | None = None) -> tuple[Review | None, str]:
-    """(the merged pull request's review, "") or (None, why nothing was found)."""
-    from mlgate.report.github import RetryPolicy, connect
-
+    """(the merged pull request's review, "") or (None, why nothing was found); never raises."""
     env = os.environ if environ is None else environ
     token, repository = env.get("GITHUB_TOKEN"), env.get("GITHUB_REPOSITORY")
     if not (token and repository):
         return None, "not looked up without GITHUB_TOKEN and GITHUB_REPOSITORY"
-    policy = RetryPolicy(attempts=_ATTEMPTS, timeout=_TIMEOUT)
-    requester = connect(token, env.get("GITHUB_API_URL"), policy).requester
-    try:
-        _, pulls = requester.requestJsonAndCheck(
-            "GET", f"/repos/{repository}/commits/{commit}/pulls"
-        )
-        merged = [pull for pull in pulls or [] if isinstance(pull, dict) and pull.get("merged_at")]
-        if not merged:
-            return None, f"no merged pull request contains commit {commit[:12]} yet"
-        pull = merged[0]
-        _, reviews = requester.requestJsonAndCheck(
-            "GET",
-            f"/repos/{repository}/pulls/{pull['number']}/reviews",
-            parameters={"per_page": 100},
-        )
-    except Exception as error:
-        from mlgate.report.github import _is_transport_error, _why
+    from mlgate.report import github
 
-        if not _is_transport_error(error):
-            raise
-        return None, f"GitHub could not say ({_why(error)})"
+    try:
+        return _look_up(commit, token, repository, env.get("GITHUB_API_URL")), ""
+    except _NotFound as nothing:
+        return None, str(nothing)
+    except Exception as error:  # evidence, not a requirement: whatever went wrong, say so
+        if github.is_transport_error(error):
+            return None, f"GitHub could not say ({github.why(error)})"
+        log.warning("the review lookup of %s failed: %r", commit[:12], error)
+        return None, f"GitHub's answer was not understood ({type(error).__name__})"
+
+
+class _NotFound(Exception):
+    """No merged pull request holds the commit."""
+
+
+def _look_up(commit: str, token: str, repository: str, api_url: str | None) -> Review:
+    from mlgate.report.github import RetryPolicy, connect
+
+    policy = RetryPolicy(attempts=_RETRIES, timeout=_TIMEOUT)
+    requester = connect(token, api_url, policy).requester
+    _, pulls = requester.requestJsonAndCheck("GET", f"/repos/{repository}/commits/{commit}/pulls")
+    merged = [pull for pull in pulls or [] if isinstance(pull, dict) and pull.get("merged_at")]
+    if not merged:
+        raise _NotFound(f"no merged pull request contains commit {commit[:12]} yet")
+    pull = merged[0]
+    number = int(pull["number"])
+    _, reviews = requester.requestJsonAndCheck(
+        "GET", f"/repos/{repository}/pulls/{number}/reviews", parameters={"per_page": 100}
+    )
     author = (pull.get("user") or {}).get("login")
-    return Review(number=int(pull["number"]), approvers=approvers(reviews or [], author)), ""
+    return Review(number=number, approvers=approvers(reviews or [], author))
 
 
 def approvers(reviews: list, author: str | None) -> tuple[str, ...]:

@@ -74,12 +74,6 @@ def tick(facts: Facts) -> tuple[ChecklistBox, ...]:
     )
 
 
-def unticked(boxes: tuple[ChecklistBox, ...], required: list[str] | tuple[str, ...]) -> list[str]:
-    """The required boxes that are not ticked, as 'key (why)'."""
-    by_key = {box.key: box for box in boxes}
-    return [f"{key} ({by_key[key].evidence})" for key in required if not by_key[key].ticked]
-
-
 def _code(facts: Facts) -> tuple[bool, str]:
     if not facts.commit:
         return False, "no git commit recorded"

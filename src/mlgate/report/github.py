@@ -95,9 +95,9 @@ def upsert_comment(
             return _settle(issue, mine, created, body)
         except Exception as error:
             status = _status(error)
-            if not _is_transport_error(error):
+            if not is_transport_error(error):
                 raise
-            log.warning("creating the report comment failed (%s); looking again", _why(error))
+            log.warning("creating the report comment failed (%s); looking again", why(error))
             found = call(lambda: _find(issue, mine), f"list the comments of #{number}")
             if found is not None:
                 return _edit(found, body)
@@ -107,7 +107,7 @@ def upsert_comment(
             if attempt == policy.attempts or time.monotonic() + wait - started > policy.deadline:
                 raise ServiceError(
                     f"GitHub did not accept the report comment on #{number} after {attempt} "
-                    f"attempts ({_why(error)}); rerun the job when GitHub is back"
+                    f"attempts ({why(error)}); rerun the job when GitHub is back"
                 ) from None
             sleep(wait)
     raise AssertionError("unreachable")  # the loop returns or raises
@@ -146,7 +146,7 @@ def _settle(issue: Any, marker: _Mark, created: Any, body: str) -> Posted:
     try:
         marked = [c for c in issue.get_comments() if marker.on(c)]
     except Exception as error:
-        if not _is_transport_error(error):
+        if not is_transport_error(error):
             raise
         return Posted("created", created.id, created.html_url)  # created; the check can wait
     if not marked or marked[0].id == created.id:
@@ -155,11 +155,9 @@ def _settle(issue: Any, marker: _Mark, created: Any, body: str) -> Posted:
     try:
         created.delete()
     except Exception as error:
-        if not _is_transport_error(error):
+        if not is_transport_error(error):
             raise
-        log.warning(
-            "could not delete the duplicate report comment %s (%s)", created.id, _why(error)
-        )
+        log.warning("could not delete the duplicate report comment %s (%s)", created.id, why(error))
     return kept
 
 
@@ -183,10 +181,10 @@ def call(action: Callable[[], Any], what: str) -> Any:
     try:
         return action()
     except Exception as error:
-        if not _is_transport_error(error):
+        if not is_transport_error(error):
             raise
         hint = _HINTS.get(_status(error) or 0, "")
-        raise ServiceError(f"GitHub: could not {what} ({_why(error)}){hint}") from None
+        raise ServiceError(f"GitHub: could not {what} ({why(error)}){hint}") from None
 
 
 _HINTS = {
@@ -196,7 +194,8 @@ _HINTS = {
 }
 
 
-def _is_transport_error(error: Exception) -> bool:
+def is_transport_error(error: Exception) -> bool:
+    """Whether `error` is GitHub's answer or the network's (not a bug of the caller)."""
     import requests
     from github import GithubException
 
@@ -222,7 +221,8 @@ def _retry_after(error: Exception) -> float | None:
         return None
 
 
-def _why(error: Exception) -> str:
+def why(error: Exception) -> str:
+    """A transport error in a few words: `HTTP 403: <GitHub's message>`, or its type."""
     status = _status(error)
     data = getattr(error, "data", None)
     message = data.get("message") if isinstance(data, dict) else None
@@ -243,4 +243,9 @@ def _explain(error: Exception, number: int) -> str:
         )
     if status in (404, 410):
         return f"pull request #{number} was not found in this repository (HTTP {status})"
-    return f"GitHub refused the report comment on #{number} ({_why(error)})"
+    return f"GitHub refused the report comment on #{number} ({why(error)})"
+
+
+# The private names report/monitor_sync.py still uses (its owner moves it to the public ones).
+_is_transport_error = is_transport_error
+_why = why
