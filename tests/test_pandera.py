@@ -268,6 +268,11 @@ BAD_SCHEMAS = {
         "raise RuntimeError('boom')\n",
         "raised RuntimeError: boom",
     ),
+    "exits on import": (
+        "schema.py:x",
+        "import sys\nsys.exit(1)\n",
+        "raised SystemExit: 1",
+    ),
     "callable raises": (
         "schema.py:make",
         "def make():\n    return 1 / 0\n",

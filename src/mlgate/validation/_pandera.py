@@ -163,7 +163,7 @@ def _from_python(project: Any, path: Path, attribute: str, written: str) -> Any:
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    except Exception as exc:  # the team's own code: any failure is theirs to fix
+    except (Exception, SystemExit) as exc:  # the team's own code: any failure is theirs to fix
         raise ConfigError(
             f"importing {path.name} raised {type(exc).__name__}: {_first_line(exc)}", file=path
         ) from None
@@ -178,7 +178,7 @@ def _from_python(project: Any, path: Path, attribute: str, written: str) -> Any:
     if callable(schema) and not hasattr(schema, "validate"):
         try:
             schema = schema()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise ConfigError(
                 f"{written}() raised {type(exc).__name__}: {_first_line(exc)}", file=path
             ) from None
@@ -291,7 +291,7 @@ def run(
 
 
 def _outcomes(frame: Any, translated: list[Translated], cases: Any, limit: int) -> list[Outcome]:
-    from mlgate.validation.baseline import _most_common
+    from mlgate.validation.baseline import most_common
 
     rows = len(frame.index)
     groups = _group(cases)
@@ -366,7 +366,7 @@ def _outcomes(frame: Any, translated: list[Translated], cases: Any, limit: int) 
                 element_count=rows,
                 unexpected_count=len(located),
                 missing_count=nulls,
-                samples=_most_common(shown, limit) if located else [],
+                samples=most_common(shown, limit) if located else [],
             )
         )
     # Failures of what the translation does not list (an index, a multi-column `unique`).
@@ -382,7 +382,7 @@ def _outcomes(frame: Any, translated: list[Translated], cases: Any, limit: int) 
                 False,
                 element_count=rows if located else None,
                 unexpected_count=len(located) if located else None,
-                samples=_most_common([case for _, case in failures[:limit]], limit),
+                samples=most_common([case for _, case in failures[:limit]], limit),
             )
         )
     return outcomes

@@ -353,7 +353,7 @@ def _evaluate(frame: Any, expectation: Expectation, limit: int) -> Outcome:
         element_count=rows,
         unexpected_count=unexpected,
         missing_count=missing_count,
-        samples=_most_common(list(present[bad][:limit]), limit) if unexpected else [],
+        samples=most_common(list(present[bad][:limit]), limit) if unexpected else [],
     )
 
 
@@ -373,7 +373,7 @@ def _column_set(frame: Any, expectation: Expectation) -> Outcome:
     )
 
 
-def _most_common(values: list[Any], limit: int) -> list[tuple[Any, int]]:
+def most_common(values: list[Any], limit: int) -> list[tuple[Any, int]]:
     """Great Expectations' `partial_unexpected_counts` of the first unexpected values."""
     try:
         counted = sorted(Counter(values).most_common(limit), key=lambda item: (-item[1], item[0]))
