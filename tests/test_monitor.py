@@ -533,3 +533,25 @@ def test_an_unreachable_s3_endpoint_is_exit_3_in_one_line(
     assert len(result.error_lines) == 1, result.err
     assert "s3://serving-logs/churn/" in result.err
     assert "unreachable" in result.err
+
+
+@pytest.mark.slow
+def test_a_changed_training_file_falls_back_with_a_note(deployed: dict, cli) -> None:
+    repo, holdout = deployed["repo"], deployed["holdout"]
+    training = repo / "data" / "train.csv"
+    original = training.read_bytes()
+    (repo / "production").mkdir(exist_ok=True)
+    holdout.to_csv(repo / "production" / "window.csv", index=False)
+    training.write_bytes(original + original.splitlines(keepends=True)[1])  # one more row
+    try:
+        outcome, document = _monitor(cli, repo)
+    finally:
+        training.write_bytes(original)
+
+    assert outcome.code in (0, 1), outcome.err
+    reference = MonitorResult.from_json(document["monitor"]).reference
+    assert not reference.recorded
+    assert reference.rows == 301
+    assert reference.note is not None
+    assert "the file has changed since the version was trained on it" in reference.note
+    assert "## Data" in (Path(document["run_dir"]) / "monitor.md").read_text()

@@ -74,7 +74,9 @@ def _data(result: MonitorResult) -> str:
     log = " (the serving image's prediction log)" if window.prediction_log else ""
     read = f"{len(window.files_read)} of {window.files_found} file(s)"
     version = f" (object version {md.code(reference.version_id)})" if reference.version_id else ""
-    where = "training data recorded on the version" if reference.recorded else "reference"
+    where = (
+        "training data recorded on the version" if reference.recorded else "project's training file"
+    )
     lines = [
         f"- Production: {md.count(window.rows)} rows from {md.code(window.source)}{log}, "
         f"window {md.text(window.window)}, {read}{times}",
