@@ -519,13 +519,17 @@ def test_a_swap_checks_both_versions_and_needs_both_aliases() -> None:
 
 
 @pytest.mark.usefixtures("quick_protocol")
-@pytest.mark.parametrize("lands", [False, True], ids=["write-failed", "answer-lost"])
-def test_a_half_done_swap_is_put_back(lands: bool) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [("green", "1", False), ("green", "1", True), ("blue", "2", True)],
+    ids=["second-write-failed", "second-answer-lost", "first-answer-lost"],
+)
+def test_a_half_done_swap_is_put_back(fault: tuple[str, str, bool]) -> None:
     from mlgate.errors import ServiceError
     from mlgate.promotion import moves
 
     store = _blue_green()
-    store.faults.append(("green", "1", lands))
+    store.faults.append(fault)
 
     with pytest.raises(ServiceError, match="the swap was undone: blue is back on v1, green on v2"):
         moves.swap(store, moves.SwapRequest("m", ("blue", "green")), _ci())
@@ -536,6 +540,23 @@ def test_a_half_done_swap_is_put_back(lands: bool) -> None:
     assert book.open_claim() is None
     assert moves.swap(store, moves.SwapRequest("m", ("blue", "green")), _ci()).entry is not None
     assert store.aliases == {"blue": "2", "green": "1"}
+
+
+@pytest.mark.usefixtures("quick_protocol")
+def test_a_swap_that_cannot_be_put_back_says_what_each_alias_should_hold() -> None:
+    from mlgate.errors import ServiceError
+    from mlgate.promotion import moves
+
+    store = _blue_green()
+    store.faults += [("green", "1", True), ("green", "2", False)]  # and green's way back fails
+
+    with pytest.raises(ServiceError) as caught:
+        moves.swap(store, moves.SwapRequest("m", ("blue", "green")), _ci())
+
+    assert "putting it back failed too" in caught.value.message
+    assert "blue should hold v1 and green v2" in caught.value.message
+    assert store.aliases == {"blue": "1", "green": "1"}  # blue was still put back
+    assert Ledger.from_tags(store.tags).open_claim() is None  # the repair is not blocked
 
 
 def test_the_rollback_alert_of_a_swap_names_both_aliases() -> None:

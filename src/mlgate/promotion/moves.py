@@ -368,39 +368,40 @@ def _undo_swap(
 def _apply_swap(store: Any, ours: ledger.Claim, entry: Entry) -> None:
     """Write both aliases (each read back), then the entry; a failure leaves neither moved.
 
-    When the second write fails, both aliases are written back to what they held:
-    the failed write may have landed all the same (an answer lost on the way back).
-    Only once both are back is the claim given up; if putting them back fails too, the
-    error names what each alias should hold.
+    When a write fails, both aliases are written back to what they held: the failed
+    write may have landed all the same (an answer lost on the way back), and writing
+    an alias's own version again changes nothing. Only once both are back is the claim
+    given up; if putting them back fails too, the error names what each should hold.
     """
     from mlgate.errors import MlgateError, ServiceError
 
     first, second = entry.sides()
     try:
         store.set_alias(first.alias, first.to_version)
-    except Exception:
-        ledger.abort(store, ours)
-        raise
-    try:
         store.set_alias(second.alias, second.to_version)
     except MlgateError as error:
-        try:
-            store.set_alias(first.alias, first.from_version)
-            store.set_alias(second.alias, second.from_version)
-        except MlgateError as repair:
-            ledger.abort(store, ours)  # best effort: lets the repair below through
+        failed = []
+        for side in (first, second):
+            try:
+                store.set_alias(side.alias, str(side.from_version))
+            except MlgateError as repair:
+                failed.append(f"{side.alias}: {repair.message}")
+        ledger.abort(store, ours)  # best effort: a registry still down keeps it until CLAIM_TTL
+        if failed:
             raise ServiceError(
-                f"{error.message}; the swap is half done and putting it back failed too "
-                f"({repair.message}): {first.alias} should hold v{first.from_version} and "
+                f"{error.message}; the swap may be half done and putting it back failed too "
+                f"({'; '.join(failed)}): {first.alias} should hold v{first.from_version} and "
                 f"{second.alias} v{second.from_version}; set them with `mlgate promote "
-                "--version N --to ALIAS` once the registry answers, nothing was recorded"
+                "--version N --to ALIAS` once the registry answers; nothing was recorded"
             ) from None
-        ledger.abort(store, ours)
         error.message = (
             f"{error.message}; the swap was undone: {first.alias} is back on "
             f"v{first.from_version}, {second.alias} on v{second.from_version}, nothing "
             "recorded; run again"
         )
+        raise
+    except Exception:
+        ledger.abort(store, ours)
         raise
     ledger.record(store, entry)
 
