@@ -98,8 +98,13 @@ def test_drift_drift_ok_leaves_one_issue_one_retraining_and_closes_it(
     assert second.dispatched is None  # inside the 24h cool-down
     assert len(dispatches(api.fake)) == before + 1
 
+    since = len(api.fake.requests)
     third = _sync(api, repository, monitor_result("ok", at=_at(12)), policy, 12)
     assert third.action == "closed"
+    # One edit closes the issue with its new body, then the comment: a close that failed
+    # after a comment would have the rerun comment a second time.
+    writes = [method for method, _, _ in api.fake.requests[since:] if method != "GET"]
+    assert writes == ["PATCH", "POST"]
     [issue] = _ours(api, repository)
     assert issue["state"] == "closed"
     assert issue["state_reason"] == "completed"
@@ -207,6 +212,25 @@ def test_a_claim_left_for_the_retrain_job_is_dispatched_there_once(
     assert len(dispatches(api.fake)) == before + 1
 
 
+def test_a_claim_edited_to_another_workflow_starts_nothing(api: Any, repository: str) -> None:
+    # Whoever may edit the issue may edit its hidden block between the two jobs.
+    add_workflow(api.fake, "retrain.yml")
+    add_workflow(api.fake, "deploy.yml")
+    policy = core.Policy(retrain=True, retrain_workflow="retrain.yml")
+    before = len(dispatches(api.fake))
+    synced = _sync(api, repository, monitor_result(at=_at(0)), policy, 0, dispatch=False)
+    assert synced.claimed is not None
+    [issue] = _ours(api, repository)
+    issue["body"] = issue["body"].replace('"workflow":"retrain.yml"', '"workflow":"deploy.yml"')
+    assert '"workflow":"deploy.yml"' in issue["body"]
+    client = _client(api)
+    assert (
+        monitor_sync.dispatch_claimed(client, repository, "churn", synced.claimed.claim, policy)
+        is None
+    )
+    assert len(dispatches(api.fake)) == before
+
+
 # --- the command ----------------------------------------------------------------------------
 
 MONITORING = """
@@ -272,9 +296,13 @@ def test_the_command_syncs_the_latest_monitoring_run_and_splits_the_retraining(
     assert len(dispatches(api.fake)) == before  # claimed only
 
     outputs.unlink()
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     started = cli("monitor-issue", "--dispatch", written["retrain-claim"], cwd=churn_repo)
     assert started.code == 0, started.err
     assert _outputs(outputs)["retrained"] == "true"
+    assert "retraining started: retrain-cli.yml" in summary.read_text(encoding="utf-8")
+    summary.unlink()
     [dispatch] = dispatches(api.fake)[before:]
     assert dispatch["workflow"] == "retrain-cli.yml"
 

@@ -55,9 +55,15 @@ def run(options: Options, environ: dict[str, str] | None = None) -> int:
             client, repository, project.registry_name, options.claimed, policy
         )
         if done is None:
-            print("mlgate: the retraining claim is no longer on the issue; nothing started")
+            line = "the retraining claim is no longer on the issue as claimed; nothing started"
         else:
-            print(actions_io.one_line(f"retraining started: {done.workflow} on {done.ref}"))
+            line = f"retraining started: {done.workflow} on {done.ref}"
+        print(actions_io.one_line(f"mlgate: {line}"))
+        if env.get("GITHUB_STEP_SUMMARY"):
+            from mlgate import _markdown as markdown
+
+            summary = f"mlgate monitor · {markdown.text(line)}\n"
+            actions_io.append_summary(summary, env["GITHUB_STEP_SUMMARY"])
         _outputs(env, {"retrained": done is not None})
         return EXIT_OK
 

@@ -228,23 +228,26 @@ def _close_duplicate(duplicate: Any, older: Any) -> None:
 
 def _apply(issue: Any, plan: core.Plan, text: str, policy: core.Policy) -> str:
     number = issue.number
+    changes: dict[str, str] = {"body": text} if issue.body != text else {}
     if plan.action == "reopen":
-        _call(lambda: issue.edit(state="open", body=text), f"reopen issue #{number}")
-    elif issue.body != text:
-        _call(lambda: issue.edit(body=text), f"edit issue #{number}")
-    elif plan.action == "edit":
+        changes["state"] = "open"
+    elif plan.action == "close":
+        changes.update(state="closed", state_reason="completed")
+    if not changes:
         return "unchanged"
+    # The body and the state it describes change in one request, the comment after it: a
+    # failure leaves the issue as it was (the rerun does it all once) or changed without
+    # its comment, never commented but still open for a rerun to comment again.
+    _call(lambda: issue.edit(**changes), f"{_VERBS[plan.action]} issue #{number}")
     if plan.state.history and plan.state.history[-1].bad:
         _label(issue, policy.labels)
     if plan.comment:
         comment = plan.comment
         _call(lambda: issue.create_comment(comment), f"comment on issue #{number}")
-    if plan.action == "close":
-        _call(
-            lambda: issue.edit(state="closed", state_reason="completed"), f"close issue #{number}"
-        )
-        return "closed"
-    return "reopened" if plan.action == "reopen" else "edited"
+    return {"reopen": "reopened", "close": "closed"}.get(plan.action, "edited")
+
+
+_VERBS = {"reopen": "reopen", "close": "close", "edit": "edit"}
 
 
 def _label(issue: Any, labels: tuple[str, ...]) -> None:
@@ -267,6 +270,15 @@ def _dispatch(
     retrain = state.retrain if state is not None else None
     if state is None or retrain is None or retrain.claim != claim or retrain.status != "claimed":
         log.warning("the retraining claim on issue #%s is another run's; not starting it", number)
+        return None
+    if retrain.workflow != policy.retrain_workflow:
+        # Whoever may edit the issue may edit its hidden block: only the workflow the
+        # config names is ever started.
+        log.warning(
+            "the retraining claim on issue #%s names another workflow than "
+            "monitoring.retrain_workflow; not starting it",
+            number,
+        )
         return None
     ref = _call(lambda: repo.default_branch, "read the repository's default branch")
     try:
