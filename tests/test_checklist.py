@@ -85,6 +85,35 @@ def test_missing_evidence_leaves_its_box_unticked(
     assert all(b.ticked for key, b in boxes.items() if key != box)
 
 
+def test_registration_ticks_its_boxes_and_no_rollback_to_the_version_itself() -> None:
+    from mlgate.card.checklist import run_facts, with_registration
+
+    before = tick(
+        run_facts({}, commit=None, dirty=None, review=None, review_unknown="", image=None)
+    )
+    before = tuple(
+        box if box.key != "rollback" else _boxes(FULL)["rollback"] for box in before
+    )  # the champion the run compared with was version 3
+    after = {
+        box.key: box
+        for box in with_registration(
+            before, version="4", requirements=["scikit-learn==1.9.1"], champion="3"
+        )
+        or ()
+    }
+    assert after["registry"].ticked
+    assert after["registry"].evidence == "version 4"
+    assert after["dependencies"].ticked
+    assert after["rollback"].ticked  # version 3 stays to roll back to
+    # The same inputs registered again: the version is the champion itself.
+    again = {
+        box.key: box
+        for box in with_registration(before, version="3", requirements=[], champion="3") or ()
+    }
+    assert not again["rollback"].ticked
+    assert not again["dependencies"].ticked  # logged without requirements
+
+
 def test_the_latest_review_of_each_reviewer_counts_and_the_author_does_not() -> None:
     reviews = [
         {"user": {"login": "alice"}, "state": "APPROVED"},

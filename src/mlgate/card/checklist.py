@@ -68,16 +68,22 @@ def run_facts(
 
 
 def with_registration(
-    boxes: tuple[ChecklistBox, ...] | None, *, version: str, requirements: list[str]
+    boxes: tuple[ChecklistBox, ...] | None,
+    *,
+    version: str,
+    requirements: list[str],
+    champion: str | None,
 ) -> tuple[ChecklistBox, ...] | None:
-    """The boxes once the version is registered with its logged requirements."""
+    """The boxes once the version is registered with its logged requirements.
+
+    The rollback target is the champion the run compared with, unless registration found
+    these inputs already registered as that very version: then it is no earlier version.
+    """
     if boxes is None:
         return None
-    ticked = {
-        box.key: box
-        for box in tick(Facts(version=version, requirements=tuple(requirements)))
-        if box.key in ("registry", "dependencies")
-    }
+    filled = {"registry", "dependencies"} | ({"rollback"} if champion == version else set())
+    facts = Facts(version=version, requirements=tuple(requirements))
+    ticked = {box.key: box for box in tick(facts) if box.key in filled}
     return tuple(
         replace(box, **_fields(ticked[box.key])) if box.key in ticked else box for box in boxes
     )

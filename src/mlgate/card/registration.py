@@ -45,13 +45,23 @@ def stamp_registration(
     )
     facts = facts.replace(
         checklist=checklist.with_registration(
-            facts.checklist, version=version, requirements=requirements
+            facts.checklist,
+            version=version,
+            requirements=requirements,
+            champion=_champion_version(result.facts),
         )
     )
     written = write_card(session.run_dir, facts, team_template(session.project))
     facts_file = session.run_dir.write_result("card", result.replace(facts=facts).to_json())
     session.results.pop("card", None)  # the file now holds the stamped card
     return [*written, facts_file]
+
+
+def _champion_version(facts: Any) -> str | None:
+    """The version the evaluate stage compared with, as the card records it."""
+    champion = facts.evaluation.get("champion")
+    version = champion.get("version") if isinstance(champion, dict) else None
+    return str(version) if version else None
 
 
 def log_card_files(registry: Any, run_id: str, paths: list[Path]) -> None:
