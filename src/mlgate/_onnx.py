@@ -78,9 +78,15 @@ def export(
             model = _convert(pipeline, training, numeric_columns, numeric_type, classification)
             session = _session(model.SerializeToString())
         except Exception as error:  # skl2onnx and onnxruntime raise many kinds: each a reason
-            reasons.append(_first_sentence(error))
+            reasons.append(f"skl2onnx cannot convert this pipeline: {_first_sentence(error)}")
             continue
-        record = _parity(pipeline, session, validation, classification, tolerance)
+        try:
+            record = _parity(pipeline, session, validation, classification, tolerance)
+        except Exception as error:  # e.g. a column the converted model cannot take
+            reasons.append(
+                f"onnxruntime cannot score the validation rows: {_first_sentence(error)}"
+            )
+            continue
         record = _with(record, numeric_type=numeric_type, opset=_opset(model))
         exported = Exported(model.SerializeToString(), record)
         if record.passed:
@@ -88,15 +94,8 @@ def export(
         failures.append(((record.labels_differing or 0, record.max_abs_diff or 0.0), exported))
     if failures:  # converted, but neither input type agrees: the closer one is reported
         return min(failures, key=lambda item: item[0])[1]
-    return Exported(
-        None,
-        OnnxExport(
-            passed=False,
-            tolerance=tolerance,
-            rows=0,
-            reason=f"skl2onnx cannot convert this pipeline: {reasons[0]}",
-        ),
-    )
+    # Floats, tried last, are what skl2onnx supports most widely: their reason is shown.
+    return Exported(None, OnnxExport(passed=False, tolerance=tolerance, rows=0, reason=reasons[-1]))
 
 
 def feeds(frame: pd.DataFrame, session: Any) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ class OnnxExport:
 
     passed: bool
     tolerance: Number
-    rows: int  # validation rows compared (0: the pipeline could not be converted)
+    rows: int  # validation rows compared (0: it could not be converted, or not scored)
     reason: str | None = omit_if_none()
     # The numeric inputs' ONNX type: "double" when it converts and agrees, else "float".
     numeric_type: str | None = omit_if_none()
