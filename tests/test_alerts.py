@@ -358,6 +358,25 @@ def test_a_secret_written_in_the_config_is_refused_and_not_shown(
     assert value[-12:] not in result.out + result.err
 
 
+@pytest.mark.parametrize(
+    ("destination", "key", "variable"),
+    [
+        pytest.param("slack", "webhook_env", "GITHUB_TOKEN", id="github-token"),
+        pytest.param("pagerduty", "routing_key_env", "AWS_SECRET_ACCESS_KEY", id="aws-key"),
+        pytest.param("slack", "webhook_env", "mlflow_tracking_password", id="mlflow-password"),
+    ],
+)
+def test_a_config_cannot_send_another_credential_as_an_alert_secret(
+    cli, tmp_path: Path, destination: str, key: str, variable: str
+) -> None:
+    repo = _repo(tmp_path, {destination: {key: variable}})
+    result = cli("run", str(repo))
+    assert result.code == 2
+    assert len(result.error_lines) == 1
+    assert f"alerts.{destination}.{key}" in result.err
+    assert "the runner's or mlgate's own credentials" in result.err
+
+
 def _printed(result) -> str:
     """stdout and stderr but the runner's `::add-mask::` commands, which it never shows."""
     err = [line for line in result.err.splitlines() if not line.startswith("::add-mask::")]
