@@ -59,7 +59,7 @@ def class_counts(m: Any) -> dict[str, float]:
 
 def test_model_info_names_the_version():
     m = metrics()
-    assert value(m, "mlgate_model_info", name="churn", version="7") == 1.0
+    assert value(m, "mlgate_model_info", name="churn", version="7", role="primary") == 1.0
 
 
 def test_classification_counts_string_labels_per_class():
@@ -365,7 +365,8 @@ def test_metrics_page_shows_requests_and_predictions(server):
     assert samples[("mlgate_predictions_total", (("predicted", "0"),))] == 2.0
     assert samples[("mlgate_predictions_total", (("predicted", "1"),))] == 2.0
     assert samples[("mlgate_prediction_rows_total", ())] == 4.0
-    assert samples[("mlgate_model_info", (("name", "churn"), ("version", "7")))] == 1.0
+    info = ("mlgate_model_info", (("name", "churn"), ("role", "primary"), ("version", "7")))
+    assert samples[info] == 1.0
     latency = ("mlgate_request_duration_seconds_count", (("endpoint", "/invocations"),))
     assert samples[latency] == 1.0
     # A scrape is counted after its page is made: the next one shows it.

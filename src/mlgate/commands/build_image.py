@@ -42,6 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serve the scikit-learn model with MLflow, or model.onnx with onnxruntime only "
         "(serving.flavor)",
     )
+    parser.add_argument(
+        "--shadow",
+        metavar="MODEL[@ALIAS | :VERSION]",
+        help="also hold this version, which scores a copy of the requests off the request "
+        "path (serving.shadow_sample); the answers stay the primary's",
+    )
     add_common(parser)
 
 
@@ -77,7 +83,14 @@ def run(args: argparse.Namespace) -> int:
             f"{model} v{info.version} is {info.status}, not READY: its files may be incomplete; "
             "register it again or build another version"
         )
-    names = plan.image_names(model, info.version, settings.repository, settings.flavor)
+    shadow = _shadow(args, store, settings, info)
+    names = plan.image_names(
+        model,
+        info.version,
+        settings.repository,
+        settings.flavor,
+        shadow.info.version if shadow is not None else None,
+    )
 
     from mlgate._actions_io import one_line
 
@@ -87,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     client = engine.connect()  # before any download: no engine, no work
     engine.ensure_base_image(client, settings.base_image, settings.base_key, progress)
     built, labels = build.build_image(
-        client, store, info, model, settings, names.reference, progress
+        client, store, info, model, settings, names.reference, progress, shadow
     )
     pushed = None
     if args.push:
@@ -111,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         "base_image": settings.base_image,
         "offline": settings.wheels is not None,
         "labels": labels,
+        "shadow": (
+            {"model": shadow.model, "version": shadow.info.version} if shadow is not None else None
+        ),
     }
     write_outputs(
         {
@@ -192,7 +208,33 @@ def _settings(args: argparse.Namespace, project: Any) -> Any:
         log_flush_seconds=section.log_flush_seconds,
         flavor=args.flavor or section.flavor,
         flavor_key="--flavor" if args.flavor else "serving.flavor",
+        shadow_sample=section.shadow_sample,
     )
+
+
+def _shadow(args: argparse.Namespace, store: Any, settings: Any, primary: Any) -> Any:
+    """The --shadow version, resolved like the target (another model's store when it names
+    another model), or None."""
+    from mlgate.commands._promotion import open_store, resolve_version
+    from mlgate.errors import InputError, UsageError
+    from mlgate.promotion.audit import parse_target
+    from mlgate.serving.build import ShadowSource
+
+    if args.shadow is None:
+        return None
+    if settings.flavor != "sklearn":
+        raise UsageError(
+            f"--shadow needs the sklearn flavour: an {settings.flavor} image holds no MLflow to "
+            f"load a shadow with ({settings.flavor_key})"
+        )
+    model, _, _ = parse_target(args.shadow)
+    shadow_store = store if model == store.name else open_store(args.config, model)[0]
+    info = resolve_version(shadow_store, args.shadow)
+    if model == store.name and info.version == primary.version:
+        raise UsageError(f"--shadow {args.shadow} is v{info.version}, the version served")
+    if info.status != "READY":
+        raise InputError(f"the shadow {model} v{info.version} is {info.status}, not READY")
+    return ShadowSource(shadow_store, info, model)
 
 
 def _checked(check: Any, value: str, option: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mlgate
-from mlgate.errors import ConfigError
+from mlgate.errors import ConfigError, InputError
 from mlgate.serving import context, dockerfile, engine, plan
 from mlgate.tracking.tags import TASK
 
@@ -44,6 +44,17 @@ class Settings:
     # sklearn: MLflow's pyfunc server; onnx: model.onnx on onnxruntime (image/onnx_model.py).
     flavor: str = "sklearn"
     flavor_key: str = "serving.flavor"
+    # --shadow: the share of requests its shadow scores (serving.shadow_sample).
+    shadow_sample: float = 1.0
+
+
+@dataclass(frozen=True)
+class ShadowSource:
+    """The version a --shadow image scores copies of the requests with, and its store."""
+
+    store: Any
+    info: Any
+    model: str
 
 
 def build_image(
@@ -54,8 +65,10 @@ def build_image(
     settings: Settings,
     reference: str,
     progress: Any,
+    shadow: ShadowSource | None = None,
 ) -> tuple[Any, dict[str, str]]:
-    """Download the version, assemble the build context, build it and check it serves.
+    """Download the version (and its shadow's), assemble the build context, build it and
+    check it serves.
 
     Returns the image and the labels it carries.
     """
@@ -67,6 +80,27 @@ def build_image(
         downloaded = store.download_model(info.version, Path(scratch) / "model")
         files = context.read_model(downloaded, model_ref)
         python = plan.python_minor(files.python_version)
+        shadow_files, shadow_config, pins = None, None, files.requirements
+        if shadow is not None:
+            shadow_ref = f"{shadow.model} v{shadow.info.version}"
+            progress(f"downloading the shadow {shadow_ref} from {shadow.store.where}")
+            shadow_dir = shadow.store.download_model(shadow.info.version, Path(scratch) / "shadow")
+            shadow_files = context.read_model(shadow_dir, shadow_ref)
+            shadow_python = plan.python_minor(shadow_files.python_version)
+            if shadow_python != python:
+                raise InputError(
+                    f"{model_ref} was trained on Python {python} and {shadow_ref} on Python "
+                    f"{shadow_python}: one image cannot load both; retrain the shadow on {python}"
+                )
+            pins = plan.merge_requirements(
+                files.requirements, shadow_files.requirements, model_ref, shadow_ref
+            )
+            shadow_config = {
+                "model": shadow.model,
+                "version": shadow.info.version,
+                "task": shadow.info.tags.get(TASK),
+                "sample": settings.shadow_sample,
+            }
         prediction_log = plan.prediction_log(
             settings.log_sample,
             settings.log_to,
@@ -82,7 +116,7 @@ def build_image(
                 files.requirements, runtime, log_to, prediction_log=prediction_log is not None
             )
         else:
-            requirements = plan.image_requirements(files.requirements, files.mlflow_version, log_to)
+            requirements = plan.image_requirements(pins, files.mlflow_version, log_to)
         if settings.wheels is not None:
             context.check_wheels_cover(settings.wheels, requirements, settings.wheels_key)
         labels = plan.labels(
@@ -94,6 +128,7 @@ def build_image(
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             mlgate_version=mlgate.__version__,
             flavor=settings.flavor,
+            shadow=f"models:/{shadow.model}/{shadow.info.version}" if shadow else None,
         )
         context.write_context(
             build_dir,
@@ -121,9 +156,11 @@ def build_image(
                 # What /version answers: the MLflow that logged the model, as the pyfunc
                 # image (which installs that MLflow) answers it.
                 "mlflow_version": files.mlflow_version,
+                "shadow": shadow_config,
             },
             wheels=settings.wheels,
             only=only,
+            shadow=shadow_files,
         )
         progress(f"building {reference} from {settings.base_image}")
         built = engine.build(

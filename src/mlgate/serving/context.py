@@ -6,6 +6,7 @@ wheels/                         offline builds only: the wheel directory
 app/model/                      the MLflow model, as the registry holds it
 app/serve.py, app/serving.json  the scoring server and what it needs to know
 app/predlog.py                  the server's prediction log
+app/shadow.py, app/shadow/      build-image --shadow: the shadow's worker and its MLflow model
 app/onnx_model.py               serving.flavor onnx: the model.onnx loader and its scoring app
 """
 
@@ -23,6 +24,7 @@ from mlgate.errors import ConfigError, InputError
 SERVER = Path(__file__).parent / "image" / "serve.py"
 PREDICTION_LOG = Path(__file__).parent / "image" / "predlog.py"
 ONNX_LOADER = Path(__file__).parent / "image" / "onnx_model.py"
+SHADOW = Path(__file__).parent / "image" / "shadow.py"
 ONNX_MODEL = "model.onnx"
 
 
@@ -121,8 +123,10 @@ def write_context(
     server_config: dict[str, Any],
     wheels: Path | None,
     only: tuple[str, ...] | None = None,
+    shadow: ModelFiles | None = None,
 ) -> None:
-    """The build context; `only` names the model files the image needs (all by default)."""
+    """The build context; `only` names the model files the image needs (all by default);
+    `shadow` is the model of a --shadow image."""
     (directory / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     pins = directory / "requirements"
     pins.mkdir()
@@ -142,6 +146,9 @@ def write_context(
     shutil.copyfile(SERVER, app / "serve.py")
     shutil.copyfile(PREDICTION_LOG, app / "predlog.py")
     shutil.copyfile(ONNX_LOADER, app / "onnx_model.py")
+    shutil.copyfile(SHADOW, app / "shadow.py")
+    if shadow is not None:
+        shutil.copytree(shadow.directory, app / "shadow")
     (app / "serving.json").write_text(json.dumps(server_config, indent=2) + "\n", encoding="utf-8")
     _readable(directory)
     if wheels is not None:  # read by root in the build stage only; links keep the user's modes

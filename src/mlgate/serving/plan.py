@@ -87,6 +87,46 @@ def image_requirements(
     return lines
 
 
+def merge_requirements(primary: str, shadow: str, primary_ref: str, shadow_ref: str) -> str:
+    """One requirements.txt for an image holding two models (build-image --shadow): the
+    primary's lines, then the shadow's that the primary does not name. Both must load in
+    the one environment, so a project the two pin differently is an InputError naming both."""
+
+    def lines(text: str) -> list[str]:
+        return [
+            " ".join(line.split())
+            for raw in text.splitlines()
+            if (line := raw.split(" #", 1)[0].strip()) and not line.startswith("#")
+        ]
+
+    mine = lines(primary)
+    pinned = {_requirement_name(line): line for line in mine if not line.startswith("-")}
+    merged = list(mine)
+    conflicts = []
+    for line in lines(shadow):
+        if line.startswith("-"):
+            if line not in mine:
+                raise InputError(
+                    f"{shadow_ref}'s requirements.txt has the option line '{line}', which "
+                    f"{primary_ref}'s lacks: a shadow model must install from the primary's "
+                    "requirements and its own plain pins"
+                )
+            continue
+        name = _requirement_name(line)
+        if name not in pinned:
+            pinned[name] = line
+            merged.append(line)
+        elif pinned[name] != line:
+            conflicts.append(f"{primary_ref} needs '{pinned[name]}', {shadow_ref} '{line}'")
+    if conflicts:
+        raise InputError(
+            f"{primary_ref} and {shadow_ref} cannot share one image: their pinned requirements "
+            f"conflict ({'; '.join(conflicts)}); retrain the shadow with the primary's "
+            "versions, or serve it from an image of its own"
+        )
+    return "\n".join(merged) + "\n"
+
+
 def onnx_requirements(
     model_requirements: str,
     onnxruntime_version: str | None,
@@ -210,10 +250,17 @@ def pinned_image(reference: str) -> str:
 
 
 def image_names(
-    model: str, version: str, repository: str | None, flavor: str = "sklearn"
+    model: str,
+    version: str,
+    repository: str | None,
+    flavor: str = "sklearn",
+    shadow_version: str | None = None,
 ) -> ImageNames:
-    """`v3`, or `v3-onnx` for the ONNX image of the same version beside it."""
+    """`v3`, or `v3-onnx` for the ONNX image of the same version beside it, or
+    `v3-shadow-v4` for v3 with v4 as its shadow."""
     suffix = "" if flavor == "sklearn" else f"-{flavor}"
+    if shadow_version is not None:
+        suffix += f"-shadow-v{shadow_version}"
     return ImageNames(repository or local_repository(model), f"v{version}{suffix}")
 
 
@@ -227,10 +274,12 @@ def labels(
     created: str,
     mlgate_version: str,
     flavor: str = "sklearn",
+    shadow: str | None = None,
 ) -> dict[str, str]:
     """OCI annotations and mlgate's lineage, as image labels.
 
-    `created` is an RFC 3339 time; `base_image` is pinned by digest (NAME@sha256:...).
+    `created` is an RFC 3339 time; `base_image` is pinned by digest (NAME@sha256:...);
+    `shadow` is the models:/ URI of the shadow model a --shadow image holds.
     """
     base_name, _, base_digest = base_image.rpartition("@")
     run_url = tags.get(keys.CI_RUN_URL)
@@ -252,6 +301,7 @@ def labels(
         keys.LABEL_MODEL_URI: f"models:/{model}/{version}",
         keys.MLFLOW_RUN_ID: run_id,
         keys.LABEL_BUILT_BY: f"mlgate {mlgate_version}",
+        keys.LABEL_SHADOW_URI: shadow,
     }
     for key in sorted(tags):
         if key.startswith(LABELLED_TAGS) and key not in found:

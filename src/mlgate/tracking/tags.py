@@ -73,6 +73,7 @@ LABEL_MODEL_NAME = MODEL_PREFIX + "name"
 LABEL_MODEL_VERSION = MODEL_PREFIX + "version"
 LABEL_MODEL_URI = MODEL_PREFIX + "uri"
 LABEL_BUILT_BY = IMAGE + ".built_by"
+LABEL_SHADOW_URI = IMAGE + ".shadow"  # build-image --shadow: models:/NAME/VERSION
 
 # The lineage an audit needs: what code, what data, what config (promotion checks them).
 LINEAGE_REQUIRED = {

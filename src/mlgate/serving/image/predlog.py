@@ -208,13 +208,19 @@ class PredictionLog:
 
     # --- the request path ---------------------------------------------------------------
 
-    def offer(self, data: Any, predictions: Any) -> None:
-        """Sample a scored request's rows into the buffer. Never raises, never waits on I/O."""
+    def offer(self, data: Any, predictions: Any, shadow: tuple[str, Any] | None = None) -> None:
+        """Sample a scored request's rows into the buffer. Never raises, never waits on I/O.
+
+        `shadow` is the shadow model's (version, predictions), None when it failed
+        (shadow.py), logged beside the primary's prediction."""
         try:
             frame = _frame(data)
             picks = self.pick(len(frame))
             if picks:
-                self.add(_records(frame, predictions, picks))
+                records = _records(frame, predictions, picks)
+                if shadow is not None:
+                    _add_shadow(records, shadow, picks, len(frame))
+                self.add(records)
         except Exception as error:  # logging must never turn an answer into an error
             print(f"mlgate: prediction log: request not logged: {error!r}", file=sys.stderr)
 
@@ -319,6 +325,8 @@ class PredictionLog:
             "inputs": {str(key): _plain(value) for key, value in record["inputs"].items()},
             "prediction": _plain(record["prediction"]),
         }
+        if "shadow" in record:  # {"version": ..., "prediction": ...} of the shadow model
+            row["shadow"] = _plain(record["shadow"])
         return json.dumps(row, allow_nan=False, default=str, ensure_ascii=False) + "\n"
 
     # --- what /metrics shows ------------------------------------------------------------
@@ -392,6 +400,13 @@ def _frame(data: Any) -> Any:
 
 def _records(frame: Any, predictions: Any, picks: list[int]) -> list[dict[str, Any]]:
     """{"inputs": {column: value}, "prediction": value} for the picked rows."""
+    values = _picked(predictions, picks, len(frame))
+    inputs = frame.iloc[picks].to_dict("records")
+    return [{"inputs": row, "prediction": value} for row, value in zip(inputs, values, strict=True)]
+
+
+def _picked(predictions: Any, picks: list[int], rows: int) -> list[Any]:
+    """The predictions of the picked rows; a ValueError unless there is one per row."""
     import numpy as np
     import pandas as pd
 
@@ -407,10 +422,23 @@ def _records(frame: Any, predictions: Any, picks: list[int]) -> list[dict[str, A
             array = array[:, 0]
         count = len(array) if array.ndim else 0
         values = array[picks].tolist()
-    if count != len(frame):
-        raise ValueError(f"{count} predictions for {len(frame)} rows")
-    inputs = frame.iloc[picks].to_dict("records")
-    return [{"inputs": row, "prediction": value} for row, value in zip(inputs, values, strict=True)]
+    if count != rows:
+        raise ValueError(f"{count} predictions for {rows} rows")
+    return values
+
+
+def _add_shadow(
+    records: list[dict[str, Any]], shadow: tuple[str, Any], picks: list[int], rows: int
+) -> None:
+    """Put the shadow's prediction for each picked row beside the primary's (null when the
+    shadow failed or answered for another number of rows)."""
+    version, predictions = shadow
+    values: list[Any] = [None] * len(picks)
+    if predictions is not None:
+        with contextlib.suppress(Exception):
+            values = _picked(predictions, picks, rows)
+    for record, value in zip(records, values, strict=True):
+        record["shadow"] = {"version": str(version), "prediction": value}
 
 
 def _plain(value: Any) -> Any:

@@ -100,11 +100,14 @@ class Metrics:
         )
         info = Gauge(
             "mlgate_model_info",
-            "The model version this server answers for (always 1)",
-            ["name", "version"],
+            "The model versions this server holds (always 1): role primary answers, role "
+            "shadow scores copies of the requests",
+            ["name", "version", "role"],
             registry=self.registry,
         )
-        info.labels(config["model"], config["version"]).set(1)
+        info.labels(config["model"], config["version"], "primary").set(1)
+        if shadow := config.get("shadow"):
+            info.labels(shadow["model"], shadow["version"], "shadow").set(1)
         self._seen: set[str] = set()
 
     def record_predictions(self, predictions: Any) -> None:
@@ -134,12 +137,14 @@ class Metrics:
 
 class RecordingModel:
     """A pyfunc model whose predictions are also counted on /metrics (and, with a
-    prediction log, sampled into it: predlog.py)."""
+    prediction log, sampled into it: predlog.py; with a shadow model, copied to its queue:
+    shadow.py, whose worker then logs the request with both predictions)."""
 
-    def __init__(self, model: Any, metrics: Metrics, log: Any = None) -> None:
+    def __init__(self, model: Any, metrics: Metrics, log: Any = None, shadow: Any = None) -> None:
         self._model = model
         self._metrics = metrics
         self._log = log
+        self._shadow = shadow
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -150,7 +155,8 @@ class RecordingModel:
             self._metrics.record_predictions(predictions)
         except Exception as error:  # counting must never turn an answer into an error
             print(f"mlgate: predictions not counted: {error!r}", file=sys.stderr)
-        if self._log is not None:
+        shadowed = self._shadow is not None and self._shadow.offer(data, predictions)
+        if self._log is not None and not shadowed:
             self._log.offer(data, predictions)  # buffers only; never raises
         return predictions
 
@@ -239,7 +245,38 @@ def app(log: Any = None) -> Any:
     from mlflow.pyfunc import scoring_server
 
     model = mlflow.pyfunc.load_model(str(APP_DIR / "model"))
-    return MetricsMiddleware(scoring_server.init(RecordingModel(model, metrics, log)), metrics)
+    shadow = shadow_model(config, metrics, log)
+    recording = RecordingModel(model, metrics, log, shadow)
+    return MetricsMiddleware(scoring_server.init(recording), metrics)
+
+
+def shadow_model(config: dict[str, Any], metrics: Metrics, log: Any) -> Any:
+    """The started shadow (shadow.py) of an image built with --shadow, or None."""
+    import shadow
+
+    found = config.get("shadow")
+    if not found:
+        return None
+    sample = shadow.sample_from(found, os.environ)
+    shadow_metrics = shadow.ShadowMetrics(metrics.registry)
+    if sample <= 0:
+        print(f"mlgate: shadow v{found['version']} is off (sample 0)", file=sys.stderr)
+        return None
+    import mlflow.pyfunc
+
+    loaded = mlflow.pyfunc.load_model(str(APP_DIR / "shadow"))
+    print(
+        f"mlgate: shadow {found['model']} v{found['version']} scores {sample:g} of the requests",
+        file=sys.stderr,
+    )
+    return shadow.Shadow(
+        loaded,
+        shadow_metrics,
+        version=found["version"],
+        task=found.get("task"),
+        sample=sample,
+        log=log,
+    ).start()
 
 
 def prediction_log() -> Any:
@@ -275,14 +312,15 @@ def main(argv: list[str]) -> int:
     import signal
 
     import predlog
+    import shadow
     import uvicorn
 
     try:
         log = prediction_log()
-    except predlog.SettingsError as error:
+        served = app(log)
+    except (predlog.SettingsError, shadow.SettingsError) as error:
         print(f"mlgate: {error}", file=sys.stderr)
         return 2
-    served = app(log)
     if log is not None:
         # uvicorn stops on SIGTERM, then raises it again with the handler it found: this
         # one lets the process go on to write the buffered rows before it exits.
