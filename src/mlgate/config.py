@@ -206,6 +206,21 @@ class PromotionSection(Section):
     ] = Field(default_factory=list)
 
 
+class ServingAlertsSection(Section):
+    """`serving.alerts`: when the Prometheus rules of `build-image --monitoring-out` fire."""
+
+    error_ratio: float = Field(default=0.05, gt=0, le=1)  # failed share of /invocations
+    p99_seconds: float = Field(default=0.5, gt=0)
+    # How long a condition holds before its alert fires (a Prometheus duration).
+    for_: str = Field(default="5m", alias="for", pattern=r"^[1-9][0-9]{0,8}[smhdw]$")
+    # The largest change of a class's share (or KS distance of the values) against a day ago.
+    prediction_shift: float = Field(default=0.1, gt=0, le=1)
+    shadow_agreement: float = Field(default=0.9, gt=0, le=1)  # lowest agreement (classifiers)
+    # Highest mean |shadow - primary| (regressors); no rule unless set: it has the target's unit.
+    shadow_abs_difference: float | None = Field(default=None, gt=0)
+    runbook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+
+
 class ServingSection(Section):
     """`mlgate build-image`: how a registered version becomes a serving image."""
 
@@ -227,6 +242,7 @@ class ServingSection(Section):
     log_to: str | None = Field(default=None, min_length=1)
     log_batch_rows: int = Field(default=1000, ge=1, le=1_000_000)
     log_flush_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    alerts: ServingAlertsSection = Field(default_factory=ServingAlertsSection)
     # build-image --shadow: the share of requests the shadow model scores too (off the
     # request path); MLGATE_SHADOW_SAMPLE in the container replaces it, 0 turns it off.
     shadow_sample: float = Field(default=1.0, ge=0, le=1)
