@@ -577,3 +577,21 @@ def test_each_repository_gets_its_own_shared_module_in_one_process(tmp_path: Pat
         built[name] = type(choice.estimator.steps[0][1]).__name__
         assert choice.code_paths == ("model.py", "../common")
     assert built == {"one": "StandardScaler", "two": "MinMaxScaler"}
+
+
+def test_a_change_to_the_shared_module_retrains_each_model_that_ships_it(tmp_path: Path) -> None:
+    """The train stage's cache key holds model.code_paths' files: a reused model built with
+    the old common/ would be registered as if built from the new one."""
+    from mlgate._reuse import _model_code
+    from mlgate.project import find_config, load_project
+
+    repo = tmp_path / "models"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mlgate", "__pycache__"))
+    projects = [load_project(find_config(str(repo / name))) for name in ("annual", "monthly")]
+    before = [_model_code(project) for project in projects]
+    shared = repo / "common" / "features.py"
+    shared.write_text(shared.read_text(encoding="utf-8") + "\n# tuned\n", encoding="utf-8")
+    after = [_model_code(project) for project in projects]
+    assert all(old != new for old, new in zip(before, after, strict=True))
+    (repo / "README.md").write_text("docs only\n", encoding="utf-8")
+    assert [_model_code(project) for project in projects] == after
