@@ -48,6 +48,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="also hold this version, which scores a copy of the requests off the request "
         "path (serving.shadow_sample); the answers stay the primary's",
     )
+    parser.add_argument(
+        "--monitoring-out",
+        metavar="DIR",
+        help="also write a Grafana dashboard and Prometheus alerting rules for this model "
+        "into DIR (thresholds: serving.alerts)",
+    )
     add_common(parser)
 
 
@@ -91,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         settings.flavor,
         shadow.info.version if shadow is not None else None,
     )
+    monitoring = _monitoring_folder(args.monitoring_out)  # before the build: no late surprise
 
     from mlgate._actions_io import one_line
 
@@ -115,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
                 f"run again to tag it (the push is repeated at no cost)"
             ) from None
 
+    written: list[Any] = []
+    if monitoring is not None:
+        written = _write_monitoring(monitoring, model, info.version, project)
+        progress(f"wrote {', '.join(str(path) for path in written)}")
+
     record: dict[str, Any] = {
         "model": model,
         "version": info.version,
@@ -127,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         "shadow": (
             {"model": shadow.model, "version": shadow.info.version} if shadow is not None else None
         ),
+        "monitoring": [str(path) for path in written],
     }
     write_outputs(
         {
@@ -235,6 +248,49 @@ def _shadow(args: argparse.Namespace, store: Any, settings: Any, primary: Any) -
     if info.status != "READY":
         raise InputError(f"the shadow {model} v{info.version} is {info.status}, not READY")
     return ShadowSource(shadow_store, info, model)
+
+
+def _monitoring_folder(where: str | None) -> Any:
+    """The --monitoring-out folder, made now, so that a bad one fails before the build."""
+    from pathlib import Path
+
+    from mlgate.errors import UsageError
+
+    if where is None:
+        return None
+    folder = Path(where)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--monitoring-out {where}: {error.strerror or error}") from None
+    return folder
+
+
+def _write_monitoring(folder: Any, model: str, version: str, project: Any) -> list[Any]:
+    """The dashboard and the alerting rules for `model` (README "Observability")."""
+    from mlgate.config import ServingAlertsSection
+    from mlgate.errors import UsageError
+    from mlgate.serving import observability
+
+    alerts = project.config.serving.alerts if project is not None else ServingAlertsSection()
+    thresholds = observability.Thresholds(
+        error_ratio=alerts.error_ratio,
+        p99_seconds=alerts.p99_seconds,
+        for_=alerts.for_,
+        prediction_shift=alerts.prediction_shift,
+        shadow_agreement=alerts.shadow_agreement,
+        shadow_abs_difference=alerts.shadow_abs_difference,
+        runbook_url=alerts.runbook_url or observability.RUNBOOK_URL,
+    )
+    written: list[Any] = []
+    for name, text in observability.render(model, version, thresholds).items():
+        path = folder / name
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"--monitoring-out: {path}: {error.strerror or error}") from None
+        written.append(path)
+    return written
 
 
 def _checked(check: Any, value: str, option: str) -> str:
