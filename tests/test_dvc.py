@@ -164,6 +164,27 @@ def test_a_file_the_remote_lacks_is_exit_2_and_a_redacted_remote_is_recorded(
     assert "s3cret" not in outcome.err
 
 
+def test_a_broken_pointer_is_exit_2_naming_the_data_file_and_the_pointer(
+    churn_repo: Path, cli, tmp_path: Path
+) -> None:
+    _dvc_repo(churn_repo, str(tmp_path / "dvc-remote"))
+    pointer = churn_repo / f"{TRAIN}.dvc"
+    broken = {
+        "outs: [\n": "DVC cannot read data/train.csv.dvc: unable to read",
+        "- just a list\n": "DVC cannot read data/train.csv.dvc:",
+        "outs:\n- path: other.csv\n  md5: abc\n": "csv: data/train.csv.dvc names it, but",
+        "outs:\n- path: train.csv\n": "data/train.csv.dvc records no md5 for it; run `dvc add`",
+    }
+    for text, words in broken.items():
+        pointer.write_text(text)
+        outcome = cli("validate", str(churn_repo), cwd=churn_repo)
+        assert outcome.code == 2, (text, outcome.err)
+        (line,) = [line for line in outcome.error_lines if "mlgate: error:" in line]
+        assert line.startswith("mlgate: error: data/train.csv: "), line
+        assert words in line, (text, line)
+        assert "Traceback" not in outcome.err
+
+
 def test_a_tracked_file_without_dvc_installed_is_exit_2_naming_the_key_and_the_extra(
     churn_repo: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

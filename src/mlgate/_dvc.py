@@ -118,7 +118,7 @@ def _resolve(repo_class: Any, path: Path, pointer: Path) -> Tracked:
     shown = _relative(pointer, root)
     try:
         with _quiet_dvc() as said, repo_class(str(root)) as repo:
-            out = _output(repo, path, pointer)
+            out = _output(repo, path, shown)
             md5 = str(out.hash_info.value or "")
             if not md5:
                 raise InputError(
@@ -152,14 +152,14 @@ def _resolve(repo_class: Any, path: Path, pointer: Path) -> Tracked:
     )
 
 
-def _output(repo: Any, path: Path, pointer: Path) -> Any:
+def _output(repo: Any, path: Path, pointer: str) -> Any:
     from dvc.exceptions import OutputNotFoundError
 
     try:
         outs = repo.find_outs_by_path(str(path))
     except OutputNotFoundError:
         raise InputError(
-            f"{pointer.name} names it, but DVC finds no output for it there; check the "
+            f"{pointer} names it, but DVC finds no output for it there; check the "
             f"pointer with `dvc status`",
             file=path,
         ) from None
