@@ -85,6 +85,30 @@ def missing() -> str | None:
     return None
 
 
+def require_act() -> None:
+    """Skip the calling test when act cannot run here; fail it under MLGATE_REQUIRE_ACT=1
+    (CI), where a skipped workflow test would hide that nothing ran."""
+    import pytest
+
+    reason = missing()
+    if reason is None:
+        return
+    if os.environ.get("MLGATE_REQUIRE_ACT") == "1":
+        pytest.fail(f"MLGATE_REQUIRE_ACT=1 but {reason}")
+    pytest.skip(reason)
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    """A workflow or action as YAML; the trigger key `on` under its own name (YAML 1.1
+    reads it as True)."""
+    import yaml
+
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in document:
+        document["on"] = document.pop(True)
+    return document
+
+
 def rewrite_for_act(text: str) -> str:
     """A workflow or action as act 0.2.89 can read it (see the module docstring)."""
 

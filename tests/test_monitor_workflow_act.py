@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 import yaml
 
-from act_harness import OWNER, ActRun, ActWorld, caller_workflow, make_model_repo, missing
+from act_harness import (
+    OWNER,
+    ActRun,
+    ActWorld,
+    caller_workflow,
+    load_workflow,
+    make_model_repo,
+    require_act,
+)
 
 RETRAIN = """\
 name: train
@@ -41,11 +49,7 @@ jobs:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, github_api: Any):
-    reason = missing()
-    if reason is not None:
-        if os.environ.get("MLGATE_REQUIRE_ACT") == "1":
-            pytest.fail(f"MLGATE_REQUIRE_ACT=1 but {reason}")
-        pytest.skip(reason)
+    require_act()
     from act_harness import serve_run_artifacts
     from github_fake_issues import add_issue_routes
 
@@ -211,16 +215,9 @@ def test_three_scheduled_runs_leave_one_issue_one_retraining_and_close_it(
 # --- what act does not check: the permissions, read from the YAML ---------------------------
 
 
-def _load(path: Path) -> dict[str, Any]:
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if True in document:  # YAML 1.1 reads the key `on` as True
-        document["on"] = document.pop(True)
-    return document
-
-
 def test_only_the_retrain_job_may_start_workflows_and_only_when_one_is_claimed() -> None:
     root = Path(__file__).resolve().parents[1]
-    workflow = _load(root / ".github" / "workflows" / "monitor.yml")
+    workflow = load_workflow(root / ".github" / "workflows" / "monitor.yml")
     assert workflow["permissions"] == {}
     monitor, retrain = workflow["jobs"]["monitor"], workflow["jobs"]["retrain"]
     assert monitor["permissions"] == {"contents": "read", "issues": "write"}
@@ -233,7 +230,7 @@ def test_only_the_retrain_job_may_start_workflows_and_only_when_one_is_claimed()
     assert step["with"]["dispatch"] == "false"
     assert monitor["outputs"]["retrain-claim"] == "${{ steps.monitor.outputs.retrain-claim }}"
     assert monitor["concurrency"]["cancel-in-progress"] is False
-    starter = _load(root / "workflows" / "monitor.yml")
+    starter = load_workflow(root / "workflows" / "monitor.yml")
     assert set(starter["on"]) == {"schedule", "workflow_dispatch"}
     granted = starter["jobs"]["monitor"]["permissions"]
     assert granted == {"contents": "read", "issues": "write", "actions": "write"}

@@ -10,7 +10,6 @@ unless MLGATE_REQUIRE_ACT=1.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -25,7 +24,7 @@ from act_harness import (
     caller_workflow,
     git,
     make_model_repo,
-    missing,
+    require_act,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,11 +34,7 @@ REPO_NAME = MODEL_REPOSITORY.split("/")[1]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, github_api: Any):
-    reason = missing()
-    if reason is not None:
-        if os.environ.get("MLGATE_REQUIRE_ACT") == "1":
-            pytest.fail(f"MLGATE_REQUIRE_ACT=1 but {reason}")
-        pytest.skip(reason)
+    require_act()
     world = ActWorld.create(tmp_path_factory.mktemp("act"))
     world.api_url = github_api.url
     return world

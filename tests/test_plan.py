@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from act_harness import git
 from mlgate.monorepo import ModelFiles, matrix, model_files, plan_all, select, table
 from mlgate.monorepo.depends import FILE_KEYS, dvc_lock_outputs
 from mlgate.monorepo.discover import find_configs
@@ -251,18 +252,6 @@ def test_names_are_safe_unique_and_stable_whatever_is_selected() -> None:
 
 
 # --- on real git history --------------------------------------------------------------------
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Model Team",
-        "GIT_AUTHOR_EMAIL": "team@example.invalid",
-        "GIT_COMMITTER_NAME": "Model Team",
-        "GIT_COMMITTER_EMAIL": "team@example.invalid",
-    }
-    done = subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
-    return done.stdout.decode().strip()
 
 
 def commit(repo: Path, message: str) -> str:

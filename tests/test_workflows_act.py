@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import uuid
@@ -33,8 +32,9 @@ from act_harness import (
     ActRun,
     ActWorld,
     caller_workflow,
+    load_workflow,
     make_model_repo,
-    missing,
+    require_act,
     serve_run_artifacts,
 )
 from fastrepo import make_fast
@@ -45,24 +45,12 @@ REPO_NAME = MODEL_REPOSITORY.split("/")[1]
 PROMOTION = "\npromotion:\n  canary_percent: 25                        # not the default 10\n"
 
 
-def _load(path: Path) -> dict[str, Any]:
-    """A workflow or action; the trigger key `on` under its own name (YAML 1.1 reads True)."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if True in document:
-        document["on"] = document.pop(True)
-    return document
-
-
 # --- the session: act, the GitHub fake, MLflow, one model repository --------------------
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, github_api: Any):
-    reason = missing()
-    if reason is not None:
-        if os.environ.get("MLGATE_REQUIRE_ACT") == "1":
-            pytest.fail(f"MLGATE_REQUIRE_ACT=1 but {reason}")
-        pytest.skip(reason)
+    require_act()
     from github_fake_deployments import add_deployment_routes
 
     add_deployment_routes(github_api.fake)
@@ -425,7 +413,7 @@ def test_no_job_output_carries_a_secret_derived_value() -> None:
     """The runner drops a job output that contains a secret's value: mlflow-run-url (the
     secret tracking URI plus a path) never reaches a caller. The workflow outputs the run
     id, and builds the link from the non-secret mlflow-ui-url input."""
-    workflow = _load(ROOT / ".github" / "workflows" / "model-ci.yml")
+    workflow = load_workflow(ROOT / ".github" / "workflows" / "model-ci.yml")
     call = workflow["on"]["workflow_call"]
     outputs = workflow["jobs"]["pipeline"]["outputs"]
     assert "mlflow-run-id" in call["outputs"]
@@ -435,11 +423,11 @@ def test_no_job_output_carries_a_secret_derived_value() -> None:
     assert call["inputs"]["mlflow-ui-url"]["type"] == "string"
     # No job output anywhere takes a value the actions build from a secret.
     for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
-        for job in _load(path)["jobs"].values():
+        for job in load_workflow(path)["jobs"].values():
             for value in (job.get("outputs") or {}).values():
                 assert "secrets." not in value, (path.name, value)
                 assert not re.search(r"steps\.\w+\.outputs\.mlflow-run-url", value), path.name
-    starter = _load(ROOT / "workflows" / "model-ci.yml")
+    starter = load_workflow(ROOT / "workflows" / "model-ci.yml")
     assert starter["jobs"]["mlgate"]["with"]["mlflow-ui-url"] == "${{ vars.MLFLOW_UI_URL }}"
 
 
@@ -447,7 +435,7 @@ def test_promote_job_uses_its_environment_without_a_deployment_of_githubs() -> N
     """A job with `environment:` gets a deployment from GitHub, which marks mlgate's own
     inactive when the job ends: the promote job keeps the environment's reviewers and
     wait timer but creates no deployment (mlgate records the move as the deployment)."""
-    job = _load(ROOT / ".github" / "workflows" / "promote.yml")["jobs"]["promote"]
+    job = load_workflow(ROOT / ".github" / "workflows" / "promote.yml")["jobs"]["promote"]
     assert job["environment"] == {"name": "${{ inputs.target }}", "deployment": False}
     assert job["permissions"]["deployments"] == "write"
 
@@ -456,7 +444,7 @@ def test_promote_job_reads_the_model_repos_config() -> None:
     """The promotion section of mlgate.yaml applies in Actions: the job checks out the
     model repository (read-only, no credentials kept) and passes its config; the action
     passes a canary share only when the caller gave one."""
-    workflow = _load(ROOT / ".github" / "workflows" / "promote.yml")
+    workflow = load_workflow(ROOT / ".github" / "workflows" / "promote.yml")
     job = workflow["jobs"]["promote"]
     checkout, *rest = job["steps"]
     assert checkout["uses"].startswith("actions/checkout@")
@@ -468,17 +456,17 @@ def test_promote_job_reads_the_model_repos_config() -> None:
     assert promote["with"]["config"] == "${{ inputs.config }}"
     rollback = next(step for step in rest if step.get("id") == "rollback")
     assert '--config "${MLGATE_CONFIG}"' in rollback["run"]
-    action = _load(ROOT / "actions" / "promote" / "action.yml")
+    action = load_workflow(ROOT / "actions" / "promote" / "action.yml")
     assert action["inputs"]["canary-percent"]["default"] == ""
     script = next(s for s in action["runs"]["steps"] if s.get("id") == "promote")["run"]
     assert '[ -n "${MLGATE_CANARY_PERCENT}" ]' in script
-    starter = _load(ROOT / "workflows" / "promote.yml")
+    starter = load_workflow(ROOT / "workflows" / "promote.yml")
     assert "default" not in starter["on"]["workflow_dispatch"]["inputs"]["canary-percent"]
 
 
 def test_the_fork_report_does_not_use_the_cache_it_may_only_read() -> None:
     """report-fork.yml runs under `cache-mode: read`; setup's cache would try to save."""
-    job = _load(ROOT / ".github" / "workflows" / "report-fork.yml")["jobs"]["comment"]
+    job = load_workflow(ROOT / ".github" / "workflows" / "report-fork.yml")["jobs"]["comment"]
     assert job["cache-mode"] == "read"
     setup = next(step for step in job["steps"] if step["uses"].endswith("/actions/setup"))
     assert setup["with"]["cache"] == "false"
