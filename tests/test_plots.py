@@ -102,6 +102,18 @@ def test_multiclass_labels_are_drawn_as_written(tmp_path: Path) -> None:
         _assert_real_picture(tmp_path / relative)
 
 
+@pytest.mark.parametrize("classes", [(0, 1), (False, True), (1.5, 2.5, 4.0)], ids=str)
+def test_number_and_bool_labels_get_a_confusion_matrix(tmp_path: Path, classes: tuple) -> None:
+    # A 0/1 target read from CSV: an object array of numbers, which scikit-learn's
+    # confusion_matrix refuses as an "unknown" target type.
+    task = Task("classification", inferred=False, classes=classes, positive_label=classes[-1])
+
+    drawn = draw_plots(tmp_path, task, _predictions(classes, 5))
+
+    assert "confusion_matrix" in drawn["files"], drawn["skipped"]
+    _assert_real_picture(tmp_path / drawn["files"]["confusion_matrix"])
+
+
 def test_a_model_without_probabilities_gets_no_curves_and_says_why(tmp_path: Path) -> None:
     classes = ("no", "yes")
     task = Task("classification", inferred=True, classes=classes, positive_label="yes")

@@ -200,8 +200,13 @@ def _confusion(task: Task, models: list[tuple[str, Predictions, str]]) -> Any:
     figure = _figure(size * len(models), size)
     for index, (name, p, _) in enumerate(models):
         axes = figure.add_subplot(1, len(models), index + 1)
+        # By position in the task's classes: an object array of numbers (a 0/1 target)
+        # is a target type scikit-learn refuses, and labels may be text, numbers or bools.
+        position = {label: index for index, label in enumerate(labels)}
         matrix = confusion_matrix(
-            np.asarray(p.y_true, dtype=object), np.asarray(p.y_pred, dtype=object), labels=labels
+            [position.get(value, -1) for value in p.y_true],
+            [position.get(value, -1) for value in p.y_pred],
+            labels=list(range(len(labels))),
         )
         axes.imshow(matrix, cmap="Blues")
         threshold = matrix.max() / 2 if matrix.size else 0
