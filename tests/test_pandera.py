@@ -349,3 +349,40 @@ def test_not_null_share_counts_the_nulls_even_when_the_schema_skips_them(tmp_pat
     )
     assert outcome.expectation.kwargs == {"column": "charges", "mostly": 0.9}
     assert (outcome.success, outcome.unexpected_count, outcome.element_count) == (False, 2, 4)
+
+
+def test_a_class_based_schema_in_a_module_with_dataclasses_is_read(tmp_path: Path) -> None:
+    """schema.py:Schema may be a DataFrameModel, in a module that uses what a Python module
+    may (postponed annotations, dataclasses): both need the module to be imported as such."""
+    from mlgate.validation._pandera import load_schema, run, translate
+
+    class Repo:
+        root = tmp_path
+
+        def location(self, value: str) -> Path:
+            return tmp_path / value
+
+    (tmp_path / "schema.py").write_text(
+        "from __future__ import annotations\n\n"
+        "from dataclasses import dataclass\n\n"
+        "import pandera.pandas as pa\n"
+        "from pandera.typing import Series\n\n\n"
+        "@dataclass\nclass Limits:\n    most: float = 250.0\n\n\n"
+        "class Schema(pa.DataFrameModel):\n"
+        "    charges: Series[float] = pa.Field(ge=0, le=Limits().most, nullable=True)\n"
+    )
+    schema = load_schema(Repo(), "schema.py:Schema")
+    translated = translate(schema)
+    assert [(item.expectation.type, item.expectation.kwargs) for item in translated] == [
+        ("expect_column_values_to_be_of_type", {"column": "charges", "type_": "float64"}),
+        ("expect_column_values_to_be_between", {"column": "charges", "min_value": 0}),
+        ("expect_column_values_to_be_between", {"column": "charges", "max_value": 250.0}),
+    ]
+    outcomes = run(
+        pd.DataFrame({"charges": [1.0, 300.0, -2.0, None]}), schema, translated, sample_size=5
+    )
+    assert [(o.success, o.unexpected_count) for o in outcomes] == [
+        (True, None),
+        (False, 1),
+        (False, 1),
+    ]

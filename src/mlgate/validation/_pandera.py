@@ -2,9 +2,10 @@
 
 The schema is read from `validation.suite`: a YAML file (Pandera's own format, read with
 `DataFrameSchema.from_yaml`) or `schema.py:schema`, a Python file of the model repo whose
-attribute is a `DataFrameSchema` or a callable returning one. The Python file is the
-team's own code, trusted as a model factory is: it must lie inside the model repository,
-and it is imported with the repository on `sys.path` so it can share the repo's modules.
+attribute is a `DataFrameSchema`, a callable returning one, or a `DataFrameModel` class.
+The Python file is the team's own code, trusted as a model factory is: it must lie inside
+the model repository, and it is imported with the repository on `sys.path` so it can
+share the repo's modules.
 
 So that the report reads the same whichever engine ran, the schema is translated into the
 expectations Great Expectations would run for it (`in_range(0, 72)` is
@@ -105,6 +106,14 @@ def load_schema(project: Any, written: str) -> Any:
         raise ConfigError(f"schema {shown} not found (looked in {path}); fix validation.suite")
     if match:
         schema = _from_python(project, path, match.group("attribute"), written)
+        if isinstance(schema, type) and issubclass(schema, pa.DataFrameModel):
+            try:  # a class-based schema: the DataFrameSchema it stands for
+                schema = schema.to_schema()
+            except Exception as exc:
+                raise ConfigError(
+                    f"Pandera cannot read {written}: {type(exc).__name__}: {_first_line(exc)}",
+                    file=path,
+                ) from None
     elif path.suffix.lower() in (".py",):
         raise ConfigError(
             f"name the schema in {shown} as {shown}:ATTRIBUTE (e.g. {shown}:schema)", file=path
@@ -153,7 +162,8 @@ def _from_python(project: Any, path: Path, attribute: str, written: str) -> Any:
         raise ConfigError(
             f"{written} lies outside the model repository; mlgate imports only its own code"
         )
-    name = "mlgate_schema_" + re.sub(r"\W", "_", path.relative_to(root).with_suffix("").as_posix())
+    relative = path.resolve().relative_to(root).with_suffix("").as_posix()
+    name = "mlgate_schema_" + re.sub(r"\W", "_", relative)
     added = str(root) not in sys.path
     if added:  # the schema may import the repo's shared modules
         sys.path.insert(0, str(root))
@@ -162,8 +172,12 @@ def _from_python(project: Any, path: Path, attribute: str, written: str) -> Any:
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        # Imported as Python imports a module: dataclasses and Pandera's DataFrameModel
+        # look their module up in sys.modules.
+        sys.modules[name] = module
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:  # the team's own code: any failure is theirs to fix
+        sys.modules.pop(name, None)
         raise ConfigError(
             f"importing {path.name} raised {type(exc).__name__}: {_first_line(exc)}", file=path
         ) from None
