@@ -3,7 +3,8 @@
 Three checks (drift, drift, ok) leave one issue, created then edited, one retraining
 dispatch inside the cool-down, and the issue closed with a comment; a planted issue, a
 create that races another run's and a create that failed after writing never give the
-model a second open issue; a refused dispatch is one ServiceError and gives its claim back.
+model a second open issue; a dispatch GitHub refuses (exit 2 for a missing workflow, 3
+when GitHub fails) gives its claim back.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from github_fake_issues import add_issue, add_issue_routes, add_workflow, dispatches, issues
-from mlgate.errors import ServiceError
+from mlgate.errors import ConfigError, ServiceError
 from mlgate.report import github, monitor_sync
 from mlgate.report import monitor_issue as core
 from monitor_results import monitor_result
@@ -168,12 +169,12 @@ def test_a_create_that_failed_after_writing_is_not_repeated(api: Any, repository
     assert synced.number == issue["number"]
 
 
-def test_a_refused_dispatch_is_a_service_error_and_gives_the_claim_back(
+def test_a_missing_retrain_workflow_is_a_config_error_and_gives_the_claim_back(
     api: Any, repository: str
 ) -> None:
     policy = core.Policy(retrain=True, retrain_workflow="missing.yml")
     before = len(dispatches(api.fake))
-    with pytest.raises(ServiceError) as raised:
+    with pytest.raises(ConfigError) as raised:  # exit 2: a rerun would fail the same way
         _sync(api, repository, monitor_result(at=_at(0)), policy, 0)
     message = str(raised.value)
     assert "\n" not in message
@@ -185,9 +186,14 @@ def test_a_refused_dispatch_is_a_service_error_and_gives_the_claim_back(
     state = core.read_state(issue["body"], "churn")
     assert state is not None
     assert state.retrain is None  # the next run may try again
-    # The workflow exists now: the next run starts it.
+    # The workflow exists now, but GitHub fails the dispatch: a service error (exit 3).
     add_workflow(api.fake, "missing.yml")
-    synced = _sync(api, repository, monitor_result(at=_at(1)), policy, 1)
+    api.fake.inject("POST", rf"/repos/{repository}/actions/workflows/[^/]+/dispatches", "502")
+    with pytest.raises(ServiceError):
+        _sync(api, repository, monitor_result(at=_at(1)), policy, 1)
+    assert len(dispatches(api.fake)) == before
+    # The next run starts it.
+    synced = _sync(api, repository, monitor_result(at=_at(2)), policy, 2)
     assert synced.dispatched is not None
 
 

@@ -183,6 +183,8 @@ def test_three_scheduled_runs_leave_one_issue_one_retraining_and_close_it(
     assert state.retrain is not None
     assert state.retrain.status == "dispatched"  # recorded by the retrain job
     assert "Start the claimed retraining" in first.log
+    warning = "the model drifted or degraded; see the job summary"
+    assert warning in first.log  # a green job still says it found drift
     assert any(name.startswith("mlgate-monitor-") for name in first.artifact_names())
 
     # 2: still drifting, inside the 24h cool-down: the same issue edited, nothing started.
@@ -209,6 +211,7 @@ def test_three_scheduled_runs_leave_one_issue_one_retraining_and_close_it(
     assert [check.verdict for check in state.history] == ["drift", "drift", "ok"]
     assert [check.retrain for check in state.history] == [True, False, False]
     assert len(started()) == 1
+    assert warning not in third.log
     assert github_api.violations(offset) == []
 
 

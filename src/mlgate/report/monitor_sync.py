@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mlgate.errors import ServiceError
+from mlgate.errors import ConfigError, MlgateError, ServiceError
 from mlgate.report import github
 from mlgate.report import monitor_issue as core
 from mlgate.results.monitor import MonitorResult
@@ -292,7 +292,7 @@ def _dispatch(
             _call(lambda: fresh.edit(body=back), f"edit issue #{number}")
         except ServiceError as undone:
             log.warning("could not give the retraining claim back (%s)", undone)
-        raise ServiceError(_dispatch_failed(retrain.workflow, ref, error)) from None
+        raise _dispatch_failed(retrain.workflow, ref, error) from None
     state = core.dispatched(state, claim, ref)
     text = core.restated(fresh.body, state, policy)
     try:
@@ -303,7 +303,7 @@ def _dispatch(
     return state.retrain
 
 
-def _dispatch_failed(workflow: str, ref: str, error: Exception) -> str:
+def _dispatch_failed(workflow: str, ref: str, error: Exception) -> MlgateError:
     status = github._status(error)
     why = github._why(error)
     hint = {
@@ -312,7 +312,10 @@ def _dispatch_failed(workflow: str, ref: str, error: Exception) -> str:
         404: f"check monitoring.retrain_workflow: no workflow {workflow} on {ref}",
         422: f"{workflow} needs `on: workflow_dispatch` with an input named `reason`",
     }.get(status or 0, "rerun the job when GitHub is back")
-    return f"GitHub: could not start the retraining workflow {workflow} on {ref} ({why}); {hint}"
+    message = f"GitHub: could not start the retraining workflow {workflow} on {ref} ({why}); {hint}"
+    # No such workflow, or one that takes no `reason`: the config or the workflow file is
+    # wrong (exit 2), and a rerun would fail the same way.
+    return ConfigError(message) if status in (404, 422) else ServiceError(message)
 
 
 _HINTS = {
