@@ -115,8 +115,9 @@ def test_a_commit_that_only_changes_a_gate_reuses_training(repo: Path, cli) -> N
     git("init", "-q")
     git("add", "-A")
     git("commit", "-q", "-m", "model repo")
-    # Being in git retrains nothing; only a version with the commit is registered.
-    assert _rerun(_run(cli, repo)) == ["register"]
+    # Being in git retrains nothing; only the card's checklist (which names the commit)
+    # and a version with the commit are made again.
+    assert _rerun(_run(cli, repo)) == ["card", "register"]
     _edit(repo / "mlgate.yaml", lambda c: c["evaluation"]["gates"]["roc_auc"].update(min=0.79))
     git("commit", "-q", "-am", "lower the roc_auc floor")
     assert _rerun(_run(cli, repo)) == ["evaluate", "card", "register"]

@@ -83,6 +83,7 @@ READS: dict[str, Reads] = {
         packages=("jinja2",),
         files=("card.template",),
         champion=True,  # the card shows what changed against the champion's
+        ci=True,  # its checklist shows the commit and the review the event allows
         outputs=CARD_FILES,
     ),
     "register": Reads(
