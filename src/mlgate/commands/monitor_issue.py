@@ -20,8 +20,9 @@ In a workflow the retraining can start in a job of its own, so that only that jo
 start workflows: `--no-dispatch` records the claim on the issue and writes it as the
 step output retrain-claim; `mlgate monitor-issue --dispatch CLAIM` starts it there.
 
-Exit codes: 0 the model is ok, 1 drift or degraded (the issue was updated), 2 bad config
-or no monitoring run, 3 GitHub failed after retries or refused the retraining.
+Exit codes: 0 the model is ok, 1 drift or degraded (the issue was updated), 2 bad config,
+no monitoring run, or a retrain workflow GitHub does not have or that takes no `reason`,
+3 GitHub failed after retries or refused the retraining (no permission).
 """
 
 
