@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -143,6 +144,22 @@ def test_the_history_is_bounded() -> None:
         plan = core.decide(_found(plan), monitor_result(at=_at(hour)), core.Policy(), NOW, "a")
     assert len(plan.state.history) == core.HISTORY_LIMIT
     assert plan.state.history[-1].at == _at(core.HISTORY_LIMIT + 9)
+
+
+def test_a_full_history_of_very_long_feature_names_still_fits_in_an_issue() -> None:
+    # GitHub refuses a body over 65,536 characters: every later edit would fail.
+    names = {f"{i}" + "x" * 5000: 0.9 for i in range(8)}
+    plan = core.decide(core.Found(), monitor_result(drifted=names, at=_at(0)), POLICY, NOW, "a")
+    for hour in range(1, core.HISTORY_LIMIT + 2):
+        result = monitor_result(drifted=names, at=_at(hour))
+        plan = core.decide(_found(plan), result, POLICY, NOW, "a")
+    text = core.body(result, plan.state, POLICY)
+    assert len(text) <= 65536
+    long_reasons = replace(result, reasons=tuple("y" * 20_000 for _ in range(12)))
+    assert len(core.body(long_reasons, plan.state, POLICY)) <= 65536
+    state = core.read_state(text, "churn")
+    assert state is not None
+    assert len(state.history) == core.HISTORY_LIMIT
 
 
 def test_user_data_in_the_body_is_escaped_and_cannot_end_the_hidden_block() -> None:

@@ -46,6 +46,7 @@ HISTORY_SHOWN = 15  # rows of the visible history table
 FEATURES_SHOWN = 25  # rows of the feature table (drifted first, then by PSI)
 REASONS_SHOWN = 10
 NAMES_KEPT = 5  # drifted feature names kept per history row
+NAME_LIMIT = 100  # characters of a name kept in the history: 30 rows must fit in a body
 TEXT_LIMIT = 300  # characters of a reason kept
 BODY_LIMIT = 60_000  # GitHub refuses a body over 65,536 characters
 # A claim that was never dispatched (the retrain job was cancelled) stops counting after
@@ -286,7 +287,7 @@ def iso(moment: datetime) -> str:
 
 
 def check_of(result: MonitorResult, run_url: str | None = None) -> Check:
-    drifted = tuple(item.feature for item in result.drifted)
+    drifted = tuple(item.feature[:NAME_LIMIT] for item in result.drifted)
     psis = [f.psi for f in result.features if f.psi is not None]
     if result.prediction is not None and result.prediction.drift.psi is not None:
         psis.append(result.prediction.drift.psi)
@@ -296,7 +297,7 @@ def check_of(result: MonitorResult, run_url: str | None = None) -> Check:
         version=result.version,
         drifted=drifted[:NAMES_KEPT],
         psi=round(max(psis), 4) if psis else None,
-        degraded=tuple(check.metric for check in result.degraded_metrics)[:NAMES_KEPT],
+        degraded=tuple(c.metric[:NAME_LIMIT] for c in result.degraded_metrics)[:NAMES_KEPT],
         run_url=run_url if run_url and safe_url(run_url) else None,
     )
 
@@ -438,7 +439,7 @@ def body(result: MonitorResult, state: State, policy: Policy) -> str:
             f"{policy.close_after} (monitoring.close_after).",
             "",
         ]
-    reasons = [f"- {markdown.text(reason)}" for reason in result.reasons[:REASONS_SHOWN]]
+    reasons = [f"- {markdown.text(_cut(r))}" for r in result.reasons[:REASONS_SHOWN]]
     if len(result.reasons) > REASONS_SHOWN:
         reasons.append(f"- … and {len(result.reasons) - REASONS_SHOWN} more")
     parts = ["\n".join(head + reasons).rstrip() + "\n"]
@@ -456,6 +457,11 @@ def body(result: MonitorResult, state: State, policy: Policy) -> str:
         parts.pop(1)  # the least needed sections go first; the hidden block always stays
         text = "\n".join(part for part in parts if part) + tail
     return text
+
+
+def _cut(text: str, limit: int = 2 * TEXT_LIMIT) -> str:
+    """A reason short enough that ten of them never crowd the hidden block out of a body."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _features(result: MonitorResult) -> str:
