@@ -8,6 +8,7 @@ as the remote for the quick tests, the moto S3 server for the run that trains an
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -183,6 +184,23 @@ def test_a_broken_pointer_is_exit_2_naming_the_data_file_and_the_pointer(
         assert line.startswith("mlgate: error: data/train.csv: "), line
         assert words in line, (text, line)
         assert "Traceback" not in outcome.err
+
+
+def test_a_remote_whose_dvc_plugin_is_missing_is_exit_2_naming_it(churn_repo: Path, cli) -> None:
+    # dvc-gs is not among mlgate's extras: DVC cannot reach a gs:// remote here.
+    if importlib.util.find_spec("dvc_gs") is not None:
+        pytest.skip("dvc-gs is installed")
+    _dvc_repo(churn_repo, "gs://dvc-bucket/store")
+    _track(churn_repo, push=False)
+    _forget(churn_repo, TRAIN)
+
+    outcome = cli("validate", str(churn_repo), cwd=churn_repo)
+
+    assert outcome.code == 2, outcome.err
+    (line,) = [line for line in outcome.error_lines if "mlgate: error:" in line]
+    assert "the DVC remote gs://dvc-bucket/store cannot be read here" in line
+    assert "'dvc-gs'" in line
+    assert "Traceback" not in outcome.err
 
 
 def test_a_tracked_file_without_dvc_installed_is_exit_2_naming_the_key_and_the_extra(

@@ -205,6 +205,13 @@ def _fetch(
     where = url or name
     try:
         repo.fetch(targets=[str(path)])
+    except ImportError as exc:  # a remote of a kind whose DVC plugin is not installed
+        raise InputError(
+            f"it is not in the workspace and the DVC remote {where} cannot be read here: "
+            f"{_first_line(exc)} (mlgate[dvc] brings dvc-s3 only); install that plugin "
+            "beside mlgate, or `dvc pull` the file before the run",
+            file=path,
+        ) from None
     except NoRemoteError:
         raise InputError(
             f"it is not in the workspace and the DVC remote '{name}' that {pointer} uses is "
