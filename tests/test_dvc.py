@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MOTO_CREDENTIALS, MOTO_REGION, start_moto_server
+from conftest import start_moto_server
 from fastrepo import latest_run, make_fast
 
 # DVC's own calls in these tests (init, add, push) meet a notice from a library under it.
@@ -292,20 +292,14 @@ def test_dvc_data_on_s3_is_fetched_trained_on_and_shown_by_lineage(
 
 @pytest.mark.slow
 def test_a_remote_that_refuses_access_is_exit_2_and_one_that_is_down_exit_3(
-    churn_repo: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    churn_repo: Path, cli, tmp_path: Path, s3_env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A DVC remote on an S3 server that checks credentials (moto asking for them from the
     first request) refuses the fetch: the user's to fix. A server that is gone: a service's."""
     _dvc_repo(churn_repo, "s3://dvc-bucket/store")
     _track(churn_repo, push=False)
     _forget(churn_repo, TRAIN)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_CREDENTIALS["aws_access_key_id"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_CREDENTIALS["aws_secret_access_key"])
-    monkeypatch.setenv("AWS_DEFAULT_REGION", MOTO_REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # s3_env's credentials, this test's server
 
     with start_moto_server(tmp_path, env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
