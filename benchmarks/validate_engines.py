@@ -51,7 +51,7 @@ from validate_scale import (  # the benchmark next to this one
 
 def write_schema(root: Path) -> str:
     """The suite of `validate_scale.py` as a Pandera YAML schema."""
-    from mlgate.validation._pandera import pandera_module
+    from mlgate.validation.pandera_engine import pandera_module
 
     pa = pandera_module()
     columns = {}
@@ -91,7 +91,7 @@ def time_mlgate(config: Path, run_dir: Path, *, expect: int = 0) -> float:
 
 def time_pandera_alone(root: Path) -> float:
     """What a team would write with Pandera alone: read the schema and files, validate lazily."""
-    from mlgate.validation._pandera import pandera_module
+    from mlgate.validation.pandera_engine import pandera_module
 
     pa = pandera_module()
     gc.collect()

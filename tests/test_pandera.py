@@ -329,7 +329,7 @@ def test_a_python_schema_needs_the_pandera_engine(cli, churn_repo: Path) -> None
 
 
 def test_not_null_share_counts_the_nulls_even_when_the_schema_skips_them(tmp_path: Path) -> None:
-    from mlgate.validation._pandera import load_schema, run, translate
+    from mlgate.validation.pandera_engine import load_schema, run, translate
 
     class Repo:  # what load_schema reads of a project: its root and where a path points
         root = tmp_path
@@ -354,7 +354,7 @@ def test_not_null_share_counts_the_nulls_even_when_the_schema_skips_them(tmp_pat
 def test_a_class_based_schema_in_a_module_with_dataclasses_is_read(tmp_path: Path) -> None:
     """schema.py:Schema may be a DataFrameModel, in a module that uses what a Python module
     may (postponed annotations, dataclasses): both need the module to be imported as such."""
-    from mlgate.validation._pandera import load_schema, run, translate
+    from mlgate.validation.pandera_engine import load_schema, run, translate
 
     class Repo:
         root = tmp_path

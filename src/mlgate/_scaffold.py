@@ -498,7 +498,7 @@ def render_schema(suite: list[dict[str, Any]], source: str) -> str:
     """The drafted suite as a Pandera YAML schema (`validation.engine: pandera`) that checks
     the same: each expectation of the draft has its Pandera counterpart, and nothing more."""
     from mlgate._actions_io import one_line
-    from mlgate.validation._pandera import pandera_module
+    from mlgate.validation.pandera_engine import pandera_module
 
     pa = pandera_module("mlgate init --engine pandera")
     columns: dict[str, dict[str, Any]] = {}

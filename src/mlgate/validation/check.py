@@ -131,7 +131,7 @@ def check_data(
     suite_shown = settings.suite
     schema, translated = None, []
     if settings.engine == "pandera":
-        from mlgate.validation._pandera import load_schema, pandera_module, translate
+        from mlgate.validation.pandera_engine import load_schema, pandera_module, translate
 
         pandera_module()  # missing: exit 2 naming validation.engine, even without a suite
         if settings.suite:
@@ -166,7 +166,7 @@ def check_data(
         type_failures = check_types(frame, spec, role=role)
         outcomes = evaluate(frame, baseline, sample_size=settings.max_sample_values)
         if schema is not None:  # Pandera's failures, read as the GE engine reports them
-            from mlgate.validation._pandera import run as run_schema
+            from mlgate.validation.pandera_engine import run as run_schema
 
             outcomes += run_schema(
                 frame, schema, translated, sample_size=settings.max_sample_values
