@@ -51,6 +51,8 @@ LOG_SETTINGS = {
     "log_batch_rows": 40,
     "log_flush_seconds": 600,
 }
+# The Prometheus rules --monitoring-out writes: an error ratio of 0.2 for 1 s fires at once.
+ALERT_SETTINGS = {"alerts": {"error_ratio": 0.2, "for": "1s"}}
 # Travels from a version tag into a label: quotes, a backslash and a `$` must survive.
 AWKWARD_TAG = ("mlgate.model.note", 'a "quoted" $HOME \\ value')
 # Run inside the container (it has no network): POST or GET on the server's own port.
@@ -174,6 +176,10 @@ def built(
     )
     pins = (Path(model_dir) / "requirements.txt").read_text(encoding="utf-8")
     wheels = serving_wheels(image_requirements(pins, None, LOG_SETTINGS["log_to"]))
+    # serving.alerts for the Prometheus test: a low error ratio that holds for a second.
+    settings = yaml.safe_load((registered.repo / "mlgate.yaml").read_text())
+    settings["serving"] = {**(settings.get("serving") or {}), **ALERT_SETTINGS}
+    (registered.repo / "mlgate.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     done = mlgate(
         registered.repo,
         "build-image",
@@ -187,6 +193,8 @@ def built(
         "--repository",
         f"{docker_registry}/acme/churn",
         "--push",
+        "--monitoring-out",
+        str(registered.repo / "monitoring"),
         "--json",
     )
     assert done.returncode == 0, done.stderr[-4000:]
@@ -222,6 +230,26 @@ def _call(box: Any, path: str, body: Any = None) -> tuple[int, str]:
     assert result.exit_code == 0, result.output.decode()
     status, _, text = result.output.decode().partition("\n")
     return int(status), text
+
+
+def test_prometheus_scrapes_the_image_and_evaluates_the_rules_it_came_with(
+    built: Built, docker_client: Any, tmp_path: Path
+) -> None:
+    """The dashboard and alerting rules `--monitoring-out` wrote for v1, with
+    ALERT_SETTINGS (tests/prometheus_support.py)."""
+    from mlgate.serving import observability
+    from prometheus_support import check_scraped_image
+
+    monitoring = built.registered.repo / "monitoring"
+    names = (observability.DASHBOARD_FILE, observability.RULES_FILE)
+    assert sorted(built.record["monitoring"]) == sorted(str(monitoring / n) for n in names)
+    rules = (monitoring / observability.RULES_FILE).read_text()
+    assert "> 0.2\n" in rules  # serving.alerts honoured
+    assert "for: 1s" in rules
+    assert f"{MODEL} v1" in (monitoring / observability.DASHBOARD_FILE).read_text()
+    use_store(built.registered.uri)
+    rows = _rows(built.registered, 5)
+    check_scraped_image(docker_client, built.record["image"], monitoring, MODEL, rows, tmp_path)
 
 
 def _rows(registered: Registered, count: int) -> pd.DataFrame:
@@ -340,8 +368,8 @@ def _log_metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
     }
 
 
-def test_the_served_model_logs_its_predictions_to_s3_in_batches_and_counts_failures(
-    built: Built, docker_client: Any, s3_server: str
+def test_the_served_model_logs_its_predictions_to_s3_and_mlgate_monitor_reads_them(
+    built: Built, docker_client: Any, s3_server: str, tmp_path: Path
 ) -> None:
     import re
     import uuid
@@ -435,6 +463,27 @@ def test_the_served_model_logs_its_predictions_to_s3_in_batches_and_counts_failu
         ([inputs, prediction] for inputs, prediction in zip(sent, predictions, strict=True)),
         key=str,
     )
+
+    # mlgate monitor reads the prefix as it is (in a copy of the model repo: it records a run).
+    from mlgate.results.monitor import MonitorResult
+
+    repo = tmp_path / "repo"
+    shutil.copytree(built.registered.repo, repo, symlinks=True)
+    config = yaml.safe_load((repo / "mlgate.yaml").read_text())
+    config["monitoring"] = {"data": f"s3://{bucket}/{prefix}", "reference_alias": "candidate"}
+    config["validation"] = {**config["validation"], "drift": {"min_rows": 50}}
+    (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    done = mlgate(repo, "monitor", "--json", **aws)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    result = MonitorResult.from_json(json.loads(done.stdout)["monitor"])
+    assert result.model == MODEL
+    assert result.window.prediction_log
+    assert result.window.rows == 95
+    # Newest first by the time in their names (batches named in one second may come in
+    # either order).
+    assert sorted(result.window.files_read) == [f"s3://{bucket}/{key}" for key in keys()]
+    assert result.prediction is not None
+    assert result.prediction.source == "logged"
 
 
 def test_the_image_runs_unprivileged_with_a_health_check(built: Built, docker_client: Any) -> None:
