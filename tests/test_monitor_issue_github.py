@@ -162,6 +162,16 @@ def test_a_create_racing_another_run_leaves_one_open_issue(api: Any, repository:
     assert again.action == "edited"
 
 
+def test_a_duplicate_is_closed_even_when_its_comment_fails(api: Any, repository: str) -> None:
+    api.fake.inject("POST", rf"/repos/{repository}/issues", "race")
+    api.fake.inject("POST", rf"/repos/{repository}/issues/\d+/comments", "502")
+    synced = _sync(api, repository, monitor_result(at=_at(0)), core.Policy(), 0)
+    older, newer = _ours(api, repository)
+    assert synced.number == older["number"]
+    assert (older["state"], newer["state"]) == ("open", "closed")
+    assert api.fake.comments_on(newer["number"]) == []
+
+
 def test_a_create_that_failed_after_writing_is_not_repeated(api: Any, repository: str) -> None:
     api.fake.inject("POST", rf"/repos/{repository}/issues", "502-after-write")
     synced = _sync(api, repository, monitor_result(at=_at(0)), core.Policy(), 0)

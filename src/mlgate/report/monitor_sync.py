@@ -216,14 +216,19 @@ def _create(
 
 def _close_duplicate(duplicate: Any, older: Any) -> None:
     log.warning("another run created monitor issue #%s at the same time", older.number)
-    _call(
-        lambda: duplicate.create_comment(f"mlgate: duplicate of #{older.number}; closing."),
-        f"comment on issue #{duplicate.number}",
-    )
+    # Closed first: a duplicate left open by a failed close would stay open for good (every
+    # later run keeps to the older issue), a missing comment harms no one.
     _call(
         lambda: duplicate.edit(state="closed", state_reason="not_planned"),
         f"close issue #{duplicate.number}",
     )
+    try:
+        _call(
+            lambda: duplicate.create_comment(f"mlgate: duplicate of #{older.number}; closed."),
+            f"comment on issue #{duplicate.number}",
+        )
+    except ServiceError as error:
+        log.warning("%s", error)
 
 
 def _apply(issue: Any, plan: core.Plan, text: str, policy: core.Policy) -> str:
