@@ -15,8 +15,10 @@ from mlgate.promotion.rules import Finding
 from mlgate.results.card import ChecklistBox
 from mlgate.tracking import tags as keys
 
-# The packages the register stage pins as the model's requirements (stages/register.py).
-_PINNED = ("scikit-learn", "pandas", "numpy", "cloudpickle")
+# The packages the register stage pins as the model's requirements from the training
+# environment's versions, which the version's mlgate.env.* tags record
+# (stages/register.py pip_requirements; its cloudpickle pin has no tag).
+_PINNED = ("scikit-learn", "pandas", "numpy")
 _JUDGED = frozenset({"passed", "failed", "warned"})
 
 
