@@ -47,30 +47,36 @@ def main(argv: list[str]) -> int:
     import docker_support
 
     client = docker_support.engine_client()
+    # A storage driver that copies layers (vfs) takes long to create a large container.
+    client.api.timeout = 900
+    # Its own repository: no image of the tests or of another run is replaced.
+    repository = f"mlgate-bench/churn-{os.getpid()}"
+    images: dict[str, str] = {}
+    figures: dict[str, dict[str, Any]] = {}
+    answers = {}
     with tempfile.TemporaryDirectory(prefix="mlgate-onnx-bench-") as scratch:
         work = Path(scratch)
         repo = register(work / "churn")
         (work / "registry").mkdir()
-        with docker_support.start_registry(work / "registry") as registry:
-            base = base_image(client, docker_support, registry)
-            figures = {}
-            images = {}
-            for flavor in ("sklearn", "onnx"):
-                image = build(repo, flavor, base, docker_support)
-                images[flavor] = image
-                figures[flavor] = {
-                    "image": image,
-                    "size_mb": round(client.images.get(image).attrs["Size"] / 1e6, 1),
-                }
-            body = request_body(repo, args.rows)
-            answers = {}
-            for flavor, image in images.items():
-                latencies, answers[flavor] = serve_and_time(client, image, body, args.requests)
-                figures[flavor].update(
-                    p50_ms=round(percentile(latencies, 50) * 1000, 2),
-                    p99_ms=round(percentile(latencies, 99) * 1000, 2),
-                    mean_ms=round(statistics.fmean(latencies) * 1000, 2),
-                )
+        try:
+            with docker_support.start_registry(work / "registry") as registry:
+                base = base_image(client, docker_support, registry)
+                for flavor in ("sklearn", "onnx"):
+                    image = build(repo, flavor, base, repository, docker_support)
+                    images[flavor] = image
+                    figures[flavor] = {
+                        "image": image,
+                        "size_mb": round(client.images.get(image).attrs["Size"] / 1e6, 1),
+                    }
+                body = request_body(repo, args.rows)
+                for flavor, image in images.items():
+                    latencies, answers[flavor] = serve_and_time(client, image, body, args.requests)
+                    figures[flavor].update(
+                        p50_ms=round(percentile(latencies, 50) * 1000, 2),
+                        p99_ms=round(percentile(latencies, 99) * 1000, 2),
+                        mean_ms=round(statistics.fmean(latencies) * 1000, 2),
+                    )
+        finally:
             for image in images.values():
                 client.images.remove(image, force=True)
     if answers["sklearn"] != answers["onnx"]:
@@ -117,13 +123,15 @@ def base_image(client: Any, docker_support: Any, registry: str) -> str:
     return f"{repository}@{docker_support.push(client, repository, docker_support.BASE_TAG)}"
 
 
-def build(repo: Path, flavor: str, base: str, docker_support: Any) -> str:
+def build(repo: Path, flavor: str, base: str, repository: str, docker_support: Any) -> str:
     """`mlgate build-image` of v1 in `flavor`, offline; returns the image reference."""
+    import mlflow
     from mlflow import artifacts
 
     from mlgate.serving import context, plan
 
     uri = f"sqlite:///{repo / '.mlgate' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)  # `models:/` URIs resolve through the global registry URI
     model_dir = Path(
         artifacts.download_artifacts(
             artifact_uri=f"models:/{MODEL}/1",
@@ -142,7 +150,8 @@ def build(repo: Path, flavor: str, base: str, docker_support: Any) -> str:
         repo,
         "build-image",
         f"{MODEL}:1",
-        *("--flavor", flavor, "--base-image", base, "--wheels", str(wheels), "--json"),
+        *("--flavor", flavor, "--base-image", base, "--wheels", str(wheels)),
+        *("--repository", repository, "--json"),
     )
     return json.loads(out)["image"]
 
