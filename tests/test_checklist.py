@@ -232,6 +232,11 @@ def test_the_review_lookup_never_fails_or_hangs(github_answering, monkeypatch) -
         None,
         "GitHub's answer was not understood (KeyError)",
     )
+    github_answering["answer"] = (200, [{"number": 3, "merged_at": None}])  # open, not merged
+    assert _reviews.find_review(commit) == (
+        None,
+        "no merged pull request contains commit 6dcb09b5b578 yet",
+    )
     github_answering["answer"] = (200, {"message": "not a list"})
     assert _reviews.find_review(commit) == (
         None,
