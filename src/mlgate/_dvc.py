@@ -298,19 +298,19 @@ def _quiet_dvc() -> Iterator[list[_Said]]:
     handler = Keep()
     saved = []
     for name in _DVC_LOGGERS:
-        log = logging.getLogger(name)
-        saved.append((log, log.level, log.propagate, log.handlers[:]))
-        log.handlers = [handler]
-        log.propagate = False
-        log.setLevel(logging.WARNING)  # above INFO: DVC shows no progress bars
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate, logger.handlers[:]))
+        logger.handlers = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)  # above INFO: DVC shows no progress bars
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             yield said
     finally:
-        for log, level, propagate, handlers in saved:
-            log.handlers, log.propagate = handlers, propagate
-            log.setLevel(level)
+        for logger, level, propagate, handlers in saved:
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
 
 
 # --- without DVC ------------------------------------------------------------------------
