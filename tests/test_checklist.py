@@ -210,7 +210,8 @@ def github_answering(monkeypatch: pytest.MonkeyPatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_reviewLookupTestToken0123456789")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
-    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    state["port"] = server.server_address[1]
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{state['port']}")
     try:
         yield state
     finally:
@@ -230,7 +231,7 @@ def test_the_review_lookup_never_fails_or_hangs(github_answering, monkeypatch) -
     github_answering["answer"] = (200, [{"merged_at": "2026-12-01T10:00:00Z"}])  # no number
     assert _reviews.find_review(commit) == (
         None,
-        "GitHub's answer was not understood (KeyError)",
+        "the lookup failed (KeyError); check GITHUB_API_URL",
     )
     github_answering["answer"] = (200, [{"number": 3, "merged_at": None}])  # open, not merged
     assert _reviews.find_review(commit) == (
@@ -247,6 +248,12 @@ def test_the_review_lookup_never_fails_or_hangs(github_answering, monkeypatch) -
         None,
         "GitHub could not say (HTTP 403: Resource not accessible by integration)",
     )
+    monkeypatch.setenv("GITHUB_API_URL", "http://[::1")  # not a URL
+    assert _reviews.find_review(commit) == (
+        None,
+        "the lookup failed (ValueError); check GITHUB_API_URL",
+    )
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{github_answering['port']}")
     # A GitHub that never answers: one try, bounded by the timeout, then why.
     monkeypatch.setattr(_reviews, "_TIMEOUT", 2)
     github_answering["answer"] = None

@@ -38,7 +38,8 @@ def find_review(commit: str, environ: Mapping[str, str] | None = None) -> tuple[
         if github.is_transport_error(error):
             return None, f"GitHub could not say ({github.why(error)})"
         log.warning("the review lookup of %s failed: %r", commit[:12], error)
-        return None, f"GitHub's answer was not understood ({type(error).__name__})"
+        # A GITHUB_API_URL that is no GitHub API: a bad URL, or answers without the fields.
+        return None, f"the lookup failed ({type(error).__name__}); check GITHUB_API_URL"
 
 
 class _NotFound(Exception):
