@@ -386,3 +386,35 @@ def test_a_class_based_schema_in_a_module_with_dataclasses_is_read(tmp_path: Pat
         (False, 1),
         (False, 1),
     ]
+
+
+def test_a_change_to_a_module_the_schema_imports_reruns_validation(cli, churn_repo: Path) -> None:
+    """The validate stage is reused while schema.py and the repo's modules it imports are
+    unchanged; a changed bound in such a module runs it again, and the new bound holds."""
+    (churn_repo / "bounds.py").write_text("MOST_CALLS = 20\n")
+    (churn_repo / "schema.py").write_text(
+        "import pandera.pandas as pa\n\nfrom bounds import MOST_CALLS\n\n"
+        "schema = pa.DataFrameSchema(\n"
+        "    {'support_calls': pa.Column(nullable=True, checks=pa.Check.le(MOST_CALLS))}\n"
+        ")\n"
+    )
+    set_key(
+        churn_repo,
+        "mlgate.yaml",
+        "validation",
+        {"engine": "pandera", "suite": "schema.py:schema", "drift": {"enabled": False}},
+    )
+
+    def validate() -> dict:
+        result = cli("validate", "--json", cwd=churn_repo)
+        assert result.code in (0, 1), result.err
+        return json.loads(result.out)["stages"][0]
+
+    assert validate()["verdict"] == "passed"
+    assert validate()["cache"]["reused"]
+    (churn_repo / "bounds.py").write_text("MOST_CALLS = 1\n")
+    sys.modules.pop("bounds", None)  # the commands run in this process: import it afresh
+    again = validate()
+    assert not again["cache"]["reused"]
+    assert again["verdict"] == "failed"
+    sys.modules.pop("bounds", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate import __version__
@@ -133,8 +134,9 @@ def stage_inputs(session: Session, stage: str) -> StageInputs:
     files["feature_spec"] = project.spec_sha256
     for key in reads.files:
         value = _config_value(project.config, key)
-        if key == "validation.suite":  # `schema.py:schema`: the file is schema.py
-            value = project.config.validation.suite_file
+        if key == "validation.suite" and value != project.config.validation.suite_file:
+            files[key] = _schema_code(project)  # `schema.py:schema` and what it imports
+            continue
         if value and value not in ("champion", "training"):
             files[key] = _file_sha256(project.location(str(value)))
     upstream = {name: _upstream_fingerprint(session, name) for name in reads.upstream}
@@ -187,6 +189,25 @@ def _model_code(project: Any) -> str | None:
         for path in files:
             digest.update(str(path.relative_to(project.root)).encode() + b"\0")
             digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _schema_code(project: Any) -> str:
+    """A Pandera schema.py and the repository's modules it imports, file by file."""
+    import hashlib
+
+    from mlgate.monorepo.depends import python_imports
+
+    path = project.location(project.config.validation.suite_file)
+    if not path.is_file():
+        return UNKNOWN  # the stage runs and reports the missing file itself
+    root = Path(project.root).resolve()
+    digest = hashlib.sha256()
+    for name in python_imports(root, path, [path.parent, root]):
+        place = root / name
+        for file in sorted(place.rglob("*.py")) if place.is_dir() else [place]:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(file.read_bytes())
     return digest.hexdigest()
 
 

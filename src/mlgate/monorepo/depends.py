@@ -134,6 +134,14 @@ def model_files(
     )
 
 
+def python_imports(root: Path, path: Path, search: Sequence[Path]) -> tuple[str, ...]:
+    """`path` and the repository's files and package folders it imports (through `search`,
+    followed as for the plan), relative to `root`, sorted; what lies outside is left out."""
+    found = _Found(root.resolve())
+    found.add_python_file(path, search)
+    return tuple(sorted(found.files | found.folders))
+
+
 def dvc_lock_outputs(root: Path, locks: Iterable[str]) -> dict[str, frozenset[str]]:
     """Each dvc.lock (repository-relative) -> the repository-relative outputs it lists."""
     root = root.resolve()
