@@ -249,7 +249,12 @@ def test_init_drafts_a_pandera_schema_equal_to_the_drafted_suite(cli, tmp_path: 
 
 BAD_SCHEMAS = {
     "missing file": ("gone.yaml", None, "gone.yaml not found"),
-    "not a schema": ("schema.yaml", "- just: a list\n", "not a Pandera YAML schema"),
+    "not a schema": ("schema.yaml", "columns: 5\n", "not a Pandera YAML schema"),
+    "a GE suite": (
+        "expectations/churn.yml",
+        None,
+        "a Great Expectations suite, not a Pandera schema: run it with validation.engine: pandas",
+    ),
     "pandera refuses it": (
         "schema.yaml",
         "columns:\n  age:\n    checks:\n      no_such_check: 3\n",

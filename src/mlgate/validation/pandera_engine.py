@@ -142,6 +142,13 @@ def _from_yaml(pa: Any, path: Path) -> Any:
         raise ConfigError(
             f"cannot read the Pandera schema: {_first_line(exc)}", file=path
         ) from None
+    if isinstance(data, list) or (isinstance(data, dict) and "expectations" in data):
+        raise ConfigError(
+            "this is a Great Expectations suite, not a Pandera schema: run it with "
+            "validation.engine: pandas, or name a Pandera schema "
+            "(`mlgate init --engine pandera` drafts one)",
+            file=path,
+        )
     if not isinstance(data, dict) or not isinstance(data.get("columns"), (dict, list)):
         raise ConfigError(
             "not a Pandera YAML schema: expected a mapping with 'columns' "
