@@ -14,6 +14,9 @@ One line per row, one object (or file) per batch, named after its first row's ti
      "inputs": {"tenure_months": 12, ...}, "prediction": "yes"}
     <prefix>/2026/12/03/20261203T083000Z-<hex>.jsonl
 
+In an image with a shadow model (shadow.py), a row the shadow scored also holds
+`"shadow": {"version": "4", "prediction": "no"}` (null when the shadow failed on it).
+
 `mlgate monitor` reads such a prefix (`monitoring.data`) as production data. The log goes
 to a folder in the container or an `s3://bucket/prefix/` (boto3, which the image has when
 `serving.log_to` was an S3 prefix at build time; credentials and endpoint such as

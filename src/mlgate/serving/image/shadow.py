@@ -36,7 +36,7 @@ from typing import Any
 
 SAMPLE_VARIABLE = "MLGATE_SHADOW_SAMPLE"
 # Requests waiting for the shadow at most; more are dropped (and counted).
-QUEUE_REQUESTS = 64
+QUEUE_REQUESTS = 16
 # How long stop() waits for the shadow to score the requests that wait.
 STOP_SECONDS = 5.0
 # |shadow - primary| for regressors: from "the same" to six decades.
