@@ -420,6 +420,8 @@ AlertEvent = Literal[
     "gate_failure", "drift", "degraded", "promotion_refused", "promotion_forced", "rollback"
 ]
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Variables of the runner and of mlgate's other services: never an alert's secret.
+_OTHER_CREDENTIALS = ("GITHUB_", "ACTIONS_", "RUNNER_", "AWS_", "MLFLOW_", "MLGATE_")
 
 
 def _check_secret_variable(name: str) -> str:
@@ -444,6 +446,14 @@ def _check_secret_variable(name: str) -> str:
         raise ValueError(
             "expected the name of an environment variable (letters, digits and '_', not "
             "starting with a digit), e.g. SLACK_WEBHOOK_URL"
+        )
+    if name.upper().startswith(_OTHER_CREDENTIALS):
+        # A config in a pull request could otherwise send the token or the MLflow or AWS
+        # keys of the job to a webhook as if they were its URL or routing key.
+        raise ValueError(
+            f"{name} holds the runner's or mlgate's own credentials, not an alert secret: "
+            "name the variable that holds the webhook URL or routing key, e.g. "
+            "SLACK_WEBHOOK_URL"
         )
     return name
 
