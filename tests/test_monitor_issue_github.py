@@ -25,6 +25,7 @@ from mlgate.report import monitor_issue as core
 from monitor_results import monitor_result
 
 NOW = datetime(2026, 1, 1, 6, 0, tzinfo=timezone.utc)
+_USER_PATTERN = re.compile("/user/?")
 FAST = github.RetryPolicy(attempts=2, backoff=0.01, max_wait=0.05, deadline=20, timeout=10)
 
 
@@ -145,6 +146,50 @@ def test_a_planted_issue_is_ignored_and_a_closed_one_reopens(api: Any, repositor
     assert "degraded" in comments[1]
     assert "again; reopening" in comments[1]
     assert api.violations(offset) == []
+
+
+def test_a_github_app_token_finds_the_issue_it_created(api: Any, repository: str) -> None:
+    """An App's installation token may not read /user either, and writes as `<app>[bot]`:
+    its issue must be found again, not created anew on every drift."""
+    from github_fake import Response
+
+    app_token = "ghs_installationTokenOfAnApp"
+    api.fake.add_user(app_token, "acme-ml[bot]")
+    index = next(i for i, r in enumerate(api.fake.routes) if r[:2] == ("GET", _USER_PATTERN))
+    method, pattern, original = api.fake.routes[index]
+
+    def installation_user(fake: Any, request: Any) -> Any:
+        if fake.author(request)["login"] != "acme-ml[bot]":
+            return original(fake, request)
+        return Response(
+            403,
+            {
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/users/users",
+            },
+        )
+
+    api.fake.routes[index] = (method, pattern, installation_user)
+    try:
+        client = github.connect(app_token, api.url, FAST)
+        runs = [
+            monitor_sync.sync(
+                client,
+                repository,
+                monitor_result(at=_at(hour)),
+                core.Policy(),
+                now=NOW + timedelta(hours=hour),
+                claim=f"run-{hour}",
+                retry=FAST,
+                sleep=lambda _: None,
+            )
+            for hour in (0, 1)
+        ]
+    finally:
+        api.fake.routes[index] = (method, pattern, original)
+    assert [run.action for run in runs] == ["created", "edited"]
+    [issue] = issues(api.fake, repository)
+    assert issue["user"]["login"] == "acme-ml[bot]"
 
 
 def test_a_create_racing_another_run_leaves_one_open_issue(api: Any, repository: str) -> None:

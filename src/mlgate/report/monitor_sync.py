@@ -4,7 +4,9 @@ Through the report's PyGithub client (`report.github`: token, API URL, retries o
 and edits, errors mapped to one `ServiceError` line).
 
 Finding the issue: mlgate's issues of a model are those written by the token's own
-identity whose body starts with the model's marker, open or closed. They are listed with
+identity (or, for a token that may not read `/user`, by any app's bot account: a GitHub
+App's token writes as `<app>[bot]`) whose body starts with the model's marker, open or
+closed. They are listed with
 the first of `monitoring.issue_labels` (which mlgate puts back on every bad check), then,
 if none carries it, among the repository's most recently updated issues. The oldest
 wins: a person cannot plant one, and a duplicate is never edited.
@@ -130,7 +132,15 @@ class _Mine:
             return False
         user = getattr(issue, "user", None)
         login = getattr(user, "login", None) if user is not None else None
-        return login == self.author and (issue.body or "").startswith(self.line)
+        if login != self.author and not self._unnamed_bot(user):
+            return False
+        return (issue.body or "").startswith(self.line)
+
+    def _unnamed_bot(self, user: Any) -> bool:
+        # A token that may not read /user is taken for the Actions token; a GitHub App's
+        # installation token cannot read it either, yet writes as `<app>[bot]`. Any app's
+        # bot account then counts: only an installed app can write as one, never a person.
+        return self.author == github.ACTIONS_BOT and getattr(user, "type", None) == "Bot"
 
 
 def _listings(repo: Any, labels: tuple[str, ...]) -> Iterator[Any]:
