@@ -305,3 +305,44 @@ def test_a_slow_shadow_leaves_p99_latency_alone_and_shadow_report_judges_it(
             plain.remove(force=True)
     finally:
         with_shadow.remove(force=True)
+
+
+def test_a_shadow_that_cannot_share_the_image_is_refused_before_building(
+    versions: dict[str, Any], serving_base_image: str, tmp_path: Path
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    use_store(versions["uri"])
+    client = MlflowClient(tracking_uri=versions["uri"])
+    first = client.get_model_version(MODEL, "1")
+    # v1 again, logged as if trained on another scikit-learn.
+    pins = [
+        "scikit-learn==1.0.2" if line.lower().startswith("scikit-learn==") else line
+        for line in versions["pins"]
+    ]
+    assert pins != versions["pins"]
+    mlflow.set_experiment(experiment_id=client.get_run(first.run_id).info.experiment_id)
+    with mlflow.start_run(run_name="other scikit-learn"):
+        logged = mlflow.sklearn.log_model(
+            mlflow.sklearn.load_model(f"models:/{MODEL}/1"),
+            name="model",
+            pip_requirements=pins,
+            serialization_format="cloudpickle",
+        )
+    other = str(mlflow.register_model(logged.model_uri, MODEL).version)
+
+    def refused(*args: str) -> str:
+        done = mlgate(versions["repo"], "build-image", *args, "--base-image", serving_base_image)
+        assert done.returncode == 2, done.stdout + done.stderr
+        return done.stderr.strip().splitlines()[-1]
+
+    conflict = refused(f"{MODEL}:1", "--shadow", f"{MODEL}:{other}")
+    assert f"{MODEL} v1 and {MODEL} v{other} cannot share one image" in conflict
+    assert "scikit-learn==1.0.2" in conflict
+    assert f"--shadow {MODEL}:1 is v1, the version served" in refused(
+        f"{MODEL}:1", "--shadow", f"{MODEL}:1"
+    )
+    assert "--shadow needs the sklearn flavour" in refused(
+        f"{MODEL}:1", "--shadow", f"{MODEL}:{other}", "--flavor", "onnx"
+    )
