@@ -51,6 +51,8 @@ LOG_SETTINGS = {
     "log_batch_rows": 40,
     "log_flush_seconds": 600,
 }
+# The Prometheus rules --monitoring-out writes: an error ratio of 0.2 for 1 s fires at once.
+ALERT_SETTINGS = {"alerts": {"error_ratio": 0.2, "for": "1s"}}
 # Travels from a version tag into a label: quotes, a backslash and a `$` must survive.
 AWKWARD_TAG = ("mlgate.model.note", 'a "quoted" $HOME \\ value')
 # Run inside the container (it has no network): POST or GET on the server's own port.
@@ -174,6 +176,10 @@ def built(
     )
     pins = (Path(model_dir) / "requirements.txt").read_text(encoding="utf-8")
     wheels = serving_wheels(image_requirements(pins, None, LOG_SETTINGS["log_to"]))
+    # serving.alerts for the Prometheus test: a low error ratio that holds for a second.
+    settings = yaml.safe_load((registered.repo / "mlgate.yaml").read_text())
+    settings["serving"] = {**(settings.get("serving") or {}), **ALERT_SETTINGS}
+    (registered.repo / "mlgate.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     done = mlgate(
         registered.repo,
         "build-image",
@@ -187,6 +193,8 @@ def built(
         "--repository",
         f"{docker_registry}/acme/churn",
         "--push",
+        "--monitoring-out",
+        str(registered.repo / "monitoring"),
         "--json",
     )
     assert done.returncode == 0, done.stderr[-4000:]
@@ -222,6 +230,26 @@ def _call(box: Any, path: str, body: Any = None) -> tuple[int, str]:
     assert result.exit_code == 0, result.output.decode()
     status, _, text = result.output.decode().partition("\n")
     return int(status), text
+
+
+def test_prometheus_scrapes_the_image_and_evaluates_the_rules_it_came_with(
+    built: Built, docker_client: Any, tmp_path: Path
+) -> None:
+    """The dashboard and alerting rules `--monitoring-out` wrote for v1, with
+    ALERT_SETTINGS (tests/prometheus_support.py)."""
+    from mlgate.serving import observability
+    from prometheus_support import check_scraped_image
+
+    monitoring = built.registered.repo / "monitoring"
+    names = (observability.DASHBOARD_FILE, observability.RULES_FILE)
+    assert sorted(built.record["monitoring"]) == sorted(str(monitoring / n) for n in names)
+    rules = (monitoring / observability.RULES_FILE).read_text()
+    assert "> 0.2\n" in rules  # serving.alerts honoured
+    assert "for: 1s" in rules
+    assert f"{MODEL} v1" in (monitoring / observability.DASHBOARD_FILE).read_text()
+    use_store(built.registered.uri)
+    rows = _rows(built.registered, 5)
+    check_scraped_image(docker_client, built.record["image"], monitoring, MODEL, rows, tmp_path)
 
 
 def _rows(registered: Registered, count: int) -> pd.DataFrame:
