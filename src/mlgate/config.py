@@ -242,10 +242,10 @@ class ServingSection(Section):
     log_to: str | None = Field(default=None, min_length=1)
     log_batch_rows: int = Field(default=1000, ge=1, le=1_000_000)
     log_flush_seconds: float = Field(default=60.0, gt=0, le=86_400)
-    alerts: ServingAlertsSection = Field(default_factory=ServingAlertsSection)
     # build-image --shadow: the share of requests the shadow model scores too (off the
     # request path); MLGATE_SHADOW_SAMPLE in the container replaces it, 0 turns it off.
     shadow_sample: float = Field(default=1.0, ge=0, le=1)
+    alerts: ServingAlertsSection = Field(default_factory=ServingAlertsSection)
 
     @field_validator("prediction_buckets")
     @classmethod
