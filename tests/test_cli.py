@@ -125,3 +125,19 @@ def test_an_unwritable_path_of_the_environment_is_exit_2_naming_it(
 
     assert result.code == 2, result.err
     assert result.error_lines == [f"mlgate: error: cannot use {tmp_path}: Is a directory"]
+
+
+def test_command_summaries_are_the_modules_docstrings() -> None:
+    """`mlgate --help` lists the summaries from cli.OTHER_COMMANDS without importing the
+    command modules: each must stay the first line of its module's docstring."""
+    from mlgate import cli
+
+    for name, summary in cli.OTHER_COMMANDS.items():
+        doc = cli._command_module(name).__doc__
+        assert summary == doc.strip().splitlines()[0].rstrip("."), name
+
+
+def test_top_level_help_imports_no_command_module() -> None:
+    loaded = _modules_after("from mlgate.cli import main; main(['--help'])")
+    assert {name for name in loaded if name.startswith("mlgate.commands")} == set()
+    assert {"dataclasses", "shutil"} & loaded == set()

@@ -15,19 +15,25 @@ from contextlib import contextmanager
 from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE
 
 # Commands that are not stages, each a module `mlgate.commands.<name>` with
-# `configure(parser)` (argparse only, so --help stays fast) and `run(args) -> int`.
-OTHER_COMMANDS: tuple[str, ...] = (
-    "report",
-    "promote",
-    "rollback",
-    "lineage",
-    "build-image",
-    "init",
-    "monitor-issue",
-    "monitor",
-    "plan",
-    "shadow-report",
-)
+# `configure(parser)` (argparse only) and `run(args) -> int`, and the summary that
+# `mlgate --help` lists (the first line of the module's docstring; a test keeps them
+# equal). The summaries live here so that `mlgate --help` imports no command module.
+OTHER_COMMANDS: dict[str, str] = {
+    "report": "the PR comment (created once, then edited) and the job summary, from a run's "
+    "results",
+    "promote": "move an alias (staging, canary, production) to a registered version whose "
+    "gates passed",
+    "rollback": "put an alias back on the version it held before, from the promotion ledger",
+    "lineage": "answer who trained a version, with what code and data, how it gated and who "
+    "promoted it",
+    "build-image": "build a serving container image of a registered model version, and push it",
+    "init": "scaffold mlgate.yaml, a feature spec and a starting suite from a data file",
+    "monitor-issue": "sync the monitor's result with the model's GitHub issue, and start a due "
+    "retraining",
+    "monitor": "check production data for drift and degradation against the production version",
+    "plan": "plan which models of a repository a change touches (a GitHub matrix, or a table)",
+    "shadow-report": "judge a shadow model from a serving image's /metrics: promote it, or hold",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,8 +43,44 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"mlgate: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter at the width argparse would take from shutil.get_terminal_size(),
+    without importing shutil (and the compression modules it loads): a tenth of the start-up
+    of `mlgate --help`."""
+
+    def __init__(self, prog: str) -> None:
+        import os
+
+        try:
+            columns = int(os.environ["COLUMNS"])
+        except (KeyError, ValueError):
+            columns = 0
+        if columns <= 0:
+            try:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+            except (AttributeError, ValueError, OSError):
+                columns = 80
+        super().__init__(prog, width=columns - 2)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `command`, only that command's options are configured (the
+    others are listed by name and summary), so a run imports one command module, and
+    `mlgate --help` (command "") none."""
     from mlgate import __version__, pipeline
+
+    def configured(name: str) -> bool:
+        return command is None or name == command
+
+    def add_command(name: str, summary: str) -> argparse.ArgumentParser:
+        # A command that is not configured is only listed, never parsed: no -h of its own.
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            add_help=configured(name),
+            formatter_class=_Formatter,
+        )
 
     parser = _Parser(
         prog="mlgate",
@@ -46,12 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
         "a model from mlgate.yaml.",
         epilog="Exit codes: 0 every gate passed, 1 a gate failed, 2 bad config/input/usage, "
         "3 an outside service failed.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"mlgate {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def stage_command(name: str, summary: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=summary, description=summary)
+    def stage_command(name: str, summary: str) -> None:
+        sub = add_command(name, summary)
+        if not configured(name):
+            return
         sub.add_argument(
             "config",
             nargs="?",
@@ -70,15 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="run every stage even when its inputs are unchanged since an earlier run",
         )
-        return sub
 
     stage_command("run", pipeline.RUN_HELP)
     for stage in pipeline.STAGES:
         stage_command(stage.name, stage.help)
-    for name in OTHER_COMMANDS:
-        module = _command_module(name)
-        summary = module.__doc__.strip().splitlines()[0].rstrip(".")
-        module.configure(commands.add_parser(name, help=summary, description=summary))
+    for name, summary in OTHER_COMMANDS.items():
+        sub = add_command(name, summary)
+        if configured(name):
+            _command_module(name).configure(sub)
     return parser
 
 
@@ -92,7 +136,10 @@ def _command_module(name: str):  # returns a module
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    # The top level has no option taking a value, so the first word is the command.
+    parser = build_parser(next((word for word in argv if not word.startswith("-")), ""))
     _mask_secrets()
     args = parser.parse_args(argv)
     if args.command is None:

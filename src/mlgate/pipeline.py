@@ -7,16 +7,29 @@ them from here. Pure data: importing it costs nothing, so `mlgate --help` stays 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
 class Stage:
-    name: str
-    label: str  # how the report's verdict table names it
-    help: str  # the summary of `mlgate <name>`
-    stops_the_run: bool = False  # a FAILED verdict stops the stages after it
-    always_shown: bool = False  # in the report's verdict table even when it passed
+    """One stage. A plain class, not a dataclass: `dataclasses` imports `inspect`, which
+    would double the start-up of `mlgate --help`."""
+
+    __slots__ = ("always_shown", "help", "label", "name", "stops_the_run")
+
+    def __init__(
+        self,
+        name: str,
+        label: str,  # how the report's verdict table names it
+        help: str,  # the summary of `mlgate <name>`
+        stops_the_run: bool = False,  # a FAILED verdict stops the stages after it
+        always_shown: bool = False,  # in the report's verdict table even when it passed
+    ) -> None:
+        self.name = name
+        self.label = label
+        self.help = help
+        self.stops_the_run = stops_the_run
+        self.always_shown = always_shown
+
+    def __repr__(self) -> str:
+        return f"Stage({self.name!r})"
 
     @property
     def module(self) -> str:
