@@ -550,7 +550,18 @@ def test_monitor_on_real_data_alerts_then_resolves_and_promotions_alert(
         ("resolve", f"mlgate/{MODEL}/degraded"),
     ]
     assert services.pagerduty[0]["payload"]["component"] == MODEL
-    for result in (refused, forced, rolled, drifted, steady):
+
+    # Alerts required and Slack down: exit 3, after the verdict was printed in full.
+    config["alerts"]["required"] = True
+    (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _shifted(holdout).drop(columns=["diagnosis"]).to_csv(production / "window.csv", index=False)
+    services.down = True
+    undelivered = cli("monitor", str(repo))
+    services.down = False
+    assert undelivered.code == 3, undelivered.err
+    assert "alert not delivered: slack (drift)" in undelivered.err
+    assert "✗ drift: 269 production rows vs version 1" in undelivered.out
+    for result in (refused, forced, rolled, drifted, steady, undelivered):
         for secret in services.secrets:
             assert secret not in _printed(result)
     assert _files_holding(repo, services.secrets) == []

@@ -42,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     checked = monitor(project, run_dir=Path(args.run_dir) if args.run_dir else None)
     result = checked.result
     code = EXIT_OK if result.ok else EXIT_GATE_FAILED
-    notify_monitor(project.config, result)  # alerts: drift or degraded; on ok, resolve them
     if args.json:
+        # As `mlgate run --json`: an undelivered required alert (exit 3) prints the error
+        # document in place of the result.
+        notify_monitor(project.config, result)  # drift or degraded; on ok, resolve them
         document = {
             "model": result.model,
             "run_id": checked.run_dir.run_id,
@@ -52,8 +54,11 @@ def run(args: argparse.Namespace) -> int:
             "monitor": result.to_json(),
         }
         print(json.dumps(document, indent=2))
-    else:
-        _print(result, checked.run_dir)
+        return code
+    # The verdict first: with alerts.required a failed alert is exit 3, and the reader
+    # must still see what the check found.
+    _print(result, checked.run_dir)
+    notify_monitor(project.config, result)
     return code
 
 
