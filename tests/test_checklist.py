@@ -16,6 +16,7 @@ from mlgate import checklist
 from mlgate._reviews import approvers
 from mlgate.checklist import Facts, Review, tick
 from mlgate.config import PromotionSection
+from mlgate.errors import ServiceError
 
 FULL = Facts(
     commit="6dcb09b5b57875f334f61aebed695e2e4193db5e",
@@ -248,6 +249,11 @@ def test_the_review_lookup_never_fails_or_hangs(github_answering, monkeypatch) -
         None,
         "GitHub could not say (HTTP 403: Resource not accessible by integration)",
     )
+    # Unless promotion.require_checklist needs the code box: GitHub failed, exit 3.
+    with pytest.raises(
+        ServiceError, match=r"GitHub could not say who reviewed commit 6dcb09b5b578"
+    ):
+        _reviews.find_review(commit, required=True)
     monkeypatch.setenv("GITHUB_API_URL", "http://[::1")  # not a URL
     assert _reviews.find_review(commit) == (
         None,

@@ -58,6 +58,12 @@ def broken(C=1.0):
     raise ValueError(f"C={C} is not supported")
 
 
+def quits():
+    import sys
+
+    sys.exit(4)
+
+
 def not_an_estimator():
     return "LogisticRegression"
 
@@ -418,6 +424,12 @@ def test_factory_from_the_model_repo_gets_its_params(write_repo: WriteRepo) -> N
             id="factory-raises",
         ),
         pytest.param(
+            {"type": f"{TEAM_MODULE}:quits"},
+            "model.type",
+            r"team_models:quits.* raised SystemExit: 4",
+            id="factory-exits",
+        ),
+        pytest.param(
             {"type": f"{TEAM_MODULE}:not_an_estimator"},
             "model.type",
             r"team_models:not_an_estimator returned str, not an estimator",
@@ -438,6 +450,13 @@ def test_unusable_factory_is_a_config_error(
     with pytest.raises(ConfigError, match=message) as raised:
         _fit(config_path)
     _assert_points_at(raised.value, config_path, key)
+
+
+def test_a_module_that_exits_on_import_is_a_config_error(write_repo: WriteRepo) -> None:
+    config_path = write_repo(model={"type": "exits_on_import:build"})
+    (config_path.parent / "exits_on_import.py").write_text("import sys\n\nsys.exit(0)\n")
+    with pytest.raises(ConfigError, match=r"importing exits_on_import raised SystemExit: 0"):
+        _fit(config_path)
 
 
 def test_a_team_estimator_that_fails_to_fit_is_an_input_error(write_repo: WriteRepo) -> None:

@@ -267,7 +267,7 @@ def _from_factory(project: Project, written: str, task: str) -> EstimatorChoice:
     _check_factory_params(project, factory, params, written)
     try:
         estimator = factory(**params)
-    except Exception as exc:  # the team's own code: any failure is theirs to fix
+    except (Exception, SystemExit) as exc:  # the team's own code: any failure is theirs to fix
         raise project.config_error(
             ("model", "type"), f"{written}(...) raised {type(exc).__name__}: {exc}"
         ) from None
@@ -314,7 +314,7 @@ def _import_from_repo(
         ) from None
     except MlgateError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a module that calls sys.exit() on import too
         raise project.config_error(
             ("model", "type"), f"importing {module_name} raised {type(exc).__name__}: {exc}"
         ) from None

@@ -22,8 +22,14 @@ _RETRIES = 0
 _TIMEOUT = 10
 
 
-def find_review(commit: str, environ: Mapping[str, str] | None = None) -> tuple[Review | None, str]:
-    """(the merged pull request's review, "") or (None, why nothing was found); never raises."""
+def find_review(
+    commit: str, environ: Mapping[str, str] | None = None, *, required: bool = False
+) -> tuple[Review | None, str]:
+    """(the merged pull request's review, "") or (None, why nothing was found).
+
+    Never raises, unless `required` (promotion.require_checklist names the code box) and
+    GitHub could not be asked: then a ServiceError (exit 3), as any failed service.
+    """
     env = os.environ if environ is None else environ
     token, repository = env.get("GITHUB_TOKEN"), env.get("GITHUB_REPOSITORY")
     if not (token and repository):
@@ -36,6 +42,14 @@ def find_review(commit: str, environ: Mapping[str, str] | None = None) -> tuple[
         return None, str(nothing)
     except Exception as error:  # evidence, not a requirement: whatever went wrong, say so
         if github.is_transport_error(error):
+            if required:
+                from mlgate.errors import ServiceError
+
+                raise ServiceError(
+                    f"GitHub could not say who reviewed commit {commit[:12]} "
+                    f"({github.why(error)}), and promotion.require_checklist needs the "
+                    "code box; try again when GitHub answers"
+                ) from None
             return None, f"GitHub could not say ({github.why(error)})"
         log.warning("the review lookup of %s failed: %r", commit[:12], error)
         # A GITHUB_API_URL that is no GitHub API: a bad URL, or answers without the fields.

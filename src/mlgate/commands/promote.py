@@ -54,6 +54,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import functools
+
     from mlgate._ci_context import ci_context
     from mlgate._reviews import find_review
     from mlgate.alerts import notify_moved, notify_refused
@@ -95,8 +97,10 @@ def run(args: argparse.Namespace) -> int:
         require_checklist=tuple(settings.require_checklist),
     )
     ci = ci_context()
+    # A required code box cannot be judged while GitHub is down: exit 3, not a refusal.
+    lookup = functools.partial(find_review, required="code" in request.require_checklist)
     try:
-        outcome = moves.promote(store, request, ci, review_lookup=find_review)
+        outcome = moves.promote(store, request, ci, review_lookup=lookup)
     except PromotionRefused as refused:  # alerts: promotion_refused, then the refusal's exit
         notify_refused(project, args.model, args.version, target, refused.message)
         raise
@@ -105,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _swap(args: argparse.Namespace) -> int:
+    import functools
+
     from mlgate._ci_context import ci_context
     from mlgate._reviews import find_review
     from mlgate.alerts import notify_moved, notify_refused
@@ -127,8 +133,9 @@ def _swap(args: argparse.Namespace) -> int:
         require_gates=settings.require_gates,
         require_checklist=tuple(settings.require_checklist),
     )
+    lookup = functools.partial(find_review, required="code" in request.require_checklist)
     try:
-        outcome = moves.swap(store, request, ci_context(), review_lookup=find_review)
+        outcome = moves.swap(store, request, ci_context(), review_lookup=lookup)
     except PromotionRefused as refused:  # alerts: promotion_refused, then the refusal's exit
         notify_refused(project, args.model, None, f"{first} ↔ {second}", refused.message)
         raise

@@ -245,7 +245,3 @@ def _explain(error: Exception, number: int) -> str:
         return f"pull request #{number} was not found in this repository (HTTP {status})"
     return f"GitHub refused the report comment on #{number} ({why(error)})"
 
-
-# The private names report/monitor_sync.py still uses (its owner moves it to the public ones).
-_is_transport_error = is_transport_error
-_why = why

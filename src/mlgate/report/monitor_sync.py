@@ -198,9 +198,9 @@ def _create(
         try:
             return repo.create_issue(core.title(model), body=text, labels=list(policy.labels))
         except Exception as error:
-            if not github._is_transport_error(error):
+            if not github.is_transport_error(error):
                 raise
-            log.warning("creating the monitor issue failed (%s); looking again", github._why(error))
+            log.warning("creating the monitor issue failed (%s); looking again", github.why(error))
             found = _find(repo, mine, policy.labels)
             if found is not None:
                 return found  # the failed POST did create it; the next run edits it
@@ -217,7 +217,7 @@ def _create(
                 or time.monotonic() + wait - started > retry.deadline
             ):
                 raise ServiceError(
-                    f"GitHub: could not create the monitor issue ({github._why(error)})"
+                    f"GitHub: could not create the monitor issue ({github.why(error)})"
                     + _HINTS.get(status or 0, "")
                 ) from None
             sleep(wait)
@@ -300,7 +300,7 @@ def _dispatch(
         workflow = repo.get_workflow(retrain.workflow)
         workflow.create_dispatch(ref, inputs={"reason": retrain.reason}, throw=True)
     except Exception as error:
-        if not github._is_transport_error(error):
+        if not github.is_transport_error(error):
             raise
         back = core.restated(fresh.body, core.released(state, claim), policy)
         try:
@@ -320,7 +320,7 @@ def _dispatch(
 
 def _dispatch_failed(workflow: str, ref: str, error: Exception) -> MlgateError:
     status = github._status(error)
-    why = github._why(error)
+    why = github.why(error)
     hint = {
         401: "check GITHUB_TOKEN",
         403: "the job needs `actions: write`",
@@ -346,10 +346,10 @@ def _call(action: Callable[[], Any], what: str) -> Any:
     try:
         return action()
     except Exception as error:
-        if not github._is_transport_error(error):
+        if not github.is_transport_error(error):
             raise
         hint = _HINTS.get(github._status(error) or 0, "")
-        raise ServiceError(f"GitHub: could not {what} ({github._why(error)}){hint}") from None
+        raise ServiceError(f"GitHub: could not {what} ({github.why(error)}){hint}") from None
 
 
 def _replace(synced: Synced, **changes: Any) -> Synced:
