@@ -466,9 +466,10 @@ _SIMPLE_USER = (
 
 
 def _get_user(fake: FakeGitHub, request: Request) -> Response:
-    """A personal token's user; an Actions token may not read /user (as on GitHub)."""
+    """A personal token's user; an installation token (the Actions token, a GitHub App's,
+    writing as `<app>[bot]`) may not read /user (as on GitHub)."""
     user = fake.author(request)
-    if user["login"] == ACTIONS_BOT:
+    if user["login"].endswith("[bot]"):
         return Response(
             403,
             {

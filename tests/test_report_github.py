@@ -382,6 +382,22 @@ def test_a_marked_comment_by_someone_else_is_left_alone(pr_run, github_api, repo
     assert github_api.violations(since) == []
 
 
+def test_a_github_app_token_edits_the_comment_it_created(github_api) -> None:
+    """An App's installation token cannot read /user, and writes as `<app>[bot]`: its
+    comment must be found again, not posted anew on every push."""
+    number, since = _new_pull(github_api), github_api.log_offset()
+    token = "ghs_installationTokenOfAnApp0123456789"
+    github_api.fake.add_user(token, "acme-ml[bot]")
+    github_api.fake.add_comment(number, marker("churn") + "\nforged", "mallory")
+    client = github.connect(token, github_api.url, github.RetryPolicy())
+    line = marker("churn")
+    first = github.upsert_comment(client, f"{OWNER}/{REPO}", number, line, line + "\na")
+    second = github.upsert_comment(client, f"{OWNER}/{REPO}", number, line, line + "\nb")
+    assert (first.action, second.action) == ("created", "updated")
+    assert github_api.fake.comments[first.comment_id]["user"]["login"] == "acme-ml[bot]"
+    assert github_api.violations(since) == []
+
+
 def test_a_personal_token_edits_the_comment_of_its_own_login(github_api) -> None:
     number, since = _new_pull(github_api), github_api.log_offset()
     token = "ghp_mlgatePersonalToken0123456789abcdef"

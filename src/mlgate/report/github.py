@@ -123,7 +123,15 @@ class _Mark:
     def on(self, comment: Any) -> bool:
         user = getattr(comment, "user", None)
         login = getattr(user, "login", None) if user is not None else None
-        return login == self.author and (comment.body or "").startswith(self.line)
+        if login != self.author and not self._unnamed_bot(user):
+            return False
+        return (comment.body or "").startswith(self.line)
+
+    def _unnamed_bot(self, user: Any) -> bool:
+        # A token that may not read /user is taken for the Actions token; a GitHub App's
+        # installation token cannot read it either, yet writes as `<app>[bot]`. Any app's
+        # bot account then counts: only an installed app can write as one, never a person.
+        return self.author == ACTIONS_BOT and getattr(user, "type", None) == "Bot"
 
 
 def own_login(client: Any) -> str:
@@ -244,4 +252,3 @@ def _explain(error: Exception, number: int) -> str:
     if status in (404, 410):
         return f"pull request #{number} was not found in this repository (HTTP {status})"
     return f"GitHub refused the report comment on #{number} ({why(error)})"
-
