@@ -180,7 +180,7 @@ class CardFacts:
     # An error stopped the run before this card: the card says it did not finish.
     stopped: StoppedRun | None = omit_if_none()  # noqa: RUF009
     # The pre-deployment checklist, as far as the run's evidence goes.
-    checklist: tuple[ChecklistBox, ...] | None = omit_if_none()  # noqa: RUF009
+    checklist: tuple[ChecklistBox, ...] | None = omit_if_none()
 
     def replace(self, **changes: Any) -> CardFacts:
         return replace(self, **changes)
