@@ -27,7 +27,7 @@ from test_build_image import EXAMPLE, MODEL, _env, _git, _http, _until, use_stor
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-REQUESTS = 300  # per server, after WARM_UP
+REQUESTS = 500  # per server, after WARM_UP
 WARM_UP = 30
 PAUSE_SECONDS = 0.5  # the shadow's sleep per request
 SLOWDOWN = f'''"""Makes a model slow: a step that sleeps, then passes its input on."""
@@ -230,7 +230,7 @@ def test_a_slow_shadow_leaves_p99_latency_alone_and_shadow_report_judges_it(
             for box, url in ((with_shadow, shadow_url), (plain, plain_url)):
                 _until(lambda url=url: _http(f"{url}/ping")[0] == 200, box)
             ports = {"shadow": shadow_port, "plain": plain_port}
-            # p99 of 300 is the third slowest: one pause of the machine can move it, so a
+            # p99 of 500 is the fifth slowest: one pause of the machine can move it, so a
             # second round may confirm; a shadow on the request path adds 0.5 s to every
             # request and fails both.
             rounds = []
@@ -239,6 +239,7 @@ def test_a_slow_shadow_leaves_p99_latency_alone_and_shadow_report_judges_it(
                 rounds.append({name: _p99(found) for name, found in times.items()})
                 if rounds[-1]["shadow"] <= 1.10 * rounds[-1]["plain"]:
                     break
+            print(f"p99 latency, seconds: {rounds}")  # shown with pytest -s
             assert rounds[-1]["shadow"] <= 1.10 * rounds[-1]["plain"], rounds
 
             counted = _metrics(shadow_url)

@@ -37,6 +37,8 @@ from typing import Any
 SAMPLE_VARIABLE = "MLGATE_SHADOW_SAMPLE"
 # Requests waiting for the shadow at most; more are dropped (and counted).
 QUEUE_REQUESTS = 16
+# The interpreter's switch interval while a shadow runs (see start).
+SWITCH_SECONDS = 0.0005
 # How long stop() waits for the shadow to score the requests that wait.
 STOP_SECONDS = 5.0
 # |shadow - primary| for regressors: from "the same" to six decades.
@@ -168,6 +170,10 @@ class Shadow:
     # --- the worker ---------------------------------------------------------------------
 
     def start(self) -> Shadow:
+        # The worker shares the interpreter lock with the threads that answer: a request
+        # that arrives while the shadow computes waits for the lock at most this long
+        # (Python's default is 5 ms, a slow answer's worth).
+        sys.setswitchinterval(SWITCH_SECONDS)
         self._thread = threading.Thread(target=self._run, name="shadow-model", daemon=True)
         self._thread.start()
         return self
