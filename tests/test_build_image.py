@@ -314,6 +314,18 @@ def test_the_image_answers_like_the_registered_model_and_counts_it(
     assert [(s.labels["name"], s.labels["version"]) for s in info] == [(MODEL, "1")]
 
 
+@pytest.fixture
+def patient_docker(docker_client: Any) -> Any:
+    """A client of the same engine that waits up to ten minutes for an answer: its vfs
+    storage copies the whole image for each container and deletes the copy on removal,
+    which takes longer than the SDK's default minute on a busy machine."""
+    client = docker.from_env(timeout=600)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def _serve_on_host(docker_client: Any, image: str, environment: dict[str, str]) -> tuple[Any, str]:
     """The image on the host's network (it reaches the moto server on loopback), on a free
     loopback port: the container and its URL."""
@@ -369,7 +381,7 @@ def _log_metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 
 
 def test_the_served_model_logs_its_predictions_to_s3_and_mlgate_monitor_reads_them(
-    built: Built, docker_client: Any, s3_server: str, tmp_path: Path
+    built: Built, patient_docker: Any, s3_server: str, tmp_path: Path
 ) -> None:
     import re
     import uuid
@@ -387,12 +399,12 @@ def test_the_served_model_logs_its_predictions_to_s3_and_mlgate_monitor_reads_th
     }
     image = built.record["image"]
     good, good_url = _serve_on_host(
-        docker_client, image, {**aws, "MLGATE_LOG_TO": f"s3://{bucket}/{prefix}"}
+        patient_docker, image, {**aws, "MLGATE_LOG_TO": f"s3://{bucket}/{prefix}"}
     )
     try:
         # The same image logging to a bucket that does not exist: every batch fails.
         bad, bad_url = _serve_on_host(
-            docker_client, image, {**aws, "MLGATE_LOG_TO": f"s3://no-such-{bucket}/x/"}
+            patient_docker, image, {**aws, "MLGATE_LOG_TO": f"s3://no-such-{bucket}/x/"}
         )
         try:
             rows = _rows(built.registered, 95)
