@@ -45,6 +45,26 @@ class Session:
             self._registry = Registry.connect(self.project)
         return self._registry
 
+    def champion_absent(self) -> bool:
+        """True when no version is behind the champion alias, as read without MLflow: the
+        stage cache's probe, read once per command (SQLite or a tracking server's REST API).
+
+        Then evaluate and fairness skip the lookup, and MLflow's start-up with it. False when
+        there is a version or the store cannot be read that way: the stage asks MLflow.
+        """
+        from mlgate._cache import NO_CHAMPION, champion_version
+
+        if self.champion_probe is None:
+            from mlgate.tracking.uri import tracking_uri
+
+            project = self.project
+            self.champion_probe = champion_version(
+                tracking_uri(project),
+                project.registry_name,
+                project.config.evaluation.champion_alias,
+            )
+        return self.champion_probe == NO_CHAMPION
+
     def result(self, stage: str, needed_by: str) -> StageResult:
         """An earlier stage's result: this command's, else the run directory's."""
         if stage in self.results:

@@ -154,6 +154,13 @@ def _find_champion(session: Session, validation: Any, y_true: Any, *, required: 
     project = session.project
     alias = project.config.evaluation.champion_alias
     where = f"alias '{alias}' of {project.registry_name}"
+    none_yet = _Found(
+        NO_CHAMPION,
+        f"no champion yet (no version behind {where}): comparative gates pass, "
+        "absolute gates apply",
+    )
+    if session.champion_absent():  # known without MLflow: do not pay for starting it
+        return none_yet
     try:
         found = session.registry().champion(alias)
     except ServiceError as exc:
@@ -161,11 +168,7 @@ def _find_champion(session: Session, validation: Any, y_true: Any, *, required: 
             raise
         return _Found(UNREACHABLE, f"no comparison: the registry failed ({exc.message})")
     if found is None:
-        return _Found(
-            NO_CHAMPION,
-            f"no champion yet (no version behind {where}): comparative gates pass, "
-            "absolute gates apply",
-        )
+        return none_yet
     columns = list(getattr(found.model, "feature_names_in_", project.spec.model_inputs))
     missing = [column for column in columns if column not in validation.columns]
     if missing:

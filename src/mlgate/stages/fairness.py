@@ -142,8 +142,8 @@ def _champion_predictions(session: Session, rows: int) -> _Champion | None:
     from mlgate.tracking.uri import nothing_registered_yet
 
     project = session.project
-    if nothing_registered_yet(project):
-        return None  # no local store yet, so no champion: do not pay for starting MLflow
+    if nothing_registered_yet(project) or session.champion_absent():
+        return None  # no champion, known without MLflow: do not pay for starting it
     alias = project.config.evaluation.champion_alias
     champion = session.registry().champion(alias)
     if champion is None:
