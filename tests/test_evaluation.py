@@ -107,6 +107,42 @@ def test_the_first_model_meets_no_champion(champion_repo: Path) -> None:
     assert low < evaluate["metrics"]["roc_auc"] < high
 
 
+def test_no_version_behind_the_alias_skips_mlflow(champion_repo: Path, tmp_path: Path) -> None:
+    """The store exists and holds a version, but none is behind this alias: evaluate knows
+    that without MLflow (it reads the store directly) and never starts it."""
+    import os
+    import subprocess
+    import sys
+
+    def no_alias(config: dict[str, Any]) -> None:
+        config["evaluation"]["champion_alias"] = "nobody-here"
+
+    config = _config(champion_repo, "no-alias.yaml", no_alias)
+    run_dir = tmp_path / "run"
+    shutil.copytree(champion_repo / "first-run", run_dir)
+    probe = (
+        "import json, sys\n"
+        "from mlgate.cli import main\n"
+        f"code = main(['evaluate', {str(config)!r}, '--run-dir', {str(run_dir)!r}])\n"
+        "print(json.dumps([code, sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow')]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=champion_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    code, mlflow_modules = json.loads(done.stdout.splitlines()[-1])
+    assert code == 0, done.stderr
+    assert mlflow_modules == []
+    evaluate = json.loads((run_dir / "evaluate.json").read_text())
+    assert evaluate["champion_status"] == "none"
+    assert "no version behind alias 'nobody-here'" in evaluate["champion_note"]
+
+
 def test_a_truly_worse_candidate_fails_with_the_interval(champion_repo, cli, tmp_path) -> None:
     def weak(config: dict[str, Any]) -> None:
         _comparative_only({"roc_auc": {"max_drop": 0.01}, "accuracy": {"max_drop": 0.01}})(config)
