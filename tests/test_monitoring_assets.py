@@ -426,6 +426,61 @@ def test_the_dashboard_has_every_panel_and_a_valid_structure() -> None:
     assert len(_check_dashboard(broken)) == 2
 
 
+def _unknown_keys(written: Any, read_back: Any, path: str = "") -> list[str]:
+    """The keys of `written` that Grafana's schema types dropped on the way back."""
+    if isinstance(written, dict) and isinstance(read_back, dict):
+        return [
+            found
+            for key, value in written.items()
+            for found in (
+                [f"{path}/{key}"]
+                if key not in read_back
+                else _unknown_keys(value, read_back[key], f"{path}/{key}")
+            )
+        ]
+    if isinstance(written, list) and isinstance(read_back, list):
+        return [
+            found
+            for index, (item, back) in enumerate(zip(written, read_back, strict=True))
+            for found in _unknown_keys(item, back, f"{path}[{index}]")
+        ]
+    return []
+
+
+def test_the_dashboard_reads_as_grafanas_own_dashboard_type() -> None:
+    """Read through the Grafana foundation SDK's models, generated from Grafana 11.6's
+    dashboard schema: every key the dashboard writes is one the schema knows where it
+    stands, and every panel's type is a Grafana panel kind."""
+    sdk = pytest.importorskip("grafana_foundation_sdk.models.dashboard")
+    written = json.loads(
+        observability.render(MODEL, VERSION, THRESHOLDS)[observability.DASHBOARD_FILE]
+    )
+    read_back = json.loads(
+        json.dumps(sdk.Dashboard.from_json(written).to_json(), default=lambda o: o.to_json())
+    )
+    assert _unknown_keys(written, read_back) == []
+    assert read_back["title"] == written["title"]
+    assert [panel["type"] for panel in read_back["panels"]] == [
+        panel["type"] for panel in written["panels"]
+    ]
+    assert {panel["type"] for panel in written["panels"]} <= {
+        "stat",
+        "timeseries",
+        "heatmap",
+        "barchart",
+        "table",
+        "gauge",
+        "bargauge",
+        "text",
+    }
+    # The check finds a key out of place.
+    misplaced = json.loads(json.dumps(written))
+    misplaced["panels"][0]["expr"] = "up"
+    back = sdk.Dashboard.from_json(json.loads(json.dumps(misplaced))).to_json()
+    back = json.loads(json.dumps(back, default=lambda o: o.to_json()))
+    assert _unknown_keys(misplaced, back) == ["/panels[0]/expr"]
+
+
 def test_each_alert_names_severity_summary_description_and_the_runbook() -> None:
     for rule in _rules()["groups"][0]["rules"]:
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}

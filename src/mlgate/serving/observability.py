@@ -513,7 +513,6 @@ def dashboard(model: str | None, version: str | None) -> dict[str, Any]:
                     "label": "Model",
                     "type": "query",
                     "datasource": datasource,
-                    "definition": 'label_values(mlgate_model_info{role!="shadow"}, name)',
                     "query": 'label_values(mlgate_model_info{role!="shadow"}, name)',
                     "refresh": 2,
                     "multi": True,
