@@ -196,6 +196,13 @@ def test_requests_are_counted_with_latency_and_errors_by_kind():
     assert value(m, f"{latency}_sum", endpoint="/invocations") == pytest.approx(0.55)
 
 
+def test_scoring_error_series_start_at_zero():
+    # Before any request: a rate() over them counts the very first error.
+    m = metrics()
+    for kind in ("client", "server"):
+        assert value(m, "mlgate_request_errors_total", endpoint="/invocations", kind=kind) == 0.0
+
+
 def test_a_success_is_not_an_error():
     m = metrics()
     m.record_request("/ping", "GET", 200, 0.001)

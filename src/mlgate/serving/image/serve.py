@@ -82,6 +82,10 @@ class Metrics:
             ["endpoint", "kind"],
             registry=self.registry,
         )
+        # Scoring's error series exist from the start at 0: rate() sees no increase in a
+        # series' first sample, so errors that created it would slip past the alert rules.
+        for kind in ("client", "server"):
+            self.errors.labels("/invocations", kind)
         self.rows = Counter(
             "mlgate_prediction_rows", "Rows scored by the model", registry=self.registry
         )
