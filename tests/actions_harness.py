@@ -8,6 +8,7 @@ bash and the `env:` the step declares, gives each step fresh GITHUB_OUTPUT/GITHU
 GITHUB_PATH files and parses them as the runner does (heredoc entries included), follows
 `$/...` self-repository references into the sibling action, and stands in for the
 third-party actions (setup-python: this interpreter; cache: the machine's warm uv cache;
+cache/restore and cache/save: folders under the runner's temp folder, one per key;
 checkout, upload-artifact and download-artifact: copies under the runner's temp folder).
 `run_job` does the same for one job of a reusable workflow (`on: workflow_call`).
 
@@ -58,8 +59,8 @@ class ExpressionError(Exception):
 
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<op>==|!=|&&|\|\||!|\(|\))|'(?P<str>(?:[^']|'')*)'"
-    r"|(?P<fn>[a-zA-Z]+)\(\)|(?P<path>[A-Za-z_][\w.-]*))"
+    r"\s*(?:(?P<op>==|!=|&&|\|\||!|\(|\)|,)|'(?P<str>(?:[^']|'')*)'"
+    r"|(?P<fn>[a-zA-Z]+)\(\)|(?P<call>format)\(|(?P<path>[A-Za-z_][\w.-]*))"
 )
 
 
@@ -118,6 +119,19 @@ def _unary(tokens, context):
         return inner, rest[1:]
     if kind == "str":
         return value.replace("''", "'"), tokens[1:]
+    if kind == "call":  # format('{0}/x', a, ...), GitHub's only function with arguments here
+        arguments, rest = [], tokens[1:]
+        while True:
+            argument, rest = _or(rest, context)
+            arguments.append(argument)
+            if not rest or rest[0] not in (("op", ","), ("op", ")")):
+                raise ExpressionError("unbalanced format()")
+            if rest[0] == ("op", ")"):
+                break
+            rest = rest[1:]
+        template, *values = arguments
+        text = re.sub(r"\{(\d+)\}", lambda m: _text(values[int(m.group(1))]), str(template))
+        return text, rest[1:]
     if kind == "fn":
         functions = context["functions"]
         if value not in functions:
@@ -347,6 +361,26 @@ def _uses_step(
             target.symlink_to(warm.stdout.strip(), target_is_directory=True)
         assert with_["key"].startswith("mlgate-uv-Linux-X64-py")
         return {"cache-hit": "true"}, True
+    caches = runner.temp / "_caches"  # the Actions cache: one folder per key
+    if name == "actions/cache/restore":
+        keys = [with_["key"], *with_.get("restore-keys", "").split()]
+        found = [c for c in caches.glob("*") if c.name == keys[0]]
+        for prefix in keys[1:]:  # else the newest entry whose key starts with a restore key
+            found = found or sorted(
+                (c for c in caches.glob("*") if c.name.startswith(prefix)),
+                key=lambda c: c.stat().st_mtime_ns,
+                reverse=True,
+            )
+        if found:
+            shutil.copytree(found[0], with_["path"], dirs_exist_ok=True)
+        matched = found[0].name if found else ""
+        hit = "true" if matched == keys[0] else "false"
+        return {"cache-hit": hit, "cache-primary-key": keys[0], "cache-matched-key": matched}, True
+    if name == "actions/cache/save":
+        entry = caches / with_["key"]
+        assert not entry.exists(), f"cache key {with_['key']} saved twice (GitHub refuses it)"
+        shutil.copytree(with_["path"], entry)
+        return {}, True
     artifacts = runner.temp / "_artifacts"
     if name == "actions/checkout":
         # The caller's repository: the example, already in the workspace; no credentials kept.

@@ -282,3 +282,41 @@ def test_restoring_replaces_read_only_files_of_the_run_directory(tmp_path: Path)
     (run_dir / "card.md").write_text("stamped")  # writable: a later stage may rewrite it
     (run_dir / "plots" / "roc.png").write_bytes(b"redrawn")
     assert (run_dir / "plots").stat().st_mode & 0o200
+
+
+# --- --stage-cache: a store a CI cache saves (the root action's Actions cache) -----------
+
+
+def test_a_stage_cache_folder_keeps_only_the_runs_stages(repo: Path, cli, tmp_path: Path) -> None:
+    store = tmp_path / "actions-cache"
+    assert _rerun(_run(cli, repo, "--stage-cache", str(store))) == ALL  # a new, empty store
+    first = {d.name: [e.name for e in d.iterdir()] for d in store.iterdir()}
+    assert sorted(first) == sorted(ALL)
+    assert all(len(entries) == 1 for entries in first.values())
+
+    # Another machine (nothing under .mlgate but the registry) with the store restored:
+    # a gate change reuses validation and training from it, and the store is left with
+    # this run's entries only, the evaluation's new one in place of the old.
+    shutil.rmtree(repo / ".mlgate" / "cache")
+    _edit(repo / "mlgate.yaml", lambda c: c["evaluation"]["gates"]["roc_auc"].update(min=0.7))
+    assert _rerun(_run(cli, repo, "--stage-cache", str(store))) == ["evaluate", "card", "register"]
+    second = {d.name: [e.name for e in d.iterdir()] for d in store.iterdir()}
+    assert second["validate"] == first["validate"]
+    assert second["train"] == first["train"]
+    assert len(second["evaluate"]) == 1
+    assert second["evaluate"] != first["evaluate"]
+    assert not (repo / ".mlgate" / "cache" / "stages").exists()
+
+
+def test_the_stage_cache_key_names_the_set_of_entries(tmp_path: Path) -> None:
+    from mlgate._cache import StageCache, store_key
+
+    assert store_key({}) == ""
+    assert store_key({"a": "1", "b": "2"}) == store_key({"b": "2", "a": "1"})
+    assert store_key({"a": "1", "b": "2"}) != store_key({"a": "1", "b": "3"})
+    for stage, fingerprint in [("a", "1"), ("a", "old"), ("b", "2"), ("gone", "9")]:
+        (tmp_path / stage / fingerprint).mkdir(parents=True)
+    (tmp_path / "a" / ".1234-staging").mkdir()  # an interrupted store's leftover
+    StageCache(tmp_path).keep_only({"a": "1", "b": "2"})
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("*/*")) == ["a/1", "b/2"]
+    assert not (tmp_path / "gone").exists()

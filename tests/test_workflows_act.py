@@ -105,6 +105,11 @@ def _zip_names(path: Path) -> set[str]:
         return set(archive.namelist())
 
 
+def _zip_json(path: Path, name: str) -> dict[str, Any]:
+    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as archive:
+        return json.loads(archive.read(name))
+
+
 def _pull_request(github_api: Any, number: int, head: str, head_repo: str) -> dict[str, Any]:
     from test_report_github import _payload
 
@@ -158,10 +163,23 @@ def test_a_pull_request_gets_one_comment_edited_by_the_second_run(
     )
     assert runs, "the pipeline logged no MLflow experiment on the server"
 
+    # The first run left its stages in the Actions cache (act's cache server), keyed by
+    # their fingerprints.
+    assert re.search(r"Cache saved with key: mlgate-stages-v1-\S+", first.log), first.tail(200)
+    first_id = artifact.removeprefix("mlgate-run-")
+
     second = world.run(
         model["repo"], "pull_request", event, "model-ci.yml", secrets=_secrets(mlflow_server)
     )
     _assert_ran(second)
+    # A second push on a fresh runner workspace: validation and training come back from the
+    # Actions cache, not from anything the first run left on disk.
+    assert "Cache restored from key: mlgate-stages-v1-" in second.log, second.tail(200)
+    [second_artifact] = second.artifact_names()
+    for stage in ("validate", "train"):
+        record = _zip_json(second.artifact(second_artifact), f"{stage}.json")["cache"]
+        assert record["reused"] is True, (stage, record)
+        assert record["from_run"] == first_id, (stage, record)
     [again] = github_api.fake.comments_on(number)
     assert again["id"] == comment["id"]
     assert again["_edits"] == 1  # the second run's report edited the one comment

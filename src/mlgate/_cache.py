@@ -124,6 +124,38 @@ class StageCache:
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)  # another run stored it first, or no space
 
+    def keep_only(self, fingerprints: Mapping[str, str]) -> None:
+        """Remove every entry but those of `fingerprints` (stage -> fingerprint).
+
+        For a store that a CI cache saves after each run (`--stage-cache`): it then holds
+        one run's stages, not every entry any earlier push left in it.
+        """
+        if not self.root.is_dir():
+            return
+        for stage_dir in self.root.iterdir():
+            kept = fingerprints.get(stage_dir.name)
+            if not stage_dir.is_dir():
+                stage_dir.unlink()
+                continue
+            for entry in stage_dir.iterdir():
+                if entry.name != kept:
+                    _remove(entry)
+            if kept is None:
+                shutil.rmtree(stage_dir, ignore_errors=True)
+
+
+def store_key(fingerprints: Mapping[str, str]) -> str:
+    """One name for a set of stage entries, for a CI cache key: equal sets, equal keys."""
+    text = "\n".join(f"{stage}={fp}" for stage, fp in sorted(fingerprints.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:40] if fingerprints else ""
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
 
 def copy_output(source: Path, target: Path) -> None:
     """Copy a stage's output file or folder: the bytes, not the modes.

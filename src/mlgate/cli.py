@@ -115,6 +115,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             action="store_true",
             help="run every stage even when its inputs are unchanged since an earlier run",
         )
+        sub.add_argument(
+            "--stage-cache",
+            metavar="DIR",
+            help="keep the stage cache in DIR and leave in it only this run's stages, for a CI "
+            "cache to save (default: .mlgate/cache/stages/ beside the config, which keeps "
+            "every run's)",
+        )
 
     stage_command("run", pipeline.RUN_HELP)
     for stage in pipeline.STAGES:
@@ -194,14 +201,26 @@ def _mask_secrets() -> None:
         mask_secrets()
 
 
-def _write_github_outputs(run_dir, results, code: int) -> None:
+def _write_github_outputs(run_dir, results, code: int, stage_cache_key: str = "") -> None:
     """Step outputs (passed, run-id, model-version, ...) when GITHUB_OUTPUT is set."""
     import os
 
     if os.environ.get("GITHUB_OUTPUT"):
         from mlgate._actions_io import stage_outputs, write_outputs
 
-        write_outputs(stage_outputs(run_dir, results, code))
+        outputs = stage_outputs(run_dir, results, code)
+        if stage_cache_key:  # --stage-cache, and the run went to its end
+            outputs["stage-cache-key"] = stage_cache_key
+        write_outputs(outputs)
+
+
+def _keep_this_run(store, results) -> str:  # store: pathlib.Path; results: list[StageResult]
+    """--stage-cache: the store keeps this run's stages only; the key names that set."""
+    from mlgate._cache import StageCache, store_key
+
+    used = {r.stage: r.cache.fingerprint for r in results if r.cache and r.cache.fingerprint}
+    StageCache(store).keep_only(used)
+    return store_key(used)
 
 
 @contextmanager
@@ -285,7 +304,12 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
         clear_outputs(run_dir)
     else:
         run_dir = RunDir.existing(project.state_dir, chosen)
-    session = Session(project=project, run_dir=run_dir, use_cache=not args.no_cache)
+    session = Session(
+        project=project,
+        run_dir=run_dir,
+        use_cache=not args.no_cache,
+        stage_cache=Path(args.stage_cache).absolute() if args.stage_cache else None,
+    )
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)
     try:
@@ -312,7 +336,10 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
         except MlgateError as error:  # alerts.required and an alert was not delivered
             _write_github_outputs(run_dir, results, error.exit_code)
             raise
-    _write_github_outputs(run_dir, results, code)
+    # Saved for a later run only when this one ran to its end (a failed gate included).
+    saved = session.stage_cache is not None and stopped is None
+    key = _keep_this_run(session.stage_cache, results) if saved else ""
+    _write_github_outputs(run_dir, results, code, key)
     if args.json:
         console.print_json(project, run_dir, results, code, stopped=stopped)
     return code

@@ -107,7 +107,7 @@ def _reused_or_run(session: Session, name: str) -> StageResult:
     from mlgate._cache import StageCache
     from mlgate._reuse import stage_inputs, still_valid
 
-    store = StageCache(session.project.state_dir / "cache" / "stages")
+    store = StageCache(session.stage_store())
     if not session.use_cache:  # run first: the stage hashes the data while reading it
         result = _compute(session, name)
         inputs = stage_inputs(session, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate._ci_context import CiContext, ci_context
@@ -35,7 +36,12 @@ class Session:
     data_hashes: dict[str, str] = field(default_factory=dict)  # role -> sha256, for the cache
     fetched_s3: dict[str, S3Object] = field(default_factory=dict)  # role -> downloaded object
     champion_probe: str | None = None  # the champion's version as the cache last read it
+    stage_cache: Path | None = None  # --stage-cache: a store of this run's stages only
     _registry: Registry | None = None
+
+    def stage_store(self) -> Path:
+        """Where the stage cache lives: --stage-cache, else beside the embedded registry."""
+        return self.stage_cache or self.project.state_dir / "cache" / "stages"
 
     def registry(self) -> Registry:
         """The MLflow registry, connected once per command (evaluate and register share it)."""
