@@ -508,8 +508,11 @@ class ArtifactService:
     front: _Front
     fake: Any
     prism_url: str
+    routes: list[Any]  # the fake's routes this service added
 
     def stop(self) -> None:
+        """Give the fake back as it was: later tests list the artifacts add_artifact made."""
+        self.fake.routes = [r for r in self.fake.routes if r not in self.routes]
         self.fake.public_url = self.prism_url
         self.front.stop()
         self.blobs.stop()
@@ -569,9 +572,10 @@ def serve_run_artifacts(fake: Any, artifacts: Path, prism_url: str) -> ArtifactS
 
     fake.route("GET", repo + r"/actions/runs/(?P<run_id>\d+)/artifacts", listing)
     fake.route("GET", repo + r"/actions/artifacts/(?P<id>\d+)/(?P<format>[a-z]+)", download)
+    added = fake.routes[:2]
     front = _Front(prism_url, fake._server.server_address[1])
     # The URLs in the fake's answers name the relay too: PyGithub follows them (a comment's
     # `url` to edit it) and refuses one on another port than its base URL's.
-    service = ArtifactService(front.url, blobs, front, fake, fake.public_url)
+    service = ArtifactService(front.url, blobs, front, fake, fake.public_url, added)
     fake.public_url = front.url
     return service

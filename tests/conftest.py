@@ -82,11 +82,35 @@ SERVER_FIXTURES = frozenset(
 )
 
 
+# Fixtures of the one Docker engine and its build caches (tests/docker_support.py).
+DOCKER_FIXTURES = frozenset(
+    {
+        "docker_client",
+        "docker_registry",
+        "docker_registry_with_auth",
+        "serving_base_image",
+        "serving_wheels",
+    }
+)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    docker_modules = set()
     for item in items:
-        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = getattr(item, "fixturenames", ())
+        if SERVER_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.slow)
+        if DOCKER_FIXTURES.intersection(fixtures):
+            docker_modules.add(item.nodeid.split("::")[0])
+    # Under `pytest -n 2 --dist loadgroup` (the README's test command) a module's tests run
+    # in one worker, in order, sharing its module fixtures; the modules that use Docker
+    # run in one worker too, one after another: the engine removes the images a session
+    # made when it ends, and vfs builds side by side would only slow each other down.
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        group = "docker" if module in docker_modules else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)

@@ -110,7 +110,9 @@ def engine_client() -> Any:
                 unavailable(f"no Docker engine at {address}: {error}; {advice}")
     client = None
     try:
-        client = docker.from_env()
+        # vfs storage copies an image's whole tree to create a container: on a busy engine
+        # that outlasts the SDK's default minute (mlgate's own client waits 300 s too).
+        client = docker.from_env(timeout=300)
         client.ping()
     except Exception as error:  # DockerException, or the requests error under it
         if client is not None:

@@ -171,10 +171,13 @@ def test_a_regressors_differences_go_into_the_histogram():
 
 
 def test_the_sample_takes_a_share_of_the_requests_and_zero_takes_none():
-    recording, metrics, worker = served(Labels(), Labels(), sample=0.25, seed=3)
+    # A queue that holds every request and a stop that waits for them: what is measured is
+    # the sampling, not how far a worker on a busy machine got (a full queue drops).
+    recording, metrics, worker = served(Labels(), Labels(), sample=0.25, seed=3, queue_requests=400)
     for _ in range(400):
         recording.predict(rows(1))
-    worker.stop()
+    worker.stop(timeout=120)
+    assert value(metrics, "mlgate_shadow_dropped_total") == 0.0
     assert 70 <= value(metrics, "mlgate_shadow_requests_total") <= 130
     recording, metrics, worker = served(Labels(), Labels(), sample=0.0)
     recording.predict(rows(1))
