@@ -208,6 +208,32 @@ def draft(
     return result
 
 
+# What `mlgate init --cluster` drafts for the GradientBoosting it picks: 12 candidates.
+DRAFT_SEARCH = {
+    "params": {"max_depth": [2, 3, 5], "learning_rate": [0.05, 0.1], "n_estimators": [100, 250]},
+    "cv": 5,
+}
+
+
+def draft_cluster(result: Draft, cluster: str) -> None:
+    """`--cluster URL`: the compute section, and a search whose candidates run there."""
+    config = result.config
+    config["model"] = {**config["model"], "search": DRAFT_SEARCH}
+    tracking = config.pop("tracking")
+    config["compute"] = {"cluster": cluster}
+    config["tracking"] = tracking  # compute before tracking, as in the README's config
+    result.notes.append(
+        f"model.search's {_candidates(DRAFT_SEARCH['params'])} candidates run on {cluster}; "
+        "with validation.engine: spark the suite runs there too"
+    )
+
+
+def _candidates(params: dict[str, list[Any]]) -> int:
+    import math
+
+    return math.prod(len(values) for values in params.values())
+
+
 def _guess_target(frame: pd.DataFrame, columns: list[str], data_file: Path) -> str:
     """A column named like a target, else the last one if it could be one; never a guess
     at a column that names rows, holds one value or is free text."""

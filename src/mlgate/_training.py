@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,6 +19,8 @@ from mlgate.results.validate import TaskRecord
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlgate._search import SearchOutcome
 
 # An integer target with at most this many distinct values is read as classes.
 MAX_INFERRED_CLASSES = 20
@@ -53,6 +55,7 @@ class TrainedModel:
     feature_columns: list[str]
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    search: SearchOutcome | None = None  # model.search: every candidate, and the winner
 
 
 def infer_task(project: Project, train: pd.DataFrame, path: Path) -> Task:
@@ -122,13 +125,23 @@ def train_model(project: Project, train: pd.DataFrame, task: Task) -> TrainedMod
     pipeline = build_pipeline(project, choice, columns)
     features = train[columns]
     labels = train[project.spec.target]
+    searched = None
     started = time.perf_counter()
     try:
         # Warnings while fitting (a solver that did not converge, ...) are findings about
         # this model: keep them in the result instead of letting them scroll past.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            pipeline.fit(features, labels)
+            if project.config.model.search is None:
+                pipeline.fit(features, labels)
+            else:
+                searched = _search(project, choice, pipeline, features, labels, task)
+                pipeline = searched.pipeline
+                choice = replace(
+                    choice,
+                    estimator=pipeline.named_steps["model"],
+                    params={**choice.params, **searched.best_params},
+                )
     except Exception as exc:
         # scikit-learn refuses unusable data with ValueError/TypeError; a team's own
         # estimator (code_paths) may raise anything. Other failures are ours: re-raise.
@@ -147,6 +160,28 @@ def train_model(project: Project, train: pd.DataFrame, task: Task) -> TrainedMod
         feature_columns=columns,
         seconds=seconds,
         warnings=notes,
+        search=searched,
+    )
+
+
+def _search(
+    project: Project, choice: EstimatorChoice, pipeline: Any, features: Any, labels: Any, task: Task
+) -> SearchOutcome:
+    """model.search, on compute.cluster when it names one (connected to before any fit)."""
+    from mlgate._search import check_search, run_search
+    from mlgate._spark import cluster_of, session_for
+
+    check_search(project, choice, task.kind)
+    cluster = cluster_of(project)
+    if cluster is not None:
+        session_for(project)
+    return run_search(
+        project,
+        pipeline,
+        features,
+        labels,
+        task,
+        cluster_url=cluster.url if cluster is not None else None,
     )
 
 

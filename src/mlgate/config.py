@@ -47,6 +47,49 @@ class DataSection(Section):
     feature_spec: str = Field(min_length=1)
 
 
+class SearchRange(Section):
+    """A range `kind: random` samples from: integers when both ends are, log-scaled if asked."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchRange:
+        if self.low >= self.high:
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low above 0, got {self.low}")
+        return self
+
+
+class SearchSection(Section):
+    """`model.search`: the hyperparameter search scikit-learn runs (on compute.cluster if set)."""
+
+    # Each parameter of the estimator: the values to try, or (random only) a range.
+    params: dict[str, Annotated[list[Any], Field(min_length=1)] | SearchRange] = Field(min_length=1)
+    kind: Literal["grid", "random"] = "grid"
+    n_iter: int | None = Field(default=None, ge=1, le=10_000)  # random: candidates to draw
+    cv: int = Field(default=5, ge=2, le=50)  # folds
+    metric: MetricName | None = None  # default: the first of evaluation.metrics
+    seed: int | None = None  # default: model.seed
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> SearchSection:
+        if self.kind == "grid":
+            if self.n_iter is not None:
+                raise ValueError("n_iter is for kind: random; a grid tries every combination")
+            ranges = [
+                name for name, values in self.params.items() if isinstance(values, SearchRange)
+            ]
+            if ranges:
+                raise ValueError(
+                    f"a grid needs lists of values; {', '.join(ranges)} gives a range, which "
+                    "only kind: random can sample"
+                )
+        return self
+
+
 class ModelSection(Section):
     type: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -62,6 +105,7 @@ class ModelSection(Section):
     # imports, e.g. `../common` shared by several models: each one's folder goes on sys.path
     # while the factory is imported, and each is logged with the model (MLflow code_paths).
     code_paths: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    search: SearchSection | None = None
 
 
 class DriftSection(Section):
@@ -162,7 +206,10 @@ class CardSection(Section):
 
 
 class ComputeSection(Section):
+    # Any text loads (the seed's `gpu-cluster-medium`); mlgate._spark says what it can use.
     cluster: str | None = None
+    # Spark properties for the application mlgate starts there (spark.executor.memory, ...).
+    spark_conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
     docker_image: str | None = None
 
 

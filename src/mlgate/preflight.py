@@ -7,10 +7,13 @@ error is one line and exit 2 before any stage runs, never after training:
 - every local file the config names exists (the data files, the suite, the drift
   reference, the card template), and the validation data is not the training data
   (the same path or the same bytes) unless `evaluation.allow_training_data` says so;
+- `compute.cluster`, when a stage would run on it (`model.search`, or a suite on
+  `validation.engine: spark`), is a Spark master mlgate can connect to;
 - the task, from the feature spec or else from the training file's target column alone
   (its header and that column: `mlgate.data.read_target`), and with it the metrics and
-  gates, the model (built with its parameters and checked by scikit-learn, not fitted)
-  and the fairness thresholds (which a multi-class target cannot have).
+  gates, the model (built with its parameters and checked by scikit-learn, not fitted),
+  the parameters and metric of `model.search`, and the fairness thresholds (which a
+  multi-class target cannot have).
 
 When the target column cannot be read on its own (an s3:// object, JSON Lines, a file
 the data loader will refuse with a fuller message) and the spec declares no task, the
@@ -35,6 +38,7 @@ def check_project(project: Project) -> None:
         check_location(project, role)
     _check_not_training_data(project)
     _check_files(project)
+    _check_cluster(project)
     task = _task(project)
     if task is None:
         return
@@ -99,6 +103,24 @@ def _check_files(project: Project) -> None:
     team_template(project)
 
 
+def _check_cluster(project: Project) -> None:
+    """compute.cluster loads as any text (the seed's `gpu-cluster-medium`), but a config that
+    would run on it needs a master mlgate can reach, and one it names must get work."""
+    from mlgate._spark import NOTHING_ON_SPARK, cluster_of, parse_cluster, uses_cluster
+
+    compute = project.config.compute
+    if uses_cluster(project.config):
+        cluster_of(project)
+    elif compute.cluster is not None and parse_cluster(compute.cluster) is not None:
+        raise project.config_error(("compute", "cluster"), NOTHING_ON_SPARK)
+    validation = project.config.validation
+    spark_used = (project.config.model.search is not None and compute.cluster is not None) or (
+        validation.engine == "spark" and validation.suite is not None
+    )
+    if compute.spark_conf and not spark_used:
+        raise project.config_error(("compute", "spark_conf"), NOTHING_ON_SPARK)
+
+
 def _task(project: Project) -> Task | None:
     """The task as the validate stage will find it, from the target column alone."""
     from mlgate._training import Task, infer_task
@@ -115,11 +137,13 @@ def _task(project: Project) -> Task | None:
 
 def _check_task(project: Project, task: Task) -> None:
     from mlgate._estimators import choose_estimator
+    from mlgate._search import check_search
     from mlgate.fairness.groups import judged_features
     from mlgate.fairness.thresholds import check_for_task
 
     project.check_task_metrics(task.kind)
-    choose_estimator(project, task.kind)  # built with its parameters, checked, not fitted
+    choice = choose_estimator(project, task.kind)  # built with its parameters, not fitted
+    check_search(project, choice, task.kind)
     fairness = project.config.fairness
     features = judged_features(fairness.sensitive_features, project.spec.sensitive_features)
     # Classes are known when the target was read (a spec's task alone does not say).

@@ -2,8 +2,9 @@
 
 Profiles the data (types, nulls, categories, ranges) and writes mlgate.yaml,
 configs/features.yaml and expectations/<name>.yml (with --engine pandera, the same
-checks as a Pandera schema, schemas/<name>.yaml) into DIR. Existing files are
-never overwritten.
+checks as a Pandera schema, schemas/<name>.yaml) into DIR; with --cluster URL, a
+compute section on that Spark cluster and a hyperparameter search to run there.
+Existing files are never overwritten.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=("pandas", "pandera"),
         default="pandas",
         help="draft a Great Expectations suite (pandas) or a Pandera schema (pandera)",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="URL",
+        help="draft compute.cluster (spark://HOST:PORT, sc://HOST:PORT or local[N]) and a "
+        "model.search to run on it",
     )
 
 
@@ -65,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
             f"'{name}' is not a usable registered model name (letters, digits, '.', '_', "
             "'-' or spaces); give one with --name"
         )
+    if args.cluster is not None:
+        from mlgate._spark import ACCEPTED, parse_cluster
+
+        if parse_cluster(args.cluster) is None:  # checked before anything is written
+            raise UsageError(f"--cluster {args.cluster!r} is not a Spark master; give {ACCEPTED}")
     import pandas as pd
 
     frame = scaffold.read_data(data)
@@ -93,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         draft.config["validation"] = {"engine": "pandera", "suite": f"schemas/{slug}.yaml"}
     else:
         suite_text = scaffold.render_suite(draft.suite, data.name)
+    if args.cluster is not None:
+        scaffold.draft_cluster(draft, args.cluster)
     suite_path = folder / draft.config["validation"]["suite"]
     outputs = {
         folder / DEFAULT_CONFIG_NAME: scaffold.render_config(draft.config, draft.gate_comments),

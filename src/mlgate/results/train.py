@@ -36,6 +36,33 @@ class OnnxExport:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SearchCandidate:
+    """One candidate of `model.search`: its parameters and its cross-validated score."""
+
+    __pydantic_config__ = STRICT
+
+    params: dict[str, JsonValue]  # the searched parameters only
+    score: Number  # mean over the folds, in the metric's own sense (rmse positive)
+    score_std: Number
+    rank: int  # 1 is the winner (ties share a rank)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchRecord:
+    """`model.search`: how the winner (`TrainResult.params`) was chosen."""
+
+    __pydantic_config__ = STRICT
+
+    kind: str  # grid or random
+    metric: str
+    cv: int  # folds
+    where: str  # the Spark master the candidates were fitted on, or "local"
+    best_params: dict[str, JsonValue]
+    best_score: Number
+    candidates: tuple[SearchCandidate, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainResult(StageResult):
     STAGE = "train"
 
@@ -53,3 +80,5 @@ class TrainResult(StageResult):
     model_sha256: str | None = omit_if_none()
     # export.onnx: the conversion and its parity check (absent when export is off).
     onnx: OnnxExport | None = omit_if_none()  # noqa: RUF009
+    # model.search: every candidate and its score (absent without a search).
+    search: SearchRecord | None = omit_if_none()  # noqa: RUF009

@@ -114,6 +114,8 @@ def register(session: Session, model: Any) -> RegisterResult:
         # A run directory of this repo is over: mlgate holds the repo's lock.
         left_behind=lambda run_id: (session.run_dir.path.parent / run_id).is_dir(),
     )
+    if train.search is not None:
+        registry.log_candidates(logged, train.search)
     details: dict[str, Any] = {
         "tracking_uri": display_uri(registry.uri),
         "experiment": project.experiment_name,

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from mlgate.results import TrainResult, Verdict
-from mlgate.results.train import OnnxExport
+from mlgate.results.train import OnnxExport, SearchCandidate, SearchRecord
 from mlgate.rundir import MODEL_FILE, ONNX_FILE
 from mlgate.stages._session import Session
 
@@ -39,6 +39,8 @@ def run(session: Session) -> TrainResult:
     count = len(trained.feature_columns)
     features = f"{count} feature{'' if count == 1 else 's'}"
     summary = f"{choice.name} on {features} in {trained.seconds:.1f}s"
+    if trained.search is not None:
+        summary += f" · {_search_summary(trained.search)}"
     if trained.warnings:
         summary += f" · warning: {trained.warnings[0]}"
         if len(trained.warnings) > 1:
@@ -60,6 +62,36 @@ def run(session: Session) -> TrainResult:
         warnings=tuple(trained.warnings),
         model_sha256=model_sha256,
         onnx=onnx,
+        search=_search_record(trained.search) if trained.search is not None else None,
+    )
+
+
+def _search_summary(search: Any) -> str:
+    where = "this machine" if search.where == "local" else search.where
+    count = len(search.candidates)
+    return (
+        f"best of {count} candidate{'' if count == 1 else 's'} by {search.metric} "
+        f"{search.best_score:.4g} ({search.cv}-fold cv, on {where})"
+    )
+
+
+def _search_record(search: Any) -> SearchRecord:
+    return SearchRecord(
+        kind=search.kind,
+        metric=search.metric,
+        cv=search.cv,
+        where=search.where,
+        best_params={key: _jsonable(value) for key, value in search.best_params.items()},
+        best_score=search.best_score,
+        candidates=tuple(
+            SearchCandidate(
+                params={key: _jsonable(value) for key, value in candidate.params.items()},
+                score=candidate.score,
+                score_std=candidate.score_std,
+                rank=candidate.rank,
+            )
+            for candidate in search.candidates
+        ),
     )
 
 
@@ -102,4 +134,6 @@ def _jsonable(value: Any) -> JsonValue:
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        return _jsonable(value.item())  # a numpy scalar (a value drawn by a random search)
     return repr(value)

@@ -31,6 +31,7 @@ from mlgate.tracking.uri import location as runs_location
 
 if TYPE_CHECKING:
     from mlgate.project import Project
+    from mlgate.results.train import SearchRecord
 
 MODEL_NAME_IN_RUN = "model"
 ONNX_MODEL_FILE = "model.onnx"  # export.onnx: in the model's folder, its onnx flavour
@@ -203,6 +204,40 @@ class Registry:
             model_uri=model_uri,
             model_id=model_id,
         )
+
+    def log_candidates(self, parent: LoggedRun, search: SearchRecord) -> list[str]:
+        """`model.search`: each candidate as a child run of `parent`, with its parameters,
+        its cross-validated score (mean and standard deviation over the folds) and rank."""
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        children = []
+        count = len(search.candidates)
+        with calls(self.uri, f"log {count} search candidates to run {parent.run_id}"):
+            now = int(time.time() * 1000)
+            for index, candidate in enumerate(search.candidates, 1):
+                run = self.client.create_run(
+                    parent.experiment_id,
+                    run_name=f"candidate-{index}",
+                    tags={MLFLOW_PARENT_RUN_ID: parent.run_id},
+                )
+                run_id = run.info.run_id
+                metric = f"cv_{search.metric}"
+                self.client.log_batch(
+                    run_id,
+                    metrics=[
+                        Metric(metric, float(candidate.score), now, 0),
+                        Metric(f"{metric}_std", float(candidate.score_std), now, 0),
+                        Metric("rank", float(candidate.rank), now, 0),
+                    ],
+                    params=[
+                        Param(name, _param_text(value)) for name, value in candidate.params.items()
+                    ],
+                    tags=[RunTag(tag_keys.SEARCH_WINNER, str(candidate.rank == 1).lower())],
+                )
+                self.client.set_terminated(run_id, "FINISHED")
+                children.append(run_id)
+        return children
 
     def end_abandoned_runs(
         self, experiment_id: str, fingerprint: str, left_behind: Callable[[str], bool]

@@ -41,6 +41,9 @@ DATA_DVC_POINTER = "dvc_pointer"
 DATA_DVC_COMMIT = "dvc_commit"
 ENV_PREFIX = PREFIX + "env."  # mlgate.env.<package>: the versions that trained it
 
+# model.search: on each candidate's child run, whether it won ("true"/"false").
+SEARCH_WINNER = PREFIX + "search.winner"
+
 # --- its gates --------------------------------------------------------------------------
 GATE_PREFIX = PREFIX + "gate."  # mlgate.gate.<name>: a gate's verdict
 METRIC_PREFIX = PREFIX + "metric."  # mlgate.metric.<name>: a headline figure

@@ -162,6 +162,10 @@ def check_data(
     failures: list[Failure] = []
     checked: dict[str, int] = {}
     built = build_suite(suite, "mlgate") if suite and schema is None else None
+    if built is not None and settings.engine == "spark":
+        from mlgate._spark import session_for
+
+        session_for(project)  # compute.cluster, or local[2]: the suite's Spark jobs run there
     for role, frame in frames.items():
         type_failures = check_types(frame, spec, role=role)
         outcomes = evaluate(frame, baseline, sample_size=settings.max_sample_values)

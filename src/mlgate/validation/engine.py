@@ -18,7 +18,6 @@ from mlgate.validation.suite import Expectation
 
 ENGINES = ("pandas", "spark")
 _INDEX = "mlgate_index"
-SPARK_MASTER = "local[2]"
 
 
 @dataclass(frozen=True)
@@ -46,13 +45,14 @@ def _context() -> Any:
     return context
 
 
-@lru_cache(maxsize=2)
-def _batch_definition(engine: str) -> Any:
+@lru_cache(maxsize=4)
+def _batch_definition(engine: str, session: Any = None) -> Any:
+    """One per engine and, for Spark, per session (GE's data source holds the one it met)."""
     context = _context()
     if engine == "spark":
-        spark_session()  # GE reuses the active session
         # persist: GE computes each metric as a Spark job over the same frame.
-        source = context.data_sources.add_spark("mlgate-spark", persist=True)
+        name = f"mlgate-spark-{len(context.data_sources.all())}"
+        source = context.data_sources.add_spark(name, persist=True)
     else:
         source = context.data_sources.add_pandas("mlgate-pandas")
     asset = source.add_dataframe_asset("table")
@@ -60,36 +60,10 @@ def _batch_definition(engine: str) -> Any:
 
 
 def spark_session() -> Any:
-    """The active SparkSession, or a local one (`local[2]`) started for this process."""
-    from mlgate.errors import ConfigError
+    """The active SparkSession (the validate stage connects to compute.cluster), or local[2]."""
+    from mlgate._spark import spark_session as active_or_local
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            from pyspark.sql import SparkSession
-    except ImportError:
-        raise ConfigError(
-            "validation.engine: spark needs pyspark; install it with "
-            "`pip install 'mlgate[spark]'` or set validation.engine: pandas"
-        ) from None
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    try:
-        return (
-            SparkSession.builder.master(SPARK_MASTER)
-            .appName("mlgate")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .config("spark.ui.showConsoleProgress", "false")
-            .getOrCreate()
-        )
-    except Exception as exc:  # most often no Java: PySpark raises its own error types
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(
-            f"validation.engine: spark could not start a local Spark session ({reason}); "
-            "Spark needs Java 17 or later on PATH or in JAVA_HOME"
-        ) from None
+    return active_or_local()
 
 
 def build_suite(expectations: list[Expectation], name: str) -> Any:
@@ -161,8 +135,9 @@ def run(
     """
     if not expectations:
         return []
+    session = spark_session() if engine == "spark" else None  # GE uses the active one
     data = to_spark(table) if engine == "spark" else table
-    batch = _batch_definition(engine).get_batch(batch_parameters={"dataframe": data})
+    batch = _batch_definition(engine, session).get_batch(batch_parameters={"dataframe": data})
     suite = suite if suite is not None else build_suite(expectations, "mlgate")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GE's own deprecation chatter, not the user's concern

@@ -1,0 +1,313 @@
+"""`compute.cluster: spark://...` on a real standalone cluster: a master and two workers.
+
+The master and the workers are separate JVMs started from pyspark's own jars on loopback,
+as a team's cluster would run them (not Spark's local mode). The churn example then runs
+with a hyperparameter search of 8 candidates and the suite on `validation.engine: spark`,
+and the application's REST API must show tasks completed on both workers' executors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import _free_port
+from tests.test_bad_inputs import CONFIG, set_key
+
+pytest.importorskip("pyspark", reason="pyspark is the optional `spark` extra")
+pytest.importorskip("joblibspark", reason="joblibspark is in the optional `spark` extra")
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
+
+WORKERS = 2
+# Small JVMs: the daemons need little, and the machine has two cores for everything.
+DAEMON_MEMORY = "-Xmx256m"
+GRID = {"n_estimators": [20, 40], "max_depth": [2, 3], "learning_rate": [0.05, 0.1]}
+
+
+def _json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def _wait(what: str, ready, within: float, logs: Path) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            found = ready()
+        except OSError:
+            found = None
+        if found:
+            return found
+        time.sleep(0.3)
+    pytest.fail(f"{what} did not come up in {within:.0f}s; see the logs in {logs}")
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """spark://127.0.0.1:PORT with two workers of one core each; yields (url, UIs)."""
+    java = shutil.which("java")
+    if java is None:
+        pytest.skip("no Java runtime to run a Spark master and workers")
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    logs = tmp_path_factory.mktemp("spark-cluster")
+    classpath = str(home / "jars" / "*")
+    [core] = (home / "jars").glob("spark-core_*.jar")  # spark-core_2.13-4.3.0.jar
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        # What Spark's launch scripts set (load-spark-env.sh): the workers build the
+        # executors' classpath with it.
+        "SPARK_SCALA_VERSION": core.name.split("_")[1].split("-")[0],
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_WORKER_DIR": str(logs / "work"),
+        # The executors start Python workers with the driver's interpreter (PYSPARK_PYTHON).
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    port, master_ui = _free_port(), _free_port()
+    url = f"spark://127.0.0.1:{port}"
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *arguments: str) -> None:
+        command = [java, DAEMON_MEMORY, "-cp", classpath, *arguments]
+        with (logs / f"{name}.log").open("wb") as log:  # the child keeps its own handle
+            processes.append(
+                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=logs)
+            )
+
+    worker_uis = [_free_port() for _ in range(WORKERS)]
+    try:
+        start(
+            "master",
+            "org.apache.spark.deploy.master.Master",
+            *("--host", "127.0.0.1", "--port", str(port), "--webui-port", str(master_ui)),
+        )
+        _wait("the Spark master", lambda: _json(f"http://127.0.0.1:{master_ui}/json/"), 60, logs)
+        for index, ui in enumerate(worker_uis):
+            start(
+                f"worker-{index}",
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                *("--host", "127.0.0.1", "--cores", "1", "--memory", "1g"),
+                *("--webui-port", str(ui)),
+            )
+        _wait(
+            f"{WORKERS} Spark workers",
+            lambda: (
+                sum(
+                    w["state"] == "ALIVE"
+                    for w in _json(f"http://127.0.0.1:{master_ui}/json/")["workers"]
+                )
+                == WORKERS
+            ),
+            60,
+            logs,
+        )
+        yield url, f"http://127.0.0.1:{master_ui}", [f"http://127.0.0.1:{ui}" for ui in worker_uis]
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def stop_spark_afterwards():
+    """The command leaves its SparkSession active (one per process): read it, then stop it."""
+    yield
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
+    spark_cluster, churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, stop_spark_afterwards
+) -> None:
+    url, master_ui, worker_uis = spark_cluster
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    set_key(churn_repo, CONFIG, "validation.engine", "spark")
+    set_key(churn_repo, CONFIG, "validation.drift", {"enabled": False})
+    set_key(
+        churn_repo,
+        CONFIG,
+        "compute",
+        {
+            "cluster": url,
+            "spark_conf": {
+                "spark.driver.memory": "512m",
+                "spark.executor.memory": "512m",
+                "spark.ui.port": _free_port(),
+                # Both executors registered before the first job, so both get work.
+                "spark.cores.max": WORKERS,
+                "spark.scheduler.minRegisteredResourcesRatio": 1.0,
+                "spark.scheduler.maxRegisteredResourcesWaitingTime": "60s",
+                "spark.sql.shuffle.partitions": 2,
+            },
+        },
+    )
+    set_key(
+        churn_repo,
+        CONFIG,
+        "model.search",
+        {"params": GRID, "cv": 3, "metric": "roc_auc"},
+    )
+
+    result = cli("run", "--run-dir", ".mlgate/runs/c", cwd=churn_repo)
+
+    assert result.code == 0, result.out + result.err
+    train = json.loads((churn_repo / ".mlgate/runs/c/train.json").read_text())
+    assert train["search"]["where"] == url
+    assert len(train["search"]["candidates"]) == 8
+    # The backend's own notices are not findings about the model.
+    assert train["warnings"] == []
+    assert "best of 8 candidates by roc_auc" in result.out
+    assert f"on {url}" in result.out
+    validate = json.loads((churn_repo / ".mlgate/runs/c/validate.json").read_text())
+    assert validate["expectations"]["engine"] == "spark"
+
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    assert session is not None
+    context = session.sparkContext
+    assert context.master == url
+    # The master ran this application on both workers...
+    [application] = [
+        app
+        for app in _json(f"{master_ui}/json/")["activeapps"]
+        if app["id"] == context.applicationId
+    ]
+    executors_by_worker = {}
+    for worker_ui in worker_uis:
+        found = [
+            str(executor["id"])
+            for executor in _json(f"{worker_ui}/json/")["executors"]
+            if executor["appid"] == application["id"]
+        ]
+        assert len(found) == 1, (worker_ui, found)
+        executors_by_worker[worker_ui] = found[0]
+    # ...and the search's fits ran there: joblibspark runs each batch of fits as a Spark
+    # job of one task in its own job group; their tasks ran on both workers' executors.
+    api = f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}"
+    search_jobs = [
+        job
+        for job in _json(f"{api}/jobs")
+        if (job.get("jobGroup") or "").startswith("joblib-spark-job-group")
+    ]
+    assert len(search_jobs) >= WORKERS
+    assert {job["status"] for job in search_jobs} == {"SUCCEEDED"}
+    ran_on = [
+        task["executorId"]
+        for job in search_jobs
+        for stage in job["stageIds"]
+        for attempt in _json(f"{api}/stages/{stage}?details=true")
+        for task in attempt["tasks"].values()
+        if task["status"] == "SUCCESS"
+    ]
+    assert set(ran_on) == set(executors_by_worker.values()), ran_on
+    executors = {executor["id"]: executor for executor in _json(f"{api}/executors")}
+    for executor_id in executors_by_worker.values():
+        assert executors[executor_id]["completedTasks"] >= ran_on.count(executor_id)
+    assert executors["driver"]["completedTasks"] == 0
+
+
+@pytest.fixture
+def connect_server(spark_cluster, tmp_path: Path):
+    """A Spark Connect server whose application runs on the standalone cluster."""
+    pytest.importorskip("grpc", reason="Spark Connect's client is pyspark[connect]")
+    import pyspark
+
+    url, _, _ = spark_cluster
+    home = Path(pyspark.__file__).parent
+    port, ui = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    # spark-submit, as sbin/start-connect-server.sh runs it: the launcher adds the JVM
+    # options Arrow needs on Java 17 (--add-opens), which a bare `java` lacks.
+    command = [
+        str(home / "bin" / "spark-submit"),
+        *("--driver-memory", "512m"),
+        *("--class", "org.apache.spark.sql.connect.service.SparkConnectServer"),
+        *("--master", url),
+        *("--conf", f"spark.connect.grpc.binding.port={port}"),
+        *("--conf", f"spark.ui.port={ui}"),
+        *("--conf", "spark.executor.memory=512m"),
+        *("--conf", f"spark.cores.max={WORKERS}"),
+        *("--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0"),
+        "spark-internal",
+    ]
+    log_path = tmp_path / "connect-server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+
+        def serving() -> Any:
+            import socket
+
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return _json(f"http://127.0.0.1:{ui}/api/v1/applications")
+
+        [application] = _wait("the Spark Connect server", serving, 90, log_path)
+        yield (
+            f"sc://127.0.0.1:{port}",
+            f"http://127.0.0.1:{ui}/api/v1/applications/{application['id']}",
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_search_runs_through_spark_connect_on_the_cluster(
+    connect_server, churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, stop_spark_afterwards
+) -> None:
+    url, api = connect_server
+    # pyspark marks the process as a Spark Connect client for good (this variable); set here,
+    # monkeypatch removes it after the test, so later tests get classic sessions again.
+    monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")
+    set_key(churn_repo, CONFIG, "compute", {"cluster": url})
+    set_key(
+        churn_repo,
+        CONFIG,
+        "model.search",
+        {"params": {"max_depth": [2, 3], "n_estimators": [20, 40]}, "cv": 2},
+    )
+
+    set_key(churn_repo, CONFIG, "validation.engine", "spark")
+    set_key(churn_repo, CONFIG, "validation.drift", {"enabled": False})
+
+    result = cli("run", "--run-dir", ".mlgate/runs/sc", cwd=churn_repo)
+
+    assert result.code == 0, result.out + result.err
+    validate = json.loads((churn_repo / ".mlgate/runs/sc/validate.json").read_text())
+    assert validate["expectations"]["engine"] == "spark"
+    train = json.loads((churn_repo / ".mlgate/runs/sc/train.json").read_text())
+    assert train["search"]["where"] == url
+    assert len(train["search"]["candidates"]) == 4
+    executors = [e for e in _json(f"{api}/executors") if e["id"] != "driver"]
+    assert len(executors) == WORKERS
+    assert all(e["completedTasks"] > 0 for e in executors), executors
