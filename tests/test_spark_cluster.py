@@ -34,7 +34,8 @@ GRID = {"n_estimators": [20, 40], "max_depth": [2, 3], "learning_rate": [0.05, 0
 
 
 def _json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    # The UIs answer in milliseconds, but a JVM on a machine busy with other tests may not.
+    with urllib.request.urlopen(url, timeout=30) as response:
         return json.load(response)
 
 
