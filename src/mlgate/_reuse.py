@@ -110,6 +110,9 @@ def _reads(project: Any, stage: str) -> Reads:
 
     if stage == "validate" and project.config.validation.engine == "pandera":
         return replace(reads, packages=(*reads.packages, "pandera"))
+    if stage == "train" and project.config.compute.docker_image:
+        # Trained in the image: its limits and network count, and the image (`_image`).
+        reads = replace(reads, config=(*reads.config, "compute"))
     if stage != "train" or not project.config.export.onnx:
         return reads
 
@@ -139,6 +142,8 @@ def stage_inputs(session: Session, stage: str) -> StageInputs:
             continue
         if value and value not in ("champion", "training"):
             files[key] = _file_sha256(project.location(str(value)))
+    if "compute" in reads.config:
+        files["compute.docker_image"] = _image(session)
     upstream = {name: _upstream_fingerprint(session, name) for name in reads.upstream}
     return StageInputs(
         stage=stage,
@@ -165,6 +170,14 @@ def still_valid(session: Session, cached: CachedStage) -> bool:
 
     current = champion_version(tracking_uri(project), project.registry_name, alias)
     return current == str(version)
+
+
+def _image(session: Session) -> str:
+    """The training image by digest (or local id): a moved tag is another environment."""
+    from mlgate.compute.container import training_image
+
+    resolved = training_image(session)
+    return f"{resolved.pinned} {resolved.image_id}"
 
 
 def _model_code(project: Any) -> str | None:

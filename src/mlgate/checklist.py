@@ -53,6 +53,8 @@ class Facts:
     sensitive_features: tuple[str, ...] = ()  # judged by the fairness stage
     fairness_verdict: str | None = None
     image: str | None = None  # the image build-image pushed for the version
+    training_image: str | None = None  # compute.docker_image, by digest or local image id
+    training_image_by_digest: bool = False
     version: str | None = None  # the registered version
     previous_production: str | None = None  # the version production held before this one
 
@@ -134,6 +136,11 @@ def _bias(facts: Facts) -> tuple[bool, str]:
 
 
 def _environment(facts: Facts) -> tuple[bool, str]:
+    trained = facts.training_image
+    if trained and facts.training_image_by_digest:
+        return True, f"trained in {trained}"
+    if trained and not (facts.image and "@sha256:" in facts.image):
+        return False, f"trained in {trained}, a local image never pushed: no registry digest"
     if not facts.image:
         return False, "no image built for this version (mlgate build-image --push)"
     if "@sha256:" not in facts.image:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlgate._catalogue import ALL_METRICS, fairness_threshold_names
+from mlgate.compute.reference import image_reference
 from mlgate.serving.plan import pinned_image
 
 SUPPORTED_MAJOR_VERSION = 1
@@ -210,7 +211,29 @@ class ComputeSection(Section):
     cluster: str | None = None
     # Spark properties for the application mlgate starts there (spark.executor.memory, ...).
     spark_conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    docker_image: str | None = None
+    # The train stage runs in this image (mlgate.compute): by digest, or a tag resolved
+    # to one when the stage runs. network, cpus and memory are that container's.
+    docker_image: Annotated[str, AfterValidator(image_reference)] | None = None
+    network: bool = False
+    cpus: float | None = Field(default=None, gt=0, le=1024)
+    memory: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,12}[bkmg]?$")
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _whole_cpus(cls, value: Any) -> Any:
+        # `cpus: 2` is as natural as `cpus: 1.5`; strict mode would refuse the int.
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _limits_need_an_image(self) -> ComputeSection:
+        given = [key for key in ("network", "cpus", "memory") if key in self.model_fields_set]
+        if given and self.docker_image is None:
+            many = len(given) > 1
+            raise ValueError(
+                f"{', '.join(given)} {'apply' if many else 'applies'} to the training "
+                f"container: set docker_image too, or remove {'them' if many else 'it'}"
+            )
+        return self
 
 
 class TrackingSection(Section):

@@ -89,7 +89,15 @@ def stopped_by(stage: str | None, error: BaseException) -> StoppedRun:
     return StoppedRun.of(stage, EXIT_SERVICE, f"{first} (a bug in mlgate)")
 
 
+# The stages `compute.docker_image` runs inside the team's image.
+CONTAINER_STAGES = ("train",)
+
+
 def _compute(session: Session, name: str) -> StageResult:
+    if name in CONTAINER_STAGES and session.project.config.compute.docker_image:
+        from mlgate.compute.container import run_stage
+
+        return run_stage(session, name)
     return importlib.import_module(BY_NAME[name].module).run(session)
 
 

@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from mlgate.checklist import Facts, Review, tick
-from mlgate.results import EvaluateResult, FairnessResult, StageResult, ValidateResult
+from mlgate.results import (
+    EvaluateResult,
+    FairnessResult,
+    StageResult,
+    TrainResult,
+    ValidateResult,
+)
 from mlgate.results.card import ChecklistBox
 from mlgate.results.fairness import CheckVerdict
 
@@ -28,6 +34,8 @@ def run_facts(
     image: str | None,
 ) -> Facts:
     validate = results.get("validate")
+    train = results.get("train")
+    trained_in = train.image if isinstance(train, TrainResult) else None
     evaluate = results.get("evaluate")
     fairness = results.get("fairness")
     training = validation = None
@@ -63,6 +71,8 @@ def run_facts(
         sensitive_features=features,
         fairness_verdict=verdict,
         image=image,
+        training_image=trained_in.pinned if trained_in else None,
+        training_image_by_digest=bool(trained_in and trained_in.by_digest),
         previous_production=previous,
     )
 

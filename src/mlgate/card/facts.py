@@ -122,6 +122,7 @@ def collect_facts(
             run_id=run_id,
             config_sha256=train.config_sha256 if train else None,
             feature_spec_sha256=train.feature_spec_sha256 if train else None,
+            training_image=train.image.pinned if train and train.image else None,
         ),
         uses=UsesFacts(
             intended_use=card.intended_use,

@@ -92,6 +92,11 @@ def answer(
         "environment": {
             k[len(_ENV_PREFIX) :]: v for k, v in sorted(vtags.items()) if k.startswith(_ENV_PREFIX)
         },
+        # compute.docker_image: the image it trained in (None: where mlgate ran).
+        "training_image": {
+            "image": vtags.get(keys.TRAINING_IMAGE),
+            "by_digest": _typed(vtags, keys.TRAINING_IMAGE_BY_DIGEST),
+        },
         "gates": {
             "verdicts": rules.gate_verdicts(vtags),
             "metrics": {
@@ -145,6 +150,13 @@ def render(record: dict[str, Any]) -> str:
     config = record["config"]
     if config["config_sha256"]:
         lines.append(f"  config sha256: {config['config_sha256']}")
+    trained_in = record["training_image"]
+    lines += ["", "Where it trained"]
+    if trained_in["image"]:
+        pinned = "" if trained_in["by_digest"] else " (a local image id: never pushed)"
+        lines.append(f"  image: {trained_in['image']}{pinned}")
+    else:
+        lines.append("  no image recorded: on the machine mlgate ran on")
     lines += ["", "Gates"]
     gates = record["gates"]
     for name, verdict in gates["verdicts"].items():

@@ -56,6 +56,8 @@ def version_facts(
         sensitive_features=_judged_features(tags.get(keys.FAIRNESS)),
         fairness_verdict=tags.get(keys.gate_key("fairness")),
         image=tags.get(keys.IMAGE),
+        training_image=tags.get(keys.TRAINING_IMAGE),
+        training_image_by_digest=tags.get(keys.TRAINING_IMAGE_BY_DIGEST) == "True",
         version=info.version,
         previous_production=previous_production if previous_production != info.version else None,
     )

@@ -68,6 +68,8 @@ class ModelFacts:
     run_id: str
     config_sha256: str | None
     feature_spec_sha256: str | None
+    # compute.docker_image: the image it trained in (absent: trained where mlgate ran).
+    training_image: str | None = omit_if_none()
 
 
 @dataclass(frozen=True, kw_only=True)

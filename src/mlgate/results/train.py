@@ -36,6 +36,21 @@ class OnnxExport:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrainingImage:
+    """`compute.docker_image`: the image the stage ran in, and what it held."""
+
+    __pydantic_config__ = STRICT
+
+    reference: str  # as the config names it
+    # NAME@sha256:... (by_digest), or the local image id of an image never pushed.
+    pinned: str
+    by_digest: bool
+    python: str
+    packages: dict[str, str]  # the image's versions of the libraries the stage imports
+    mlgate: str  # "image" (its own install) or "host wheel" (brought in by mlgate)
+
+
+@dataclass(frozen=True, kw_only=True)
 class SearchCandidate:
     """One candidate of `model.search`: its parameters and its cross-validated score."""
 
@@ -82,3 +97,5 @@ class TrainResult(StageResult):
     onnx: OnnxExport | None = omit_if_none()  # noqa: RUF009
     # model.search: every candidate and its score (absent without a search).
     search: SearchRecord | None = omit_if_none()  # noqa: RUF009
+    # compute.docker_image: where it trained (absent: on the machine mlgate ran on).
+    image: TrainingImage | None = omit_if_none()  # noqa: RUF009

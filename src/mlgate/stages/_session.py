@@ -36,6 +36,8 @@ class Session:
     data_hashes: dict[str, str] = field(default_factory=dict)  # role -> sha256, for the cache
     fetched_s3: dict[str, S3Object] = field(default_factory=dict)  # role -> downloaded object
     champion_probe: str | None = None  # the champion's version as the cache last read it
+    # compute.docker_image resolved on the engine (mlgate.compute.image.ResolvedImage).
+    training_image: Any = None
     stage_cache: Path | None = None  # --stage-cache: a store of this run's stages only
     _registry: Registry | None = None
 

@@ -90,7 +90,8 @@ def run_checklist(session: Session, results: dict[str, Any]) -> tuple[ChecklistB
         dirty=code.dirty,
         review=review,
         review_unknown=why,
-        # compute.docker_image is not where training runs yet, so it is no evidence.
+        # The serving image comes later (build-image); the training image is in train's
+        # result, read with the other results.
         image=None,
     )
     return checklist.tick(facts)

@@ -205,7 +205,12 @@ def lineage_tags(
             tags[keys.data_key(role, keys.DATA_DVC_REMOTE)] = info.dvc.remote
             tags[keys.data_key(role, keys.DATA_DVC_POINTER)] = info.dvc.pointer
             tags[keys.data_key(role, keys.DATA_DVC_COMMIT)] = info.dvc.commit
-    for name, version in ci_context.environment().items():
+    environment = ci_context.environment()
+    if train.image is not None:  # trained in compute.docker_image: its versions
+        environment.update(python=train.image.python, **train.image.packages)
+        tags[keys.TRAINING_IMAGE] = train.image.pinned
+        tags[keys.TRAINING_IMAGE_BY_DIGEST] = train.image.by_digest
+    for name, version in environment.items():
         tags[keys.env_key(name)] = version
     # Promotion re-checks every recorded gate.
     tags[keys.gate_key("validation")] = data.verdict.value

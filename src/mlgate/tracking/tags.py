@@ -40,6 +40,10 @@ DATA_DVC_REMOTE = "dvc_remote"
 DATA_DVC_POINTER = "dvc_pointer"
 DATA_DVC_COMMIT = "dvc_commit"
 ENV_PREFIX = PREFIX + "env."  # mlgate.env.<package>: the versions that trained it
+# compute.docker_image: the image it trained in, NAME@sha256:... (or a local image id),
+# and whether that is a registry digest ("True"/"False").
+TRAINING_IMAGE = PREFIX + "compute.image"
+TRAINING_IMAGE_BY_DIGEST = TRAINING_IMAGE + ".by_digest"
 
 # model.search: on each candidate's child run, whether it won ("true"/"false").
 SEARCH_WINNER = PREFIX + "search.winner"
@@ -127,7 +131,7 @@ def typed(key: str, value: str) -> Any:
     every other tag, and a value that does not read as its type, stays text.
     """
     try:
-        if key == GIT_DIRTY:
+        if key in (GIT_DIRTY, TRAINING_IMAGE_BY_DIGEST):
             return {"True": True, "False": False}[value]
         if key.startswith(DATA_PREFIX) and key.endswith(".rows"):
             return int(value)
