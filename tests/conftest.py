@@ -220,6 +220,9 @@ def start_mlflow_server(root: Path, *, artifacts: str, env=None):
         *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
     ]
     log_path = root / "server.log"
+    # MLflow 3's server starts a job runner of eight processes (GenAI jobs) by default;
+    # nothing here runs one, and on two cores they slow every server start.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     with serve_on_loopback(command, port=port, health="/health", log_path=log_path, env=env) as url:
         yield url
 
