@@ -23,7 +23,7 @@ def with_search(repo: Path, **search: Any) -> None:
 
 
 def drop_compute(repo: Path) -> None:
-    edit_yaml(repo, CONFIG, lambda document: document.pop("compute"))
+    edit_yaml(repo, CONFIG, lambda document: document.pop("compute", None))
 
 
 @pytest.mark.parametrize(
@@ -62,10 +62,14 @@ def test_other_cluster_forms_are_refused(written: str) -> None:
     assert parse_cluster(written) is None
 
 
-def test_seed_cluster_name_is_exit_2_once_a_search_would_use_it(churn_repo: Path, cli) -> None:
-    # The example keeps the seed's `cluster: gpu-cluster-medium`: it loads and runs
-    # (tests of the example), but a search would run on it, so now it is refused.
-    with_search(churn_repo)
+@pytest.mark.parametrize("search", [True, False], ids=["with-search", "nothing-on-it"])
+def test_seed_cluster_name_is_exit_2(churn_repo: Path, cli, search: bool) -> None:
+    # The seed's `cluster: gpu-cluster-medium` loads (tests/test_config.py), but no stage
+    # runs with it: with a search it would run there, without one the team would believe
+    # training ran there when it ran here.
+    set_key(churn_repo, CONFIG, "compute", {"cluster": "gpu-cluster-medium"})
+    if search:
+        with_search(churn_repo)
 
     result = cli("run", cwd=churn_repo)
 
@@ -83,7 +87,7 @@ def test_a_master_that_does_not_answer_is_exit_3(churn_repo: Path, cli) -> None:
     pytest.importorskip("pyspark", reason="pyspark is the optional `spark` extra")
     url = f"spark://127.0.0.1:{_free_port()}"  # nothing listens there
     with_search(churn_repo)
-    set_key(churn_repo, CONFIG, "compute.cluster", url)
+    set_key(churn_repo, CONFIG, "compute", {"cluster": url})
 
     result = cli("train", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
 

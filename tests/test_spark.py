@@ -61,8 +61,6 @@ def test_spark_engine_fails_bad_rows_and_passes_clean_ones(
     # The validation file: its first 40 rows, clean.
     validation = pd.read_csv(churn_repo / "data" / "validation.csv").head(40)
     validation.to_csv(churn_repo / "data" / "validation.csv", index=False)
-    # The example's `cluster: gpu-cluster-medium` is no Spark master: this suite runs locally.
-    set_key(churn_repo, "mlgate.yaml", "compute", {})
     set_key(
         churn_repo,
         "mlgate.yaml",

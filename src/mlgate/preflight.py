@@ -104,15 +104,16 @@ def _check_files(project: Project) -> None:
 
 
 def _check_cluster(project: Project) -> None:
-    """compute.cluster loads as any text (the seed's `gpu-cluster-medium`), but a config that
-    would run on it needs a master mlgate can reach, and one it names must get work."""
-    from mlgate._spark import NOTHING_ON_SPARK, cluster_of, parse_cluster, uses_cluster
+    """compute.cluster loads as any text (the seed's `gpu-cluster-medium`), but a stage runs
+    only with a cluster mlgate can use, and that something runs on: otherwise the team
+    would believe the work ran there when it ran on this machine."""
+    from mlgate._spark import NOTHING_ON_SPARK, cluster_of, uses_cluster
 
     compute = project.config.compute
-    if uses_cluster(project.config):
-        cluster_of(project)
-    elif compute.cluster is not None and parse_cluster(compute.cluster) is not None:
-        raise project.config_error(("compute", "cluster"), NOTHING_ON_SPARK)
+    if compute.cluster is not None:
+        cluster_of(project)  # a name that is no Spark master: exit 2 naming the forms
+        if not uses_cluster(project.config):
+            raise project.config_error(("compute", "cluster"), NOTHING_ON_SPARK)
     validation = project.config.validation
     spark_used = (project.config.model.search is not None and compute.cluster is not None) or (
         validation.engine == "spark" and validation.suite is not None
