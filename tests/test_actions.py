@@ -553,6 +553,20 @@ def test_every_pinned_requirement_carries_its_hashes(name: str) -> None:
     assert "--generate-hashes" in (ROOT / "requirements" / "compile.sh").read_text()
 
 
+def test_the_runtime_pins_mlflow_skinny_and_only_the_tests_the_full_mlflow() -> None:
+    """A runner needs MLflow's client, registry and SQLite store, not its UI and tracking
+    server (Flask, gunicorn, graphene, ...): the full package is the tests' alone."""
+
+    def pinned(name: str) -> set[str]:
+        text = (ROOT / "requirements" / name).read_text(encoding="utf-8")
+        return {pin.lower() for pin in re.findall(r"^([A-Za-z0-9][\w.-]*)==", text, re.M)}
+
+    for name in ("runtime.txt", "runtime-extras.txt"):
+        assert {"mlflow-skinny", "sqlalchemy", "alembic"} <= pinned(name), name
+        assert pinned(name).isdisjoint({"mlflow", "flask", "gunicorn", "graphene"}), name
+    assert "mlflow" in pinned("lock.txt")
+
+
 def test_setup_installs_only_hashed_dependencies_and_keys_its_cache_by_sha256() -> None:
     install = (ROOT / "actions" / "setup" / "install.sh").read_text(encoding="utf-8")
     assert '--require-hashes -r "$requirements"' in install

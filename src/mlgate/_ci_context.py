@@ -20,7 +20,15 @@ from typing import Any
 
 import mlgate
 
-PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow")
+# The libraries recorded in the lineage, each read from the distribution that carries its
+# version: MLflow's from mlflow-skinny, which the runtime installs on its own and which the
+# full `mlflow` package (the UI and tracking server) requires at its own version.
+PACKAGES = {
+    "scikit-learn": "scikit-learn",
+    "pandas": "pandas",
+    "numpy": "numpy",
+    "mlflow": "mlflow-skinny",
+}
 
 
 @dataclass(frozen=True)
@@ -128,9 +136,9 @@ def _public_remote(url: str | None) -> str | None:
 
 def environment() -> dict[str, str]:
     versions = {"python": platform.python_version(), "mlgate": mlgate.__version__}
-    for name in PACKAGES:
+    for name, distribution in PACKAGES.items():
         try:
-            versions[name] = metadata.version(name)
+            versions[name] = metadata.version(distribution)
         except metadata.PackageNotFoundError:
             continue
     return versions
