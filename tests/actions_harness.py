@@ -371,15 +371,15 @@ def _uses_step(
                 key=lambda c: c.stat().st_mtime_ns,
                 reverse=True,
             )
-        if found:
-            shutil.copytree(found[0], with_["path"], dirs_exist_ok=True)
+        if found:  # a relative path is the workspace's, as actions/cache reads it
+            shutil.copytree(found[0], runner.workspace / with_["path"], dirs_exist_ok=True)
         matched = found[0].name if found else ""
         hit = "true" if matched == keys[0] else "false"
         return {"cache-hit": hit, "cache-primary-key": keys[0], "cache-matched-key": matched}, True
     if name == "actions/cache/save":
         entry = caches / with_["key"]
         assert not entry.exists(), f"cache key {with_['key']} saved twice (GitHub refuses it)"
-        shutil.copytree(with_["path"], entry)
+        shutil.copytree(runner.workspace / with_["path"], entry)
         return {}, True
     artifacts = runner.temp / "_artifacts"
     if name == "actions/checkout":
