@@ -124,6 +124,10 @@ def spark_session(cluster: Cluster | None = None, conf: dict[str, Any] | None = 
             builder = builder.config("spark.ui.enabled", "false").config(
                 "spark.sql.shuffle.partitions", "2"
             )
+        else:  # SparkSession.builder is one per process: undo what a local session set
+            builder = builder.config("spark.ui.enabled", "true").config(
+                "spark.sql.shuffle.partitions", "200"
+            )
     for key, value in (conf or {}).items():
         builder = builder.config(key, _conf_text(value))
     where = cluster.url if cluster else LOCAL_MASTER
