@@ -230,11 +230,11 @@ def test_a_slow_shadow_leaves_p99_latency_alone_and_shadow_report_judges_it(
             for box, url in ((with_shadow, shadow_url), (plain, plain_url)):
                 _until(lambda url=url: _http(f"{url}/ping")[0] == 200, box)
             ports = {"shadow": shadow_port, "plain": plain_port}
-            # p99 of 500 is the fifth slowest: one pause of the machine can move it, so a
-            # second round may confirm; a shadow on the request path adds 0.5 s to every
-            # request and fails both.
+            # p99 of 500 is the fifth slowest: one pause of the machine (the other test
+            # worker's load) can move it, so up to three more rounds may confirm; a shadow on
+            # the request path adds 0.5 s to every request and fails them all.
             rounds = []
-            for _ in range(2):
+            for _ in range(4):
                 times = _timed_rounds(ports, one_row)
                 rounds.append({name: _p99(found) for name, found in times.items()})
                 if rounds[-1]["shadow"] <= 1.10 * rounds[-1]["plain"]:
