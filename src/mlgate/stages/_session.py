@@ -150,6 +150,10 @@ class Session:
                 "feature spec or the code changed since this run's model was trained; start a "
                 "new run with `mlgate run` (or `mlgate train`)"
             )
+        if trained.estimator_class.startswith("pyspark.ml."):  # a Spark MLlib model
+            from mlgate._spark_ml import load_checked
+
+            return load_checked(self, trained)
         import joblib
 
         from mlgate._cache import file_sha256
