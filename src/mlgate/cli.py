@@ -314,6 +314,12 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     printer.header(args.command)
     try:
         check_project(project)  # every config error, before the first stage prints
+        if len(names) > 1 and names[-1] == "register":
+            # `mlgate run`: MLflow opens in another process while the stages work. Forked
+            # after the checks, which imported what loading the model needs (the team's code).
+            from mlgate.register_process import RegisterProcess
+
+            session.register_process = RegisterProcess.start(session)
         results = run_stages(session, names, on_result=printer.stage)
     except (Exception, KeyboardInterrupt) as error:
         # The run directory keeps what finished and why it stopped (`run_stages` recorded
@@ -325,6 +331,9 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
             code = stopped.exit_code if stopped is not None else error.exit_code
             _write_github_outputs(run_dir, list(session.results.values()), code)
         raise
+    finally:
+        if session.register_process is not None:
+            session.register_process.close()
     stopped = run_dir.stopped()  # an earlier command's stop that this one did not repair
     code = stopped.exit_code if stopped is not None else console.exit_code(results)
     printer.footer(results, code, stopped)

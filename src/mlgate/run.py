@@ -94,6 +94,8 @@ CONTAINER_STAGES = ("train",)
 
 
 def _compute(session: Session, name: str) -> StageResult:
+    if name == "register" and session.register_process is not None:
+        return session.register_process.run(session)  # MLflow was opened there meanwhile
     if name in CONTAINER_STAGES and session.project.config.compute.docker_image:
         from mlgate.compute.container import run_stage
 

@@ -39,6 +39,8 @@ class Session:
     # compute.docker_image resolved on the engine (mlgate.compute.image.ResolvedImage).
     training_image: Any = None
     stage_cache: Path | None = None  # --stage-cache: a store of this run's stages only
+    # `mlgate run`: the register stage's own process (mlgate.register_process), or None.
+    register_process: Any = None
     _registry: Registry | None = None
 
     def stage_store(self) -> Path:
