@@ -191,3 +191,33 @@ def test_mllib_param_out_of_range_is_exit_2_before_fitting(
     assert "model.params" in result.err, result.err
     assert "regParam" in result.err, result.err
     assert not (churn_repo / ".mlgate/runs/t/spark-model").exists()
+
+
+def test_mllib_stages_as_separate_commands(spark_session, cli, churn_repo: Path) -> None:
+    """Each stage a command of its own (a fresh session, as in separate CI steps): the
+    model comes back from spark-model/, the validation file is read again, and the training
+    file is only hashed (a change to it after validate is refused). The tree model's own
+    importances reach the report."""
+    spark_model(
+        churn_repo, "pyspark.ml.classification.GBTClassifier", {"maxIter": 5, "maxDepth": 3}
+    )
+    for command in ("validate", "train", "evaluate", "fairness"):
+        result = cli(command, "--run-dir", ".mlgate/runs/s", cwd=churn_repo)
+        assert result.code == 0, command + result.out + result.err
+
+    run_dir = churn_repo / ".mlgate/runs/s"
+    train = json.loads((run_dir / "train.json").read_text())
+    assert train["params"] == {"maxIter": 5, "maxDepth": 3, "seed": 42}  # model.seed
+    evaluated = json.loads((run_dir / "evaluate.json").read_text())
+    assert evaluated["importance"]["method"] == "model"
+    assert evaluated["importance"]["source"] == "feature_importances_"
+    ranked = {item["name"]: item["importance"] for item in evaluated["importance"]["features"]}
+    assert set(ranked) == set(train["feature_columns"])
+    assert sum(ranked.values()) == pytest.approx(1.0)  # Spark's importances sum to 1
+
+    # A changed training file after train: the next evaluate refuses the run directory.
+    with (churn_repo / "data/train.csv").open("a") as appended:
+        appended.write("\n")
+    stale = cli("evaluate", "--run-dir", ".mlgate/runs/s", cwd=churn_repo)
+    assert stale.code != 0
+    assert "training data changed since this run's validate stage" in stale.err, stale.err

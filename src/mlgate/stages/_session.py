@@ -127,6 +127,11 @@ class Session:
             return
         recorded = self.result("validate", needed_by)
         assert isinstance(recorded, ValidateResult)
+        if self.project.config.model.type.startswith("pyspark.ml."):  # a Spark MLlib model
+            from mlgate._spark_model import load_validation
+
+            load_validation(self, recorded)  # pandas never reads the training file
+            return
         fresh = self.load_data()
         for role, info in fresh.items():
             before = recorded.files.get(role)
@@ -153,7 +158,7 @@ class Session:
                 "new run with `mlgate run` (or `mlgate train`)"
             )
         if trained.estimator_class.startswith("pyspark.ml."):  # a Spark MLlib model
-            from mlgate._spark_ml import load_checked
+            from mlgate._spark_model import load_checked
 
             return load_checked(self, trained)
         import joblib

@@ -18,18 +18,18 @@ from mlgate.stages._session import Session
 
 
 def run(session: Session) -> TrainResult:
-    from mlgate import _spark_ml
+    from mlgate import _spark_ml, _spark_model
     from mlgate._estimators import EstimatorChoice
     from mlgate._training import TrainedModel
 
     project = session.project
-    task = session.task or _spark_ml.recorded_task(session, _training_sha256(session))
+    task = session.task or _spark_model.recorded_task(session, _training_sha256(session))
     trained = _spark_ml.train(project, task)
     folder = session.run_dir.file(SPARK_MODEL_DIR)
     partial = folder.with_name(f".{SPARK_MODEL_DIR}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        digest = _spark_ml.save(trained.model, partial)
+        digest = _spark_model.save(trained.model, partial)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(partial, folder)
     except BaseException:
@@ -40,7 +40,7 @@ def run(session: Session) -> TrainResult:
     choice = trained.choice
     session.task = task
     session.trained = TrainedModel(
-        pipeline=_spark_ml.wrap(trained.model, project, task),
+        pipeline=_spark_model.wrap(trained.model, project, task),
         task=task,
         estimator=EstimatorChoice(
             estimator=choice.estimator, name=choice.name, needs_scaling=False, params=choice.params

@@ -332,7 +332,7 @@ def _load_model(uri: str) -> Any:
         import mlflow.spark
 
         from mlgate._spark import spark_session
-        from mlgate._spark_ml import wrap_registered
+        from mlgate._spark_model import wrap_registered
 
         spark_session()  # the active one, or local[2]: mlflow.spark loads into it
         return wrap_registered(mlflow.spark.load_model(uri))
