@@ -8,8 +8,7 @@ error is one line and exit 2 before any stage runs, never after training:
   reference, the card template), and the validation data is not the training data
   (the same path or the same bytes) unless `evaluation.allow_training_data` says so;
 - `compute.cluster`, when a stage would run on it (`model.search`, a Spark MLlib
-  `model.type`, or a suite on `validation.engine: spark`), is a Spark master mlgate can
-  connect to;
+  `model.type`, or `validation.engine: spark`), is a Spark master mlgate can connect to;
 - the task, from the feature spec or else from the training file's target column alone
   (its header and that column: `mlgate.data.read_target`), and with it the metrics and
   gates, the model (built with its parameters and checked by scikit-learn, not fitted),
@@ -119,7 +118,7 @@ def _check_cluster(project: Project) -> None:
     spark_used = (
         (project.config.model.search is not None and compute.cluster is not None)
         or project.config.model.type.startswith("pyspark.ml.")
-        or (validation.engine == "spark" and validation.suite is not None)
+        or validation.engine == "spark"
     )
     if compute.spark_conf and not spark_used:
         raise project.config_error(("compute", "spark_conf"), NOTHING_ON_SPARK)
@@ -130,7 +129,9 @@ def _task(project: Project) -> Task | None:
     from mlgate._training import Task, infer_task
     from mlgate.data import read_target
 
-    target = read_target(project)
+    # With validation.engine: spark, pandas reads none of the data (it may not fit here).
+    spark = project.config.validation.engine == "spark"
+    target = None if spark else read_target(project)
     if target is None:
         kind = project.spec.task
         return Task(kind=kind, inferred=False) if kind is not None else None

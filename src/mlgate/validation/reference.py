@@ -32,8 +32,14 @@ class Reference:
     note: str | None = None  # why the default could not be used
 
 
-def choose_reference(project: Project, training_sha256: str, registry: Any) -> Reference:
-    """The reference for this run; `registry()` connects to MLflow only when needed."""
+def choose_reference(
+    project: Project, training_sha256: str, registry: Any, *, read: Any = None
+) -> Reference:
+    """The reference for this run; `registry()` connects to MLflow only when needed.
+
+    `read(project, path)` reads a reference file: `read_reference` (pandas) by default.
+    """
+    read = read or read_reference
     setting = project.config.validation.drift.reference
     training_uri = str(project.location(project.config.data.training_data_path))
     if setting == "training":
@@ -45,7 +51,7 @@ def choose_reference(project: Project, training_sha256: str, registry: Any) -> R
                 ("validation", "drift", "reference"),
                 f"reference data {setting} not found; give a data file, 'training' or 'champion'",
             )
-        return Reference(setting, read_reference(project, location), str(location))
+        return Reference(setting, read(project, location), str(location))
     recorded, note = _champion_training_data(project, registry)
     if recorded is None:
         return Reference("the training file", None, training_uri, note)
@@ -71,7 +77,7 @@ def choose_reference(project: Project, training_sha256: str, registry: Any) -> R
             training_uri,
             f"the champion's training data {uri} has changed since it was trained on",
         )
-    return Reference("the champion's training data", read_reference(project, location), uri)
+    return Reference("the champion's training data", read(project, location), uri)
 
 
 def _champion_training_data(
