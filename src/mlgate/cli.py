@@ -290,9 +290,9 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     from pathlib import Path
 
     from mlgate import _console as console
+    from mlgate._checked import check_project
     from mlgate.errors import MlgateError
     from mlgate.pipeline import COMMANDS
-    from mlgate.preflight import check_project
     from mlgate.run import clear_outputs, run_stages
     from mlgate.rundir import RunDir
     from mlgate.stages._session import Session
@@ -313,7 +313,8 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)
     try:
-        check_project(project)  # every config error, before the first stage prints
+        # Every config error, before the first stage prints (remembered when it passed).
+        check_project(project, use_cache=session.use_cache)
         if len(names) > 1 and names[-1] == "register":
             # `mlgate run`: MLflow opens in another process while the stages work. Forked
             # after the checks, which imported what loading the model needs (the team's code).
