@@ -250,8 +250,19 @@ def test_spark_reads_parquet_and_json_lines(spark_session, cli, churn_repo: Path
         assert _drift_of(recorded)[key]["psi"] == pytest.approx(figures["psi"], abs=1e-9), key
 
 
-def test_spark_refuses_s3_data_it_cannot_read(cli, churn_repo: Path) -> None:
-    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", "s3://bucket/train.csv")
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        pytest.param("s3://bucket/train.csv", "hadoop-aws", id="s3"),
+        pytest.param("data/train.csv.xz", "no .xz decompressor", id="xz"),
+    ],
+)
+def test_spark_refuses_data_it_cannot_read(cli, churn_repo: Path, path: str, says: str) -> None:
+    import lzma
+
+    data = churn_repo / "data"
+    (data / "train.csv.xz").write_bytes(lzma.compress((data / "train.csv").read_bytes()))
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", path)
     set_key(churn_repo, "mlgate.yaml", "validation", {"engine": "spark"})
 
     result = cli("validate", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
@@ -259,4 +270,4 @@ def test_spark_refuses_s3_data_it_cannot_read(cli, churn_repo: Path) -> None:
     assert result.code == 2, result.out + result.err
     [line] = result.error_lines
     assert "data.training_data_path" in line
-    assert "hadoop-aws" in line
+    assert says in line

@@ -2,8 +2,9 @@
 
 The master and the workers are separate JVMs started from pyspark's own jars on loopback,
 as a team's cluster would run them (not Spark's local mode). The churn example then runs
-with a hyperparameter search of 8 candidates and the suite on `validation.engine: spark`,
-and the application's REST API must show tasks completed on both workers' executors.
+with a hyperparameter search of 8 candidates and the validate stage (reading the files,
+the checks, drift) on `validation.engine: spark`, and the application's REST API must
+show tasks completed on both workers' executors.
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
     url, master_ui, worker_uis = spark_cluster
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    # The validate stage reads the files, checks them and computes drift on the cluster.
     set_key(churn_repo, CONFIG, "validation.engine", "spark")
-    set_key(churn_repo, CONFIG, "validation.drift", {"enabled": False})
     set_key(
         churn_repo,
         CONFIG,
@@ -182,6 +183,10 @@ def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
     assert f"on {url}" in result.out
     validate = json.loads((churn_repo / ".mlgate/runs/c/validate.json").read_text())
     assert validate["expectations"]["engine"] == "spark"
+    assert validate["expectations"]["failed"] == []
+    drift = validate["drift"]["features"]
+    assert len(drift) == 11
+    assert all(feature["psi"] is not None for feature in drift), drift
 
     from pyspark.sql import SparkSession
 

@@ -19,6 +19,10 @@ def run(session: Session) -> ValidateResult:
     task = session.task
     assert task is not None
     checked = check_data(session.project, frames, files, task, registry=session.registry)
+    if session.project.config.validation.engine == "spark":
+        from mlgate.validation.spark_read import release
+
+        release(frames)
     rows = " · ".join(
         f"{role} {info.rows:,} row{'' if info.rows == 1 else 's'}" for role, info in files.items()
     )

@@ -31,6 +31,9 @@ NA_TEXT = (
 )  # fmt: skip
 # Whole numbers that fit a long: pandas reads a column of them as int64.
 _INTEGER = r"^\s*[+-]?[0-9]{1,18}\s*$"
+# Compressions Hadoop's codecs do not read (without native libraries): Spark would read the
+# compressed bytes as text.
+UNREADABLE = (".xz", ".zst")
 # More distinct target values than this is no classification mlgate can evaluate.
 MAX_CLASSES = 10_000
 
@@ -67,6 +70,12 @@ def _located(project: Project, role: str) -> Path:
             "Spark needs hadoop-aws (S3AFileSystem) on the cluster's classpath, which mlgate "
             "does not set up: copy the file to a path Spark can read, or use "
             "validation.engine: pandas",
+        )
+    if location.suffix.lower() in UNREADABLE:
+        raise project.config_error(
+            ("data", key),
+            f"{written}: Spark has no {location.suffix} decompressor (Hadoop reads .gz and "
+            ".bz2); recompress it with gzip or bzip2, or use validation.engine: pandas",
         )
     return location
 
@@ -346,6 +355,12 @@ def load_for_validate(session: Any) -> tuple[dict[str, Any], dict[str, DataFile]
     }
 
 
+def release(frames: dict[str, Any]) -> None:
+    """Free the cached tables: the stages after validate read the files their own way."""
+    for frame in frames.values():
+        frame.unpersist()
+
+
 def read_reference(project: Project, path: Path) -> Any:
     """A drift reference file as a Spark frame, typed leniently like `reference.read_reference`:
     a value that is no number is a missing one, and a reference may lack columns."""
@@ -354,6 +369,12 @@ def read_reference(project: Project, path: Path) -> Any:
     file_format = _format_of(path)
     if file_format is None:
         raise InputError("reference data: unknown file type", file=path)
+    if path.suffix.lower() in UNREADABLE:
+        raise InputError(
+            f"reference data: Spark has no {path.suffix} decompressor; recompress it with "
+            "gzip or bzip2",
+            file=path,
+        )
     frame = _read(session_for(project), path, file_format, "reference")
     if file_format in ("csv", "tsv"):
         frame = _na_to_null(frame)
