@@ -160,12 +160,29 @@ def test_spark_reads_and_checks_the_data_as_the_pandas_engine_does(
 ) -> None:
     _cut(churn_repo, 600, 300)
     _, by_pandas = _engine_run(cli, churn_repo, "pandas", "pandas")
+    data = churn_repo / "data"
+    tables = {name: pd.read_csv(data / f"{name}.csv") for name in ("train", "validation")}
     no_pandas_reader()
     code, by_spark = _engine_run(cli, churn_repo, "spark", "spark")
 
     assert code == 0
-    assert by_spark["expectations"]["engine"] == "spark"
     assert by_spark["files"] == by_pandas["files"]  # rows, columns and sha256 alike
+    _assert_same_checks(by_spark, by_pandas)
+
+    # Parquet and JSON Lines: the same rows, so the same checks and figures.
+    tables["train"].to_parquet(data / "train.parquet", index=False)
+    tables["validation"].to_json(data / "validation.jsonl", orient="records", lines=True)
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", "data/train.parquet")
+    set_key(churn_repo, "mlgate.yaml", "data.validation_data_path", "data/validation.jsonl")
+    code, from_files = _engine_run(cli, churn_repo, "spark", "formats")
+
+    assert code == 0
+    assert [f["rows"] for f in from_files["files"].values()] == [600, 300]
+    _assert_same_checks(from_files, by_pandas)
+
+
+def _assert_same_checks(by_spark: dict, by_pandas: dict) -> None:
+    assert by_spark["expectations"]["engine"] == "spark"
     assert by_spark["task"] == by_pandas["task"]
     for key in ("checked", "failed"):
         assert by_spark["expectations"][key] == by_pandas["expectations"][key]
@@ -226,28 +243,6 @@ def test_spark_refuses_a_non_numeric_value_as_the_pandas_engine_does(
     assert lines["spark"] == lines["pandas"]
     assert "column 'tenure_months'" in lines["spark"][0]
     assert "['twenty']" in lines["spark"][0]
-
-
-def test_spark_reads_parquet_and_json_lines(spark_session, cli, churn_repo: Path) -> None:
-    _cut(churn_repo, 300, 150)
-    _, from_csv = _engine_run(cli, churn_repo, "spark", "csv")
-    data = churn_repo / "data"
-    pd.read_csv(data / "train.csv").to_parquet(data / "train.parquet", index=False)
-    pd.read_csv(data / "validation.csv").to_json(
-        data / "validation.jsonl", orient="records", lines=True
-    )
-    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", "data/train.parquet")
-    set_key(churn_repo, "mlgate.yaml", "data.validation_data_path", "data/validation.jsonl")
-
-    code, recorded = _engine_run(cli, churn_repo, "spark", "other")
-
-    assert code == 0
-    assert [f["rows"] for f in recorded["files"].values()] == [300, 150]
-    assert recorded["task"] == from_csv["task"]
-    assert recorded["expectations"]["checked"] == from_csv["expectations"]["checked"]
-    assert recorded["expectations"]["failed"] == []
-    for key, figures in _drift_of(from_csv).items():
-        assert _drift_of(recorded)[key]["psi"] == pytest.approx(figures["psi"], abs=1e-9), key
 
 
 @pytest.mark.parametrize(
