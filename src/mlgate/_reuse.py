@@ -116,8 +116,8 @@ def _reads(project: Any, stage: str) -> Reads:
         # A Spark MLlib model: where it trains and pyspark's version shape it too.
         spark = ("compute.cluster", "compute.spark_conf")
         return replace(reads, config=(*reads.config, *spark), packages=(*reads.packages, "pyspark"))
-    if stage == "train" and project.config.compute.docker_image:
-        # Trained in the image: its limits and network count, and the image (`_image`).
+    if stage in project.config.compute.image_stages:
+        # Run in the image: its limits and network count, and the image (`_image`).
         reads = replace(reads, config=(*reads.config, "compute"))
     if stage != "train" or not project.config.export.onnx:
         return reads

@@ -39,6 +39,8 @@ class Session:
     # compute.docker_image resolved on the engine (mlgate.compute.image.ResolvedImage).
     training_image: Any = None
     stage_cache: Path | None = None  # --stage-cache: a store of this run's stages only
+    # In compute.docker_image: what the host read for this stage (mlgate.compute.handoff).
+    from_host: dict[str, Any] = field(default_factory=dict)
     # `mlgate run`: the register stage's own process (mlgate.register_process), or None.
     register_process: Any = None
     _registry: Registry | None = None
@@ -151,7 +153,10 @@ class Session:
         assert isinstance(trained, TrainResult)
         project = self.project
         recorded = trained.cache.fingerprint if trained.cache else None
-        if recorded != stage_inputs(self, "train").fingerprint():
+        # In the image, the host's: only the host can ask the engine for the image's digest.
+        current = self.from_host.get("train_fingerprint")
+        current = current or stage_inputs(self, "train").fingerprint()
+        if recorded != current:
             raise RunDirError(
                 f"the training data, the model section of {project.config_path.name}, the "
                 "feature spec or the code changed since this run's model was trained; start a "

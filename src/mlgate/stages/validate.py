@@ -18,7 +18,14 @@ def run(session: Session) -> ValidateResult:
         frames = session.frames
     task = session.task
     assert task is not None
-    checked = check_data(session.project, frames, files, task, registry=session.registry)
+    checked = check_data(
+        session.project,
+        frames,
+        files,
+        task,
+        registry=session.registry,
+        champion_data=session.from_host.get("champion_training_data"),
+    )
     if session.project.config.validation.engine == "spark":
         from mlgate.validation.spark_read import release
 

@@ -123,6 +123,7 @@ def check_data(
     task: Any,
     *,
     registry: Callable[[], Any],
+    champion_data: Any = None,  # in compute.docker_image: the host's read of the registry
 ) -> DataCheck:
     settings = project.config.validation
     spec = project.spec
@@ -212,7 +213,7 @@ def check_data(
             show_sensitive=settings.show_sensitive_values,
         )
     after_expectations = time.perf_counter()
-    drift, drift_setup = _drift(project, frames, files, registry)
+    drift, drift_setup = _drift(project, frames, files, registry, champion_data)
     return DataCheck(
         failures=failures,
         checked=checked,
@@ -228,7 +229,11 @@ def check_data(
 
 
 def _drift(
-    project: Any, frames: dict[str, Any], files: dict[str, Any], registry: Callable[[], Any]
+    project: Any,
+    frames: dict[str, Any],
+    files: dict[str, Any],
+    registry: Callable[[], Any],
+    champion_data: Any,
 ) -> tuple[list[tuple[str, FeatureDrift]], DriftSetup | None]:
     config = project.config.validation.drift
     if not config.enabled:
@@ -241,7 +246,9 @@ def _drift(
         from mlgate.validation.spark_read import read_reference
 
         read = read_reference
-    reference = choose_reference(project, files["training"].sha256, registry, read=read)
+    reference = choose_reference(
+        project, files["training"].sha256, registry, champion_data, read=read
+    )
     if reference.frame is None:
         pairs = [("validation", frames["training"], frames["validation"])]
     else:

@@ -33,11 +33,19 @@ class Reference:
 
 
 def choose_reference(
-    project: Project, training_sha256: str, registry: Any, *, read: Any = None
+    project: Project,
+    training_sha256: str,
+    registry: Any,
+    champion_data: Any = None,
+    *,
+    read: Any = None,
 ) -> Reference:
     """The reference for this run; `registry()` connects to MLflow only when needed.
 
     `read(project, path)` reads a reference file: `read_reference` (pandas) by default.
+
+    `champion_data`: what `_champion_training_data` answered on the host, for a validate
+    stage in compute.docker_image (which has no MLflow): [[uri, sha256] or None, note].
     """
     read = read or read_reference
     setting = project.config.validation.drift.reference
@@ -52,7 +60,10 @@ def choose_reference(
                 f"reference data {setting} not found; give a data file, 'training' or 'champion'",
             )
         return Reference(setting, read(project, location), str(location))
-    recorded, note = _champion_training_data(project, registry)
+    if champion_data is not None:
+        recorded, note = champion_data
+    else:
+        recorded, note = _champion_training_data(project, registry)
     if recorded is None:
         return Reference("the training file", None, training_uri, note)
     uri, sha256 = recorded
