@@ -1,21 +1,23 @@
 """Drift (`drift.feature_drift`) as Spark aggregations: no column is collected to the driver.
 
-What comes back to the driver is counts: per category, per bin, per grid point.
+What comes back to the driver is counts (per category, per bin, per point) and, for a
+column with few distinct values, those values.
 
-- PSI over categories: a groupBy per side. Over numbers: the reference's quantile bins,
-  as the pandas engine makes them, except that the quantiles come from
-  `percentile_approx` (accuracy 10,000: a rank error of at most 1/10,000 of the rows)
-  and are values of the data, where numpy interpolates between two neighbours. A bin
-  edge can thus sit on the value just below or above numpy's, moving the rows equal to
-  that value into the next bin; on the churn example's 4,000 rows PSI differs from the
-  pandas engine's by less than 0.002. A column with at most `bins` distinct values keeps
-  each value, exactly as in pandas.
+- PSI over categories: a groupBy. Over numbers: the reference's quantile bins as the
+  pandas engine makes them (numpy's linear interpolation between two order statistics),
+  the order statistics from `percentile_approx`, which gives them exactly while a column
+  has fewer than 50,000 values and within a rank of rows / 100,000 beyond. A column with
+  at most `bins` distinct values keeps each value, as in pandas.
 - KS: both samples' CDFs at common points, from bucket counts. With at most 10,000
   distinct values (both samples together) the points are every value, and the statistic
-  is exactly scipy's; with more, they are 10,000 quantiles of both samples together,
-  and the statistic is at most one bucket's share (about 1/10,000 plus ties) below the
-  exact one. The p-value is computed from it as scipy's `ks_2samp` does: exactly when
-  neither sample has more than 10,000 values, else Smirnov's asymptotic distribution.
+  is scipy's; with more, they are 10,000 quantiles of both samples together, and the
+  statistic is at most one bucket's share (about 1/10,000 plus ties) below the exact
+  one. The p-value is computed from it as scipy's `ks_2samp` does: exactly when neither
+  sample has more than 10,000 values, else Smirnov's asymptotic distribution.
+
+Measured against the pandas engine: equal on the churn example (4,000 rows); on 200,000
+training rows with 78,680 distinct values in a column, PSI within 2e-5, the KS statistic
+within 5e-5 and its p-value within 0.0011.
 """
 
 from __future__ import annotations
