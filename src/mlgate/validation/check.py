@@ -172,7 +172,7 @@ def check_data(
         session_for(project)  # compute.cluster, or local[2]: the suite's Spark jobs run there
     for role, frame in frames.items():
         if on_spark:
-            from mlgate.validation import spark_checks
+            import mlgate.validation.spark_checks as spark_checks  # not via the package: a cycle
 
             rows = files[role].rows
             type_failures = spark_checks.check_types(frame, spec, role=role, rows=rows)
