@@ -170,6 +170,8 @@ def choose(project: Project, task: Task) -> SparkChoice:
 
 def train(project: Project, task: Task) -> SparkTrained:
     """Read the training file with Spark and fit the pipeline on compute.cluster."""
+    from pyspark import StorageLevel
+
     from mlgate._spark import session_for
 
     check_config(project)
@@ -179,6 +181,9 @@ def train(project: Project, task: Task) -> SparkTrained:
     frame = read_training(project, spark, task)
     pipeline = _pipeline(project, choice, columns)
     started = time.perf_counter()
+    # Each stage's fit is a pass over the rows: parse the file once, keep the typed rows
+    # on the executors (spilled to their disks when they do not fit in memory).
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         model = pipeline.fit(frame)
     except Exception as exc:  # the JVM's refusals arrive as Py4J/captured errors
@@ -186,6 +191,8 @@ def train(project: Project, task: Task) -> SparkTrained:
             f"training {choice.name} on Spark failed: {_reason(exc)}",
             file=project.location(project.config.data.training_data_path),
         ) from None
+    finally:
+        frame.unpersist()
     seconds = time.perf_counter() - started
     if task.kind == "classification":
         from pyspark.ml import PipelineModel

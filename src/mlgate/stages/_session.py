@@ -108,12 +108,16 @@ class Session:
         project = self.project
         frames, files = {}, {}
         for role in ("training", "validation"):
-            frames[role], files[role] = load_table(  # the stage cache looked a moment ago
-                project,
-                role,
-                known_sha256=self.data_hashes.get(role),
-                fetched=self.fetched_s3.get(role),
-            )
+            try:
+                frames[role], files[role] = load_table(  # the stage cache looked a moment ago
+                    project,
+                    role,
+                    known_sha256=self.data_hashes.get(role),
+                    fetched=self.fetched_s3.get(role),
+                )
+            except MemoryError:
+                frames.clear()  # what was read so far, so that the message can be made
+                raise _too_big(project, role) from None
             self.data_hashes[role] = files[role].sha256
         training_path = project.location(project.config.data.training_data_path)
         task = infer_task(project, frames["training"], training_path)
@@ -181,6 +185,13 @@ class Session:
             return joblib.load(path)
         except FileNotFoundError:
             raise RunDirError(f"{path} is missing; rerun `mlgate train`") from None
+
+
+def _too_big(project: Project, role: str) -> InputError:
+    """A data file pandas ran out of memory reading (past the reader: typing, checks)."""
+    from mlgate.data import ROLES, too_big
+
+    return too_big(project.location(getattr(project.config.data, ROLES[role])), role)
 
 
 def _check_validation_labels(project: Project, validation: Any, task: Any) -> None:
