@@ -317,3 +317,55 @@ def test_search_runs_through_spark_connect_on_the_cluster(
     executors = [e for e in _json(f"{api}/executors") if e["id"] != "driver"]
     assert len(executors) == WORKERS
     assert all(e["completedTasks"] > 0 for e in executors), executors
+
+
+def test_mllib_model_trains_on_the_clusters_executors(
+    spark_cluster, churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, stop_spark_afterwards
+) -> None:
+    """A Spark MLlib model.type: the training file read and the pipeline fitted by the
+    workers' executors (the workers share this machine's disk, so the run directory's
+    spark-model/ is where they write it), then registered like any version."""
+    url, _, _ = spark_cluster
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    set_key(
+        churn_repo,
+        CONFIG,
+        "model",
+        {"type": "pyspark.ml.classification.LogisticRegression", "params": {"maxIter": 20}},
+    )
+    set_key(
+        churn_repo,
+        CONFIG,
+        "compute",
+        {
+            "cluster": url,
+            "spark_conf": {
+                "spark.driver.memory": "512m",
+                "spark.executor.memory": "512m",
+                "spark.ui.port": _free_port(),
+                "spark.cores.max": WORKERS,
+                "spark.scheduler.minRegisteredResourcesRatio": 1.0,
+                "spark.scheduler.maxRegisteredResourcesWaitingTime": "60s",
+                "spark.sql.shuffle.partitions": 2,
+            },
+        },
+    )
+
+    result = cli("run", "--run-dir", ".mlgate/runs/m", cwd=churn_repo)
+
+    assert result.code == 0, result.out + result.err
+    assert "LogisticRegression (Spark MLlib pipeline) on 9 features in" in result.out
+    assert f"on {url}" in result.out
+    registered = json.loads((churn_repo / ".mlgate/runs/m/register.json").read_text())
+    assert registered["version"] == "1"
+    from pyspark.sql import SparkSession
+
+    context = SparkSession.getActiveSession().sparkContext
+    assert context.master == url
+    api = f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}"
+    executors = {executor["id"]: executor for executor in _json(f"{api}/executors")}
+    workers = [executor for name, executor in executors.items() if name != "driver"]
+    assert len(workers) == WORKERS
+    assert all(executor["completedTasks"] > 0 for executor in workers), workers
+    assert executors["driver"]["completedTasks"] == 0
