@@ -150,7 +150,11 @@ def proof(gib: float, memory: str) -> None:
         # code, threads, network buffers), Python with pandas, Great Expectations and
         # MLflow, and the validation rows share the rest.
         heap = max(limit // 2**20 // 4, 256)
-        config["compute"]["spark_conf"] = {"spark.driver.memory": f"{heap}m"}
+        # Blocks of 32 MiB, not 128: what MLlib caches of a partition stays well within the heap.
+        config["compute"]["spark_conf"] = {
+            "spark.driver.memory": f"{heap}m",
+            "spark.sql.files.maxPartitionBytes": "32m",
+        }
         (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         group = Path("/sys/fs/cgroup/memory") / f"mlgate-spark-proof-{os.getpid()}"
         group.mkdir()

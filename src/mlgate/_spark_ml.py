@@ -181,12 +181,20 @@ def train(project: Project, task: Task) -> SparkTrained:
     frame = read_training(project, spark, task)
     pipeline = _pipeline(project, choice, columns)
     started = time.perf_counter()
-    # Each stage's fit is a pass over the rows: parse the file once, keep the typed rows
-    # on the executors (spilled to their disks when they do not fit in memory).
-    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    # Each stage's fit is a pass over the rows: parse the file once and keep the typed rows
+    # on the executors' disks. Not in memory: reading a disk block back into the heap
+    # (MEMORY_AND_DISK) ran a 768 MiB driver out of heap on a 1 GiB CSV.
+    frame = frame.persist(StorageLevel.DISK_ONLY)
     try:
         model = pipeline.fit(frame)
     except Exception as exc:  # the JVM's refusals arrive as Py4J/captured errors
+        if "java.lang.OutOfMemoryError" in str(exc):
+            raise project.config_error(
+                ("compute", "spark_conf"),
+                f"Spark ran out of memory training {choice.name} (java.lang.OutOfMemoryError); "
+                "give it more: spark.driver.memory with local[N], spark.executor.memory on a "
+                "cluster, or smaller blocks with spark.sql.files.maxPartitionBytes",
+            ) from None
         raise InputError(
             f"training {choice.name} on Spark failed: {_reason(exc)}",
             file=project.location(project.config.data.training_data_path),
@@ -211,6 +219,8 @@ def read_training(project: Project, spark: Any, task: Task) -> Any:
     """The training file as a Spark frame: the inputs typed from the spec, the label indexed."""
     from pyspark.sql import functions as F
 
+    from mlgate.data import COMPRESSIONS, _format_of
+
     written = project.config.data.training_data_path
     location = project.location(written)
     if not isinstance(location, Path):
@@ -219,20 +229,21 @@ def read_training(project: Project, spark: Any, task: Task) -> Any:
             f"{written}: a Spark MLlib model reads local files (or a path every executor "
             "sees); copy the file there, or pick a scikit-learn model",
         )
-    suffix = location.suffix.lower()
-    reader = spark.read
-    if suffix in (".csv", ".tsv"):
-        # All text, no inference pass over the data: the spec says what each column is.
-        raw = reader.csv(str(location), header=True, sep="\t" if suffix == ".tsv" else ",")
-    elif suffix == ".parquet":
-        raw = reader.parquet(str(location))
-    elif suffix in (".jsonl", ".json"):
-        raw = reader.json(str(location))
-    else:
+    file_format = _format_of(location)
+    compression = location.suffix.lower() if location.suffix.lower() in COMPRESSIONS else None
+    if file_format is None or compression in (".xz", ".zst"):  # Hadoop has no codec for them
         raise project.config_error(
             ("data", "training_data_path"),
-            f"{written}: Spark reads CSV, TSV, Parquet or JSON Lines",
+            f"{written}: Spark reads CSV, TSV, Parquet and JSON Lines, plain or .gz/.bz2",
         )
+    reader = spark.read
+    if file_format in ("csv", "tsv"):
+        # All text, no inference pass over the data: the spec says what each column is.
+        raw = reader.csv(str(location), header=True, sep="\t" if file_format == "tsv" else ",")
+    elif file_format == "parquet":
+        raw = reader.parquet(str(location))
+    else:
+        raw = reader.json(str(location))
     spec = project.spec
     missing = [c for c in (*spec.model_inputs, spec.target) if c not in raw.columns]
     if missing:
@@ -257,10 +268,13 @@ def read_training(project: Project, spark: Any, task: Task) -> Any:
 
 
 def _typed(F: Any, column: Any, numeric: bool) -> Any:
+    from mlgate.validation.spark_read import NA_TEXT
+
     text = F.trim(column.cast("string"))
     if numeric:
         return text.try_cast("double")  # a missing or unreadable number: imputed
-    return F.when(text == "", F.lit(None)).otherwise(text)
+    # What pandas reads as missing is missing here too ("NA", "null", ...), not a category.
+    return F.when(text.isin(*NA_TEXT), F.lit(None)).otherwise(text)
 
 
 def _label_text(label: Any) -> str:
