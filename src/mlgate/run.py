@@ -90,8 +90,9 @@ def stopped_by(stage: str | None, error: BaseException) -> StoppedRun:
 
 
 def _compute(session: Session, name: str) -> StageResult:
-    if name == "register" and session.register_process is not None:
-        return session.register_process.run(session)  # MLflow was opened there meanwhile
+    process = session.stage_processes.get(name)
+    if process is not None:  # its libraries were imported there meanwhile
+        return process.run(session)
     # compute.stages: these run inside the team's image (compute.docker_image).
     if name in session.project.config.compute.image_stages:
         from mlgate.compute import handoff

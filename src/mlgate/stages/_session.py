@@ -41,8 +41,8 @@ class Session:
     stage_cache: Path | None = None  # --stage-cache: a store of this run's stages only
     # In compute.docker_image: what the host read for this stage (mlgate.compute.handoff).
     from_host: dict[str, Any] = field(default_factory=dict)
-    # `mlgate run`: the register stage's own process (mlgate.register_process), or None.
-    register_process: Any = None
+    # `mlgate run`: the stages run in processes of their own (mlgate.stage_process), by name.
+    stage_processes: dict[str, Any] = field(default_factory=dict)
     _registry: Registry | None = None
 
     def stage_store(self) -> Path:

@@ -1,24 +1,33 @@
-"""The register stage in a process forked when `mlgate run` starts.
+"""Stages of `mlgate run` in processes forked when it starts, to use the machine's other core.
 
-Nothing before register needs MLflow, yet importing it and opening its store take seconds
-(SQLAlchemy's mappers and, for a new SQLite store, its migrations). So `mlgate run` forks
-this process at its start: it imports MLflow and opens the store on the machine's other
-core while the run validates, trains and evaluates, then waits. When the run reaches
-register, the process runs the stage on the run directory, as `mlgate register` would in
-a fresh process, and sends back its result or its one-line error. A run that stops earlier,
-or restores register from the stage cache, ends it without waiting.
+Two stages spend seconds importing libraries nothing else in the run needs: validate
+imports Great Expectations, register imports MLflow and opens its store (SQLAlchemy's
+mappers and, for a new SQLite store, its schema). `mlgate run` forks a process for each
+that does that work at once and then waits:
+
+- validate's process is forked before the pre-flight checks, so Great Expectations loads
+  while they import scikit-learn; it validates once they pass.
+- register's is forked after them, so MLflow loads while the run validates, trains and
+  evaluates; it registers when the run reaches register.
+
+When its turn comes, the process runs the stage on the run directory, as `mlgate validate`
+or `mlgate register` would in a fresh process, and sends back the result or its one-line
+error; the run writes and prints it as its own. A run that stops earlier, or restores the
+stage from the cache, ends the process without waiting.
 
 A new embedded store is made under another name and given its real one only when register
 runs: until then the run's own reads of the store (is there a champion?) see no store, as
 they would without this process, and a run that stops early leaves none behind.
 Fork is used on Linux only, where it is safe before any thread starts, and not in a run
 that uses Spark (its JVM and gateway threads are the run's own, and a Spark model needs the
-run's session to load); otherwise the stage runs in the run's own process.
+run's session to load), nor for a stage that runs in compute.docker_image; otherwise the
+stage runs in the run's own process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -28,38 +37,46 @@ from typing import TYPE_CHECKING, Any
 from mlgate.errors import MlgateError
 
 if TYPE_CHECKING:
-    from mlgate.results import RegisterResult
+    from mlgate.results import StageResult
     from mlgate.stages._session import Session
 
+STAGES = ("validate", "register")
 # The new embedded store while it is made (one command at a time holds the repo's lock).
 PREPARING_SUFFIX = ".preparing"
-# The session's state a fresh `mlgate register` process would otherwise work out again.
+# The session's state a fresh stage process would otherwise work out again, each way.
 _HANDED_OVER = ("data_hashes", "fetched_s3", "champion_probe", "training_image")
-# How long an interrupted run waits for the stage to end its MLflow run as failed.
+_HANDED_BACK = ("data_hashes",)
+# How long an interrupted run waits for the stage to wind down (end its MLflow run).
 _WIND_DOWN_SECONDS = 30
 
 
 class StageFailedElsewhere(MlgateError):
-    """The stage failed in the register process: its exit code and its one line."""
+    """The stage failed in its process: its exit code and its one line."""
 
     def __init__(self, exit_code: int, line: str) -> None:
         super().__init__(line)
         self.exit_code = exit_code
 
 
-class RegisterProcess:
-    """The parent's handle: `run` the stage there once, `close` in every case."""
+class StageProcess:
+    """The run's handle on one stage's process: `run` the stage there once, `close` always."""
 
-    def __init__(self, process: Any, connection: Any, preparing: Path | None) -> None:
+    def __init__(self, stage: str, process: Any, connection: Any, preparing: Path | None):
+        self.stage = stage
         self._process = process
         self._connection = connection
         self._preparing = preparing
         self._asked = False
 
     @classmethod
-    def start(cls, session: Session) -> RegisterProcess | None:
-        """Fork the process, or None where fork is not safe (the stage then runs here)."""
-        if not sys.platform.startswith("linux") or _uses_spark(session.project.config):
+    def start(cls, session: Session, stage: str) -> StageProcess | None:
+        """Fork the stage's process, or None where that is not safe (it then runs here)."""
+        config = session.project.config
+        if (
+            not sys.platform.startswith("linux")
+            or _uses_spark(config)
+            or stage in config.compute.image_stages
+        ):
             return None
         import multiprocessing
 
@@ -67,39 +84,43 @@ class RegisterProcess:
         parent, child = context.Pipe()
         for stream in (sys.stdout, sys.stderr):  # else the child writes their buffers again
             stream.flush()
-        preparing = _preparing_path(session)
+        preparing = _preparing_path(session) if stage == "register" else None
         process = context.Process(
-            target=_serve, args=(child, session, preparing), name="mlgate-register", daemon=True
+            target=_serve,
+            args=(child, session, stage, preparing),
+            name=f"mlgate-{stage}",
+            daemon=True,
         )
         process.start()
         child.close()
-        return cls(process, parent, preparing)
+        return cls(stage, process, parent, preparing)
 
-    def run(self, session: Session) -> RegisterResult:
+    def run(self, session: Session) -> StageResult:
         from mlgate.results import read
 
         state = {name: getattr(session, name) for name in _HANDED_OVER}
         self._asked = True
         try:
-            self._connection.send(("register", state))
+            self._connection.send(("run", state))
             reply = self._connection.recv()
         except KeyboardInterrupt:
             self._wind_down()
             raise
         except (EOFError, OSError):  # the process died: run the stage here instead
-            from mlgate.stages import register
-
-            return register.run(session)
+            return _stage_module(self.stage).run(session)
         kind, payload = reply
         if kind == "result":
-            return read("register", payload)  # type: ignore[return-value]
+            stored, handed_back = payload
+            for name, value in handed_back.items():
+                setattr(session, name, value)
+            return read(self.stage, stored)
         if kind == "interrupted":
             raise KeyboardInterrupt
         raise StageFailedElsewhere(*payload)
 
     def close(self) -> None:
         """End the process; a store it was making and did not hand over goes with it."""
-        if not self._asked:  # idle, or still opening MLflow: nothing to wait for
+        if not self._asked:  # idle, or still importing: nothing to wait for
             self._process.kill()
         self._connection.close()
         self._process.join(timeout=5)
@@ -117,20 +138,26 @@ class RegisterProcess:
                 self._connection.recv()
 
 
+def _stage_module(stage: str) -> Any:
+    from mlgate.pipeline import BY_NAME
+
+    return importlib.import_module(BY_NAME[stage].module)
+
+
 # --- the forked process -----------------------------------------------------------------
 
 
-def _serve(connection: Any, session: Session, preparing: Path | None) -> None:
+def _serve(connection: Any, session: Session, stage: str, preparing: Path | None) -> None:
     _die_with_parent()
     # Idle, this process is the run's helper: the run decides what an interrupt means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    registry, failure = _connect(session, preparing)
+    registry, failure = _connect(session, preparing) if stage == "register" else _warm_up()
     try:
         kind, state = connection.recv()
     except (EOFError, OSError):
         kind, state = "quit", None
-    if kind != "register":
+    if kind != "run":
         return  # the run removes the store this process was making
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -142,9 +169,9 @@ def _serve(connection: Any, session: Session, preparing: Path | None) -> None:
         if preparing is not None:
             _hand_over(preparing, session)
         session._registry = registry  # None after a hand-over: opened by its real name
-        from mlgate.stages import register
-
-        reply: tuple[str, Any] = ("result", register.run(session).to_json())
+        result = _stage_module(stage).run(session)
+        handed_back = {name: getattr(session, name) for name in _HANDED_BACK}
+        reply: tuple[str, Any] = ("result", (result.to_json(), handed_back))
     except KeyboardInterrupt:
         reply = ("interrupted", None)
     except MlgateError as error:
@@ -155,6 +182,19 @@ def _serve(connection: Any, session: Session, preparing: Path | None) -> None:
         _remove_store(preparing)
     with contextlib.suppress(OSError):
         connection.send(reply)
+
+
+def _warm_up() -> tuple[None, BaseException | None]:
+    """Validate's libraries, imported now; a failure is raised when the stage runs."""
+    try:
+        import pandas  # noqa: F401
+
+        from mlgate.validation._gx import gx_module
+
+        gx_module()
+        return None, None
+    except (Exception, KeyboardInterrupt) as error:  # the stage meets it again, and says so
+        return None, error
 
 
 def _connect(session: Session, preparing: Path | None) -> tuple[Any, BaseException | None]:

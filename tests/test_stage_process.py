@@ -1,8 +1,8 @@
-"""`mlgate run` opens MLflow in a process of its own while the other stages work.
+"""`mlgate run` validates and registers in processes of its own, forked as it starts.
 
-What a user must not notice: the version is registered as before, a failure in that
-process is the same one line and exit code, and a run that stops before register leaves
-no store behind (not even a half-made one).
+What a user must not notice: the data is validated and the version registered as before,
+a failure in such a process is the stage's one line and exit code, and a run that stops
+before register leaves no store behind (not even a half-made one).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from fastrepo import latest_run, make_fast
 
 pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="the register process is forked on Linux only"
+    not sys.platform.startswith("linux"), reason="the stage processes are forked on Linux only"
 )
 
 # `mlgate run` in-process, then whether this process ever imported MLflow.
@@ -28,7 +28,8 @@ _RUN_AND_LOOK = """
 import json, sys
 from mlgate.cli import main
 code = main(["run", "--json"])
-print(json.dumps({"code": code, "mlflow_imported": "mlflow" in sys.modules}), file=sys.stderr)
+imported = {name: name in sys.modules for name in ("mlflow", "great_expectations")}
+print(json.dumps({"code": code, **imported}), file=sys.stderr)
 """
 
 
@@ -56,7 +57,9 @@ def _store_files(repo: Path) -> list[str]:
     return sorted(p.name for p in (repo / ".mlgate").iterdir() if p.name.startswith("mlflow.db"))
 
 
-def test_the_run_registers_without_importing_mlflow_itself(churn_repo: Path) -> None:
+def test_the_run_validates_and_registers_without_importing_their_libraries(
+    churn_repo: Path,
+) -> None:
     make_fast(churn_repo)
 
     looked, report, err = _run(churn_repo)
@@ -64,8 +67,11 @@ def test_the_run_registers_without_importing_mlflow_itself(churn_repo: Path) -> 
     assert looked["code"] == 0, err
     assert report["stages"][-1]["version"] == "1"
     assert _versions(churn_repo) == [("production-churn-model", 1)]
-    # The register stage ran elsewhere: this process never started MLflow.
-    assert looked["mlflow_imported"] is False
+    # Those stages ran elsewhere: this process never imported their libraries.
+    assert looked["mlflow"] is False
+    assert looked["great_expectations"] is False
+    assert report["stages"][0]["verdict"] == "passed"
+    assert "68 expectations passed" in report["stages"][0]["summary"]
     # The store was made under another name and handed over whole.
     assert _store_files(churn_repo) == ["mlflow.db", "mlflow.db.lock"]
     register = json.loads((latest_run(churn_repo) / "register.json").read_text())
@@ -106,3 +112,22 @@ def test_a_failure_in_the_register_process_is_the_stages_one_line(churn_repo: Pa
     assert message in stopped["message"]
     assert not (latest_run(churn_repo) / "register.json").exists()
     assert not [name for name in _store_files(churn_repo) if name != "mlflow.db.lock"]
+
+
+def test_bad_data_met_in_the_validate_process_is_the_stages_one_line(churn_repo: Path) -> None:
+    make_fast(churn_repo)
+    training = churn_repo / "data" / "train.csv"
+    lines = training.read_text().splitlines()
+    row = lines[1].split(",")
+    row[lines[0].split(",").index("tenure_months")] = "twelve"
+    training.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+
+    looked, _, err = _run(churn_repo)
+
+    assert looked["code"] == 2, err
+    assert "tenure_months" in err
+    assert "Traceback" not in err
+    stopped = json.loads((latest_run(churn_repo) / "stopped.json").read_text())
+    assert stopped["stage"] == "validate"
+    assert stopped["exit_code"] == 2
+    assert "tenure_months" in stopped["message"]
