@@ -24,8 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mlgate.results._base import STRICT, Number, StageResult, TaskKind, Verdict, omit_if_none
-from mlgate.results.train import TrainingImage
+from mlgate.results._base import STRICT, Number, StageResult, TaskKind, Verdict
 
 # A gate's bound: absolute, or against the champion.
 Bound = Literal["min", "max", "max_drop", "min_gain"]
@@ -184,5 +183,3 @@ class EvaluateResult(StageResult):
     gates: tuple[GateResult, ...]
     importance: Importance | None
     plots: Plots
-    # compute.stages: the image it ran in (absent: on the machine mlgate ran on).
-    image: TrainingImage | None = omit_if_none()  # noqa: RUF009
