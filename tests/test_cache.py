@@ -216,9 +216,10 @@ def test_the_cache_keeps_the_files_each_stage_writes() -> None:
     from mlgate._reuse import READS
     from mlgate.card import CARD_FILES
     from mlgate.fairness import CHART_FILE
-    from mlgate.rundir import MODEL_FILE, ONNX_FILE, PREDICTIONS_FILE
+    from mlgate.rundir import MODEL_FILE, ONNX_FILE, PREDICTIONS_FILE, SPARK_MODEL_DIR
 
-    assert READS["train"].outputs == (MODEL_FILE, ONNX_FILE)  # model.onnx: export.onnx
+    # model.onnx: export.onnx; spark-model/: a Spark MLlib model.type
+    assert READS["train"].outputs == (MODEL_FILE, ONNX_FILE, SPARK_MODEL_DIR)
     assert set(READS["evaluate"].outputs) == {PREDICTIONS_FILE, PLOTS_DIR}
     assert READS["fairness"].outputs == (CHART_FILE,)
     assert set(READS["card"].outputs) == set(CARD_FILES)

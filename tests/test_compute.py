@@ -66,15 +66,60 @@ def test_the_compute_keys_load(tmp_path: Path) -> None:
             "mlgate.yaml:11: compute.memory",
         ),
         ("  docker_image: team/env:1\n  cpus: 0\n", "mlgate.yaml:11: compute.cpus"),
+        (
+            "  stages: [validate, train]\n",
+            "mlgate.yaml:10: compute.stages: the stages run in compute.docker_image: set "
+            "docker_image too, or remove stages",
+        ),
+        (
+            "  docker_image: team/env:1\n  stages: [train, evalute]\n",
+            "mlgate.yaml:11: compute.stages: 'evalute' is not a stage that runs in the image: "
+            "use validate, train, evaluate",
+        ),
+        (
+            "  docker_image: team/env:1\n  stages: [train, register]\n",
+            "mlgate.yaml:11: compute.stages: register runs where mlgate runs, not in the image: "
+            "list only validate, train, evaluate (fairness, card and register read the registry",
+        ),
+        (
+            "  docker_image: team/env:1\n  stages: [evaluate]\n",
+            "mlgate.yaml:11: compute.stages: list train too",
+        ),
+        ("  docker_image: team/env:1\n  stages: train\n", "mlgate.yaml:11: compute.stages"),
     ],
-    ids=["not-a-reference", "short-digest", "limit-without-image", "memory-unit", "no-cpus"],
+    ids=[
+        "not-a-reference",
+        "short-digest",
+        "limit-without-image",
+        "memory-unit",
+        "no-cpus",
+        "stages-without-image",
+        "unknown-stage",
+        "host-stage",
+        "stages-without-train",
+        "stages-not-a-list",
+    ],
 )
 def test_a_bad_compute_key_names_itself(tmp_path: Path, compute: str, expected: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_project(_config(tmp_path, compute))
 
+    assert raised.value.exit_code == 2
     message = str(raised.value).removeprefix(f"{tmp_path}/")
     assert message.startswith(expected), message
+
+
+def test_the_stages_in_the_image_are_train_alone_unless_listed(tmp_path: Path) -> None:
+    image = "  docker_image: team/env:1\n"
+    listed = load_project(_config(tmp_path / "a", image + "  stages: [evaluate, train]\n"))
+    alone = load_project(_config(tmp_path / "b", image)).config.compute
+
+    assert listed.config.compute.image_stages == ("train", "evaluate")  # the pipeline's order
+    assert alone.image_stages == ("train",)
+    assert (
+        load_project(_config(tmp_path / "c", "  cluster: local[2]\n")).config.compute.image_stages
+        == ()
+    )
 
 
 def test_references_split_into_name_tag_and_digest() -> None:
@@ -126,6 +171,41 @@ def test_the_probe_asks_for_parquet_and_onnx_libraries_only_when_used() -> None:
     assert "pyarrow" not in probe.needed(parquet=False, onnx=False)
     assert "pyarrow" in probe.needed(parquet=True, onnx=False)
     assert {"skl2onnx", "onnxruntime"} <= set(probe.needed(parquet=False, onnx=True))
+
+
+def test_the_probe_asks_for_what_each_stage_in_the_image_imports() -> None:
+    alone = set(probe.needed(parquet=False, onnx=False))
+    assert not {"great-expectations", "pandera", "matplotlib"} & alone
+    everything = probe.needed(parquet=False, onnx=False, stages=("validate", "train", "evaluate"))
+    assert {"great-expectations", "matplotlib"} <= set(everything)
+    pandera = probe.needed(
+        parquet=False, onnx=False, stages=("validate", "train"), engine="pandera"
+    )
+    assert "pandera" in pandera
+    assert "great-expectations" not in pandera
+
+
+def test_a_champion_file_the_host_did_not_write_is_not_loaded(tmp_path: Path) -> None:
+    from mlgate.errors import RunDirError
+    from mlgate.rundir import RunDir
+    from mlgate.stages._session import Session
+    from mlgate.stages.evaluate import CHAMPION_FILE, handed_champion
+
+    project = load_project(write_repo(tmp_path / "repo", {CONFIG: BASE_CONFIG}))
+    session = Session(project=project, run_dir=RunDir(tmp_path / "run"))
+    session.run_dir.path.mkdir(parents=True, exist_ok=True)
+    (session.run_dir.path / CHAMPION_FILE).write_bytes(b"not the pickle the host wrote")
+    handed = {"status": "found", "version": "3", "run_id": None, "sha256": "0" * 64}
+
+    with pytest.raises(RunDirError, match=r"is not the champion mlgate handed .* SHA-256 differs"):
+        handed_champion(session, handed)
+
+    none_yet = handed_champion(session, {"status": "none", "note": "no champion yet"})
+    assert (none_yet.status, none_yet.note, none_yet.predictions) == (
+        "none",
+        "no champion yet",
+        None,
+    )
 
 
 def _environment_box(**facts: object) -> tuple[bool, str]:

@@ -91,6 +91,33 @@ def other_sklearn_image(
     return other
 
 
+@pytest.fixture(scope="session")
+def stages_image(
+    docker_client: Any,
+    docker_registry: str,
+    training_image: tuple[str, str],
+    serving_wheels: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """NAME@sha256:... of the training image plus what validate and evaluate import there
+    (Great Expectations, matplotlib) at the host's versions; pushed for its digest."""
+    tag, _ = training_image
+    requirements = [
+        f"{name}=={metadata.version(name)}" for name in ("great-expectations", "matplotlib")
+    ]
+    context = tmp_path_factory.mktemp("stages-image")
+    shutil.copytree(serving_wheels(requirements), context / "wheels")
+    (context / "Dockerfile").write_text(
+        f"FROM {tag}\n"
+        "COPY wheels /tmp/wheels\n"
+        "RUN pip install --no-index -q --find-links /tmp/wheels "
+        f"{' '.join(requirements)} && rm -rf /tmp/wheels\n"
+    )
+    repository = f"{docker_registry}/mlgate-tests/training-env"
+    _build(docker_client, context, f"{repository}:stages")
+    return f"{repository}@{push(docker_client, repository, 'stages')}"
+
+
 def _use_image(repo: Path, image: str, **settings: Any) -> None:
     config = repo / "mlgate.yaml"
     data = yaml.safe_load(config.read_text())
@@ -161,7 +188,7 @@ def test_training_in_the_image_gives_the_same_model_as_training_here(
     lineage = cli("lineage", f"{MODEL}:1", "--config", "mlgate.yaml", "--json", cwd=churn_repo)
     assert lineage.code == 0, lineage.err
     record = json.loads(lineage.out)
-    assert record["training_image"] == {"image": pinned, "by_digest": True}
+    assert record["training_image"] == {"image": pinned, "by_digest": True, "stages": ["train"]}
     assert record["environment"]["scikit-learn"] == HOST_VERSIONS["scikit-learn"]
     text = cli("lineage", f"{MODEL}:1", "--config", "mlgate.yaml", cwd=churn_repo)
     assert f"Where it trained\n  image: {pinned}\n" in text.out
@@ -174,6 +201,76 @@ def test_training_in_the_image_gives_the_same_model_as_training_here(
     changed = cli("train", cwd=churn_repo)
     assert changed.code == 0, changed.err
     assert not json.loads((_latest(churn_repo) / "train.json").read_text())["cache"]["reused"]
+
+
+def _comparable(value: Any) -> Any:
+    """A stage result less what differs between any two runs (the time taken, the config
+    file, which now names the image) and where it ran."""
+    if isinstance(value, dict):
+        volatile = ("seconds", "training_seconds", "config_sha256", "cache", "image", "summary")
+        return {k: _comparable(v) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    return value
+
+
+def test_validate_and_evaluate_in_the_image_give_the_host_results(
+    churn_repo: Path, cli, stages_image: str
+) -> None:
+    make_fast(churn_repo, n_estimators=60)
+    config = churn_repo / "mlgate.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["evaluation"]["champion_alias"] = "candidate"  # the first run's version is the champion
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    first = cli("run", cwd=churn_repo)
+    assert first.code == 0, first.err
+    on_host = cli("run", "--no-cache", cwd=churn_repo)
+    assert on_host.code == 0, on_host.err
+    host_dir = _latest(churn_repo)
+
+    _use_image(churn_repo, stages_image, stages=["validate", "train", "evaluate"])
+    in_image = cli("run", "--no-cache", cwd=churn_repo)
+
+    assert in_image.code == 0, in_image.err
+    image_dir = _latest(churn_repo)
+    assert image_dir != host_dir
+    short = f" · in {stages_image[: stages_image.index('@') + 20]}"
+    for stage in ("validate", "train", "evaluate", "fairness"):
+        here = json.loads((host_dir / f"{stage}.json").read_text())
+        there = json.loads((image_dir / f"{stage}.json").read_text())
+        assert _comparable(there) == _comparable(here), stage
+        if stage == "fairness":  # on the host, from the image's predictions
+            assert "image" not in there
+            continue
+        assert there["image"]["pinned"] == stages_image, stage
+        assert there["image"]["by_digest"] is True
+        assert there["summary"].endswith(short), stage
+        if stage != "train":  # its summary says how long it took
+            assert there["summary"] == here["summary"] + short, stage
+    evaluated = json.loads((image_dir / "evaluate.json").read_text())
+    # The champion came from the registry on the host, through the run directory.
+    assert evaluated["champion_status"] == "found"
+    assert evaluated["champion"]["version"] == "1"
+    assert (image_dir / "predictions.csv").read_bytes() == (
+        host_dir / "predictions.csv"
+    ).read_bytes()
+    assert (image_dir / "predictions.csv").stat().st_uid == os.getuid()
+    assert sorted(p.name for p in (image_dir / "plots").iterdir()) == sorted(
+        p.name for p in (host_dir / "plots").iterdir()
+    )
+    assert not list(image_dir.glob(".*container*"))  # the champion file and outcomes are gone
+    for line in ("validating", "training", "evaluating"):
+        assert f"  {line} in {stages_image}" in in_image.err
+
+    card = (image_dir / "model_card.md").read_text(encoding="utf-8")
+    assert "| Stages run in the image | validate, train, evaluate |\n" in card
+    lineage = cli("lineage", f"{MODEL}:2", "--config", "mlgate.yaml", "--json", cwd=churn_repo)
+    assert lineage.code == 0, lineage.err
+    assert json.loads(lineage.out)["training_image"] == {
+        "image": stages_image,
+        "by_digest": True,
+        "stages": ["validate", "train", "evaluate"],
+    }
 
 
 def test_an_image_with_another_scikit_learn_is_refused(

@@ -113,3 +113,156 @@ def test_spark_engine_fails_an_empty_table_and_a_missing_column(spark_session) -
     assert failures(table) == set()
     assert ("size", "no-rows") in failures(table.iloc[:0])
     assert failures(table.drop(columns=["size"])) == {("size", "missing-column")}
+
+
+# --- Spark reads the files itself --------------------------------------------------------
+
+
+def _engine_run(cli, repo: Path, engine: str, name: str, *, drift: bool = True) -> tuple[int, dict]:
+    validation = {"suite": "expectations/churn.yml", "engine": engine}
+    if not drift:
+        validation["drift"] = {"enabled": False}
+    set_key(repo, "mlgate.yaml", "validation", validation)
+    result = cli("validate", "--run-dir", f".mlgate/runs/{name}", cwd=repo)
+    recorded = repo / f".mlgate/runs/{name}/validate.json"
+    if not recorded.exists():
+        raise AssertionError(result.out + result.err)
+    return result.code, json.loads(recorded.read_text())
+
+
+@pytest.fixture
+def no_pandas_reader(monkeypatch):
+    """A tripwire: any pandas read of a data file in the block fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"pandas read a data file: {args[:1]}")
+
+    def armed():
+        for name in ("read_csv", "read_parquet", "read_json", "read_table"):
+            monkeypatch.setattr(pd, name, refuse)
+
+    yield armed
+    monkeypatch.undo()
+
+
+def _cut(repo: Path, training: int, validation: int) -> None:
+    for name, rows in (("train.csv", training), ("validation.csv", validation)):
+        path = repo / "data" / name
+        path.write_text("".join(path.read_text().splitlines(keepends=True)[: rows + 1]))
+
+
+def _drift_of(recorded: dict) -> dict:
+    return {(f["role"], f["feature"]): f for f in recorded["drift"]["features"]}
+
+
+def test_spark_reads_and_checks_the_data_as_the_pandas_engine_does(
+    spark_session, cli, churn_repo: Path, no_pandas_reader
+) -> None:
+    _cut(churn_repo, 600, 300)
+    _, by_pandas = _engine_run(cli, churn_repo, "pandas", "pandas")
+    data = churn_repo / "data"
+    tables = {name: pd.read_csv(data / f"{name}.csv") for name in ("train", "validation")}
+    no_pandas_reader()
+    code, by_spark = _engine_run(cli, churn_repo, "spark", "spark")
+
+    assert code == 0
+    assert by_spark["files"] == by_pandas["files"]  # rows, columns and sha256 alike
+    _assert_same_checks(by_spark, by_pandas)
+
+    # Parquet and JSON Lines: the same rows, so the same checks and figures.
+    tables["train"].to_parquet(data / "train.parquet", index=False)
+    tables["validation"].to_json(data / "validation.jsonl", orient="records", lines=True)
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", "data/train.parquet")
+    set_key(churn_repo, "mlgate.yaml", "data.validation_data_path", "data/validation.jsonl")
+    code, from_files = _engine_run(cli, churn_repo, "spark", "formats")
+
+    assert code == 0
+    assert [f["rows"] for f in from_files["files"].values()] == [600, 300]
+    _assert_same_checks(from_files, by_pandas)
+
+
+def _assert_same_checks(by_spark: dict, by_pandas: dict) -> None:
+    assert by_spark["expectations"]["engine"] == "spark"
+    assert by_spark["task"] == by_pandas["task"]
+    for key in ("checked", "failed"):
+        assert by_spark["expectations"][key] == by_pandas["expectations"][key]
+    pandas_drift, spark_drift = _drift_of(by_pandas), _drift_of(by_spark)
+    assert spark_drift.keys() == pandas_drift.keys()
+    assert len(spark_drift) == 11
+    for key, theirs in pandas_drift.items():
+        mine = spark_drift[key]
+        # Under 50,000 values a column, percentile_approx gives numpy's order statistics
+        # exactly: the same bin edges, so the same bins and the same PSI.
+        for figure in ("drifted", "psi", "biggest_change", "reference_rows", "current_rows"):
+            assert mine[figure] == theirs[figure], (key, figure)
+        # Under 10,000 distinct values, KS compares the CDFs at every value, as scipy does:
+        # the same statistic, to the last bit or so (a sum of shares against a search).
+        for figure in ("ks_statistic", "ks_pvalue"):  # None for a category
+            expected = theirs[figure] and pytest.approx(theirs[figure], rel=1e-5)
+            assert mine[figure] == expected, (key, figure)
+
+
+def test_spark_names_the_same_failures_in_a_corrupted_file(
+    spark_session, cli, churn_repo: Path
+) -> None:
+    def corrupt(columns: list[str], rows: list[Row]) -> None:
+        rows[1]["plan"] = "gold"
+        rows[2]["num_products"] = "9"
+        rows[3]["tenure_months"] = ""
+        rows[4]["age"] = "inf"
+        rows[5]["contract"] = "two-year\n::error::x"
+
+    _cut(churn_repo, 40, 40)
+    rewrite_rows(TRAIN, corrupt)(churn_repo)
+    found = {
+        engine: _engine_run(cli, churn_repo, engine, engine, drift=False)
+        for engine in ("pandas", "spark")
+    }
+
+    assert found["spark"][0] == found["pandas"][0] == 1
+    failed = found["spark"][1]["expectations"]["failed"]
+    assert failed == found["pandas"][1]["expectations"]["failed"]
+    assert {f["column"] for f in failed} == {
+        "plan", "num_products", "tenure_months", "age", "contract",
+    }  # fmt: skip
+
+
+def test_spark_refuses_a_non_numeric_value_as_the_pandas_engine_does(
+    spark_session, cli, churn_repo: Path
+) -> None:
+    def corrupt(columns: list[str], rows: list[Row]) -> None:
+        rows[3]["tenure_months"] = "twenty"
+
+    rewrite_rows(TRAIN, corrupt)(churn_repo)
+    lines = {}
+    for engine in ("pandas", "spark"):
+        set_key(churn_repo, "mlgate.yaml", "validation", {"engine": engine})
+        result = cli("validate", "--run-dir", f".mlgate/runs/{engine}", cwd=churn_repo)
+        assert result.code == 2, result.out + result.err
+        lines[engine] = result.error_lines
+    assert lines["spark"] == lines["pandas"]
+    assert "column 'tenure_months'" in lines["spark"][0]
+    assert "['twenty']" in lines["spark"][0]
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        pytest.param("s3://bucket/train.csv", "hadoop-aws", id="s3"),
+        pytest.param("data/train.csv.xz", "no .xz decompressor", id="xz"),
+    ],
+)
+def test_spark_refuses_data_it_cannot_read(cli, churn_repo: Path, path: str, says: str) -> None:
+    import lzma
+
+    data = churn_repo / "data"
+    (data / "train.csv.xz").write_bytes(lzma.compress((data / "train.csv").read_bytes()))
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", path)
+    set_key(churn_repo, "mlgate.yaml", "validation", {"engine": "spark"})
+
+    result = cli("validate", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
+
+    assert result.code == 2, result.out + result.err
+    [line] = result.error_lines
+    assert "data.training_data_path" in line
+    assert says in line

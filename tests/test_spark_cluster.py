@@ -2,8 +2,9 @@
 
 The master and the workers are separate JVMs started from pyspark's own jars on loopback,
 as a team's cluster would run them (not Spark's local mode). The churn example then runs
-with a hyperparameter search of 8 candidates and the suite on `validation.engine: spark`,
-and the application's REST API must show tasks completed on both workers' executors.
+with a hyperparameter search of 8 candidates and the validate stage (reading the files,
+the checks, drift) on `validation.engine: spark`, and the application's REST API must
+show tasks completed on both workers' executors.
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
     url, master_ui, worker_uis = spark_cluster
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    # The validate stage reads the files, checks them and computes drift on the cluster.
     set_key(churn_repo, CONFIG, "validation.engine", "spark")
-    set_key(churn_repo, CONFIG, "validation.drift", {"enabled": False})
     set_key(
         churn_repo,
         CONFIG,
@@ -182,6 +183,10 @@ def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
     assert f"on {url}" in result.out
     validate = json.loads((churn_repo / ".mlgate/runs/c/validate.json").read_text())
     assert validate["expectations"]["engine"] == "spark"
+    assert validate["expectations"]["failed"] == []
+    drift = validate["drift"]["features"]
+    assert len(drift) == 11
+    assert all(feature["psi"] is not None for feature in drift), drift
 
     from pyspark.sql import SparkSession
 
@@ -312,3 +317,55 @@ def test_search_runs_through_spark_connect_on_the_cluster(
     executors = [e for e in _json(f"{api}/executors") if e["id"] != "driver"]
     assert len(executors) == WORKERS
     assert all(e["completedTasks"] > 0 for e in executors), executors
+
+
+def test_mllib_model_trains_on_the_clusters_executors(
+    spark_cluster, churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, stop_spark_afterwards
+) -> None:
+    """A Spark MLlib model.type: the training file read and the pipeline fitted by the
+    workers' executors (the workers share this machine's disk, so the run directory's
+    spark-model/ is where they write it), then registered like any version."""
+    url, _, _ = spark_cluster
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    set_key(
+        churn_repo,
+        CONFIG,
+        "model",
+        {"type": "pyspark.ml.classification.LogisticRegression", "params": {"maxIter": 20}},
+    )
+    set_key(
+        churn_repo,
+        CONFIG,
+        "compute",
+        {
+            "cluster": url,
+            "spark_conf": {
+                "spark.driver.memory": "512m",
+                "spark.executor.memory": "512m",
+                "spark.ui.port": _free_port(),
+                "spark.cores.max": WORKERS,
+                "spark.scheduler.minRegisteredResourcesRatio": 1.0,
+                "spark.scheduler.maxRegisteredResourcesWaitingTime": "60s",
+                "spark.sql.shuffle.partitions": 2,
+            },
+        },
+    )
+
+    result = cli("run", "--run-dir", ".mlgate/runs/m", cwd=churn_repo)
+
+    assert result.code == 0, result.out + result.err
+    assert "LogisticRegression (Spark MLlib pipeline) on 9 features in" in result.out
+    assert f"on {url}" in result.out
+    registered = json.loads((churn_repo / ".mlgate/runs/m/register.json").read_text())
+    assert registered["version"] == "1"
+    from pyspark.sql import SparkSession
+
+    context = SparkSession.getActiveSession().sparkContext
+    assert context.master == url
+    api = f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}"
+    executors = {executor["id"]: executor for executor in _json(f"{api}/executors")}
+    workers = [executor for name, executor in executors.items() if name != "driver"]
+    assert len(workers) == WORKERS
+    assert all(executor["completedTasks"] > 0 for executor in workers), workers
+    assert executors["driver"]["completedTasks"] == 0

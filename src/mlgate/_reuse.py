@@ -23,6 +23,7 @@ from mlgate.rundir import (
     ONNX_FILE,
     PLOTS_DIR,
     PREDICTIONS_FILE,
+    SPARK_MODEL_DIR,
 )
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ READS: dict[str, Reads] = {
         data=("training",),
         packages=(*_CORE, "scikit-learn"),
         code=True,
-        outputs=(MODEL_FILE, ONNX_FILE),
+        outputs=(MODEL_FILE, ONNX_FILE, SPARK_MODEL_DIR),
     ),
     "evaluate": Reads(
         config=("evaluation",),
@@ -111,8 +112,12 @@ def _reads(project: Any, stage: str) -> Reads:
 
     if stage == "validate" and project.config.validation.engine == "pandera":
         return replace(reads, packages=(*reads.packages, "pandera"))
-    if stage == "train" and project.config.compute.docker_image:
-        # Trained in the image: its limits and network count, and the image (`_image`).
+    if stage == "train" and project.config.model.type.startswith("pyspark.ml."):
+        # A Spark MLlib model: where it trains and pyspark's version shape it too.
+        spark = ("compute.cluster", "compute.spark_conf")
+        return replace(reads, config=(*reads.config, *spark), packages=(*reads.packages, "pyspark"))
+    if stage in project.config.compute.image_stages:
+        # Run in the image: its limits and network count, and the image (`_image`).
         reads = replace(reads, config=(*reads.config, "compute"))
     if stage != "train" or not project.config.export.onnx:
         return reads

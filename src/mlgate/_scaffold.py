@@ -224,7 +224,7 @@ def draft_cluster(result: Draft, cluster: str) -> None:
     config["tracking"] = tracking  # compute before tracking, as in the README's config
     result.notes.append(
         f"model.search's {_candidates(DRAFT_SEARCH['params'])} candidates run on {cluster}; "
-        "with validation.engine: spark the suite runs there too"
+        "with validation.engine: spark the validate stage runs there too"
     )
 
 

@@ -27,7 +27,8 @@ ACCEPTED = "spark://HOST:PORT (a standalone master), sc://HOST:PORT (Spark Conne
 # A Spark setting in a config whose stages run nothing on Spark: refused, not ignored.
 NOTHING_ON_SPARK = (
     "nothing in this config runs on Spark: add model.search (its candidates run on "
-    "compute.cluster) or validation.engine: spark with a suite, or remove this key"
+    "compute.cluster), a Spark MLlib model.type (pyspark.ml....) or validation.engine: spark, "
+    "or remove this key"
 )
 # Without a cluster, `validation.engine: spark` runs on this machine.
 LOCAL_MASTER = "local[2]"
@@ -73,8 +74,10 @@ def parse_cluster(text: str) -> Cluster | None:
 
 def uses_cluster(config: Config) -> bool:
     """Whether a stage of this config runs on `compute.cluster` when one is set."""
-    return config.model.search is not None or (
-        config.validation.engine == "spark" and config.validation.suite is not None
+    return (
+        config.model.search is not None
+        or config.model.type.startswith("pyspark.ml.")  # a Spark MLlib model trains there
+        or config.validation.engine == "spark"  # it reads and checks the data there
     )
 
 

@@ -270,6 +270,14 @@ def _run_stages(args: argparse.Namespace) -> int:
         return _run_stages_locked(args, project)
 
 
+def _start_stage_process(session, stage: str) -> None:  # session: stages._session.Session
+    from mlgate.stage_process import StageProcess
+
+    process = StageProcess.start(session, stage)
+    if process is not None:
+        session.stage_processes[stage] = process
+
+
 def _stopped(run_dir, error: BaseException):  # -> mlgate.results.StoppedRun | None
     """Why the run stopped: as `run_stages` recorded it, or (an error before the first
     stage) recorded here, so that the run directory never reads as a finished run."""
@@ -290,9 +298,9 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     from pathlib import Path
 
     from mlgate import _console as console
+    from mlgate._checked import check_project
     from mlgate.errors import MlgateError
     from mlgate.pipeline import COMMANDS
-    from mlgate.preflight import check_project
     from mlgate.run import clear_outputs, run_stages
     from mlgate.rundir import RunDir
     from mlgate.stages._session import Session
@@ -312,8 +320,17 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     )
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)
+    # `mlgate run`: validate and register import their libraries in processes of their own
+    # meanwhile (mlgate.stage_process). Register's is forked after the checks, which import
+    # what loading the model needs (the team's code); validate's before, to overlap them.
+    ahead = len(names) > 1 and names[0] == "validate" and names[-1] == "register"
     try:
-        check_project(project)  # every config error, before the first stage prints
+        if ahead:
+            _start_stage_process(session, "validate")
+        # Every config error, before the first stage prints (remembered when it passed).
+        check_project(project, use_cache=session.use_cache)
+        if ahead:
+            _start_stage_process(session, "register")
         results = run_stages(session, names, on_result=printer.stage)
     except (Exception, KeyboardInterrupt) as error:
         # The run directory keeps what finished and why it stopped (`run_stages` recorded
@@ -325,6 +342,9 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
             code = stopped.exit_code if stopped is not None else error.exit_code
             _write_github_outputs(run_dir, list(session.results.values()), code)
         raise
+    finally:
+        for process in session.stage_processes.values():
+            process.close()
     stopped = run_dir.stopped()  # an earlier command's stop that this one did not repair
     code = stopped.exit_code if stopped is not None else console.exit_code(results)
     printer.footer(results, code, stopped)

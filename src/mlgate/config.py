@@ -11,13 +11,25 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mlgate._catalogue import ALL_METRICS, fairness_threshold_names
 from mlgate.compute.reference import image_reference
 from mlgate.serving.plan import pinned_image
 
 SUPPORTED_MAJOR_VERSION = 1
+
+# compute.stages: what can run in compute.docker_image, and what stays on the host.
+IMAGE_STAGES = ("validate", "train", "evaluate")
+HOST_STAGES = ("fairness", "card", "register")
 
 # MLflow names travel inside `models:/NAME@ALIAS` URIs, so they cannot hold the
 # separators of that syntax.
@@ -214,9 +226,46 @@ class ComputeSection(Section):
     # The train stage runs in this image (mlgate.compute): by digest, or a tag resolved
     # to one when the stage runs. network, cpus and memory are that container's.
     docker_image: Annotated[str, AfterValidator(image_reference)] | None = None
+    # The stages that run in the image (None: train alone). After docker_image: its
+    # validator reads it.
+    stages: list[str] | None = None
     network: bool = False
     cpus: float | None = Field(default=None, gt=0, le=1024)
     memory: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,12}[bkmg]?$")
+
+    @property
+    def image_stages(self) -> tuple[str, ...]:
+        """The stages that run in docker_image, in the pipeline's order (none without it)."""
+        if self.docker_image is None:
+            return ()
+        chosen = self.stages or ["train"]
+        return tuple(name for name in IMAGE_STAGES if name in chosen)
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        allowed = ", ".join(IMAGE_STAGES)
+        for name in value:
+            if name in HOST_STAGES:
+                raise ValueError(
+                    f"{name} runs where mlgate runs, not in the image: list only {allowed} "
+                    "(fairness, card and register read the registry and the repository's Git "
+                    "history and reach the network)"
+                )
+            if name not in IMAGE_STAGES:
+                raise ValueError(f"'{name}' is not a stage that runs in the image: use {allowed}")
+        if "train" not in value:
+            raise ValueError(
+                "list train too: docker_image is where the model trains, and validate and "
+                "evaluate can run there beside it"
+            )
+        if "docker_image" in info.data and info.data["docker_image"] is None:
+            raise ValueError(
+                "the stages run in compute.docker_image: set docker_image too, or remove stages"
+            )
+        return value
 
     @field_validator("cpus", mode="before")
     @classmethod

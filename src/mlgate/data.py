@@ -322,7 +322,11 @@ def _read(path: Path, file_format: str, role: str) -> pd.DataFrame:
             f"{_first_line(exc)}; the file is truncated or corrupt",
             file=path,
         ) from None
+    except MemoryError:
+        raise too_big(path, role) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
+        if "out of memory" in str(exc):  # pandas' C parser could not grow its buffers
+            raise too_big(path, role) from None
         raise InputError(
             f"{role} data cannot be read as {file_format}: {_first_line(exc)}", file=path
         ) from None
@@ -330,6 +334,17 @@ def _read(path: Path, file_format: str, role: str) -> pd.DataFrame:
         raise InputError(
             f"reading {file_format} needs an extra package: {exc}", file=path
         ) from None
+
+
+def too_big(path: Path | str, role: str) -> InputError:
+    """A data file pandas ran out of memory reading: one line saying what reads it instead."""
+    size = f" ({path.stat().st_size / 2**30:.2f} GiB on disk)" if isinstance(path, Path) else ""
+    return InputError(
+        f"{role} data does not fit in this machine's memory as a pandas table{size}; read "
+        "and check it with Spark (validation.engine: spark) and train a Spark MLlib "
+        "model.type (pyspark.ml....) on compute.cluster",
+        file=path,
+    )
 
 
 def _first_line(exc: BaseException) -> str:

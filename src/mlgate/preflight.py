@@ -7,8 +7,8 @@ error is one line and exit 2 before any stage runs, never after training:
 - every local file the config names exists (the data files, the suite, the drift
   reference, the card template), and the validation data is not the training data
   (the same path or the same bytes) unless `evaluation.allow_training_data` says so;
-- `compute.cluster`, when a stage would run on it (`model.search`, or a suite on
-  `validation.engine: spark`), is a Spark master mlgate can connect to;
+- `compute.cluster`, when a stage would run on it (`model.search`, a Spark MLlib
+  `model.type`, or `validation.engine: spark`), is a Spark master mlgate can connect to;
 - the task, from the feature spec or else from the training file's target column alone
   (its header and that column: `mlgate.data.read_target`), and with it the metrics and
   gates, the model (built with its parameters and checked by scikit-learn, not fitted),
@@ -115,8 +115,10 @@ def _check_cluster(project: Project) -> None:
         if not uses_cluster(project.config):
             raise project.config_error(("compute", "cluster"), NOTHING_ON_SPARK)
     validation = project.config.validation
-    spark_used = (project.config.model.search is not None and compute.cluster is not None) or (
-        validation.engine == "spark" and validation.suite is not None
+    spark_used = (
+        (project.config.model.search is not None and compute.cluster is not None)
+        or project.config.model.type.startswith("pyspark.ml.")
+        or validation.engine == "spark"
     )
     if compute.spark_conf and not spark_used:
         raise project.config_error(("compute", "spark_conf"), NOTHING_ON_SPARK)
@@ -127,7 +129,9 @@ def _task(project: Project) -> Task | None:
     from mlgate._training import Task, infer_task
     from mlgate.data import read_target
 
-    target = read_target(project)
+    # With validation.engine: spark, pandas reads none of the data (it may not fit here).
+    spark = project.config.validation.engine == "spark"
+    target = None if spark else read_target(project)
     if target is None:
         kind = project.spec.task
         return Task(kind=kind, inferred=False) if kind is not None else None
@@ -139,12 +143,16 @@ def _task(project: Project) -> Task | None:
 def _check_task(project: Project, task: Task) -> None:
     from mlgate._estimators import choose_estimator
     from mlgate._search import check_search
+    from mlgate._spark_ml import check_estimator, is_spark_model
     from mlgate.fairness.groups import judged_features
     from mlgate.fairness.thresholds import check_for_task
 
     project.check_task_metrics(task.kind)
-    choice = choose_estimator(project, task.kind)  # built with its parameters, not fitted
-    check_search(project, choice, task.kind)
+    if is_spark_model(project.config.model.type):
+        check_estimator(project, task.kind)  # class, task and parameter types; no Spark yet
+    else:
+        choice = choose_estimator(project, task.kind)  # built with its parameters, not fitted
+        check_search(project, choice, task.kind)
     fairness = project.config.fairness
     features = judged_features(fairness.sensitive_features, project.spec.sensitive_features)
     # Classes are known when the target was read (a spec's task alone does not say).

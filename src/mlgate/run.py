@@ -89,15 +89,19 @@ def stopped_by(stage: str | None, error: BaseException) -> StoppedRun:
     return StoppedRun.of(stage, EXIT_SERVICE, f"{first} (a bug in mlgate)")
 
 
-# The stages `compute.docker_image` runs inside the team's image.
-CONTAINER_STAGES = ("train",)
-
-
 def _compute(session: Session, name: str) -> StageResult:
-    if name in CONTAINER_STAGES and session.project.config.compute.docker_image:
+    process = session.stage_processes.get(name)
+    if process is not None:  # its libraries were imported there meanwhile
+        return process.run(session)
+    # compute.stages: these run inside the team's image (compute.docker_image).
+    if name in session.project.config.compute.image_stages:
+        from mlgate.compute import handoff
         from mlgate.compute.container import run_stage
 
-        return run_stage(session, name)
+        try:  # the registry is read here: the image has no MLflow and no network
+            return run_stage(session, name, handoff.prepare(session, name))
+        finally:
+            handoff.cleanup(session)
     return importlib.import_module(BY_NAME[name].module).run(session)
 
 

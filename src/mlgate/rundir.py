@@ -34,6 +34,7 @@ LOCK = "lock"
 # Every file a run directory holds, named once. `<stage>.json` is `pipeline.Stage.result_file`.
 MODEL_FILE = "model.joblib"  # train: the fitted pipeline
 ONNX_FILE = "model.onnx"  # train, with export.onnx: the pipeline as ONNX
+SPARK_MODEL_DIR = "spark-model"  # train, with a Spark MLlib model.type: Spark's own format
 PREDICTIONS_FILE = "predictions.csv"  # evaluate: the validation rows' labels and scores
 PLOTS_DIR = "plots"  # evaluate: one PNG per plot
 FAIRNESS_CHART = "fairness.png"  # fairness

@@ -123,6 +123,7 @@ def collect_facts(
             config_sha256=train.config_sha256 if train else None,
             feature_spec_sha256=train.feature_spec_sha256 if train else None,
             training_image=train.image.pinned if train and train.image else None,
+            image_stages=image_stages(results) or None,
         ),
         uses=UsesFacts(
             intended_use=card.intended_use,
@@ -160,6 +161,15 @@ def with_registration(
         CardFacts.from_json(facts), version=version, alias=alias, champion_alias=champion_alias
     )
     return to_json(stamped)
+
+
+def image_stages(results: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stages whose result says they ran in compute.docker_image, in order."""
+    return tuple(
+        name
+        for name in ("validate", "train", "evaluate")
+        if getattr(results.get(name), "image", None) is not None
+    )
 
 
 def _typed(result: StageResult | None, kind: type[R]) -> R | None:

@@ -1,4 +1,5 @@
-"""Run a stage inside `compute.docker_image`, as the user, and take its result back.
+"""Run a stage of `compute.stages` inside `compute.docker_image`, as the user, and take
+its result back.
 
 The repository is mounted read-only at its own path and the run directory writable at
 its own, so every path in the config, the result and an error message means the same
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 WHEEL_IN_CONTAINER = "/opt/mlgate/mlgate.whl"
 LABEL_RUN = "org.mlgate.run"  # the run directory's id, to find a run's containers
 LOG_TAIL = 15
+_DOING = {"validate": "validating", "train": "training", "evaluate": "evaluating"}
 
 
 def outcome_file(stage: str) -> str:
@@ -54,15 +56,31 @@ def training_image(session: Session) -> ResolvedImage:
     return session.training_image
 
 
-def run_stage(session: Session, stage: str) -> StageResult:
+def run_stage(session: Session, stage: str, handed: dict[str, Any] | None = None) -> StageResult:
+    """The stage's result from its container; `handed`: what the host read for it
+    (`mlgate.compute.handoff`), passed in the job."""
     from mlgate.results import read
     from mlgate.results.train import TrainingImage
     from mlgate.serving import engine
 
     project = session.project
+    compute = project.config.compute
+    if stage == "validate" and project.config.validation.engine == "spark":
+        raise project.config_error(
+            ("compute", "stages"),
+            "the validate stage cannot run in the image with validation.engine spark (Spark "
+            "needs Java and its cluster, which the container lacks): remove validate from "
+            "compute.stages, or use the pandas or pandera engine",
+        )
     resolved = training_image(session)
     client = engine.connect()
-    names = probe.needed(parquet=_reads_parquet(project), onnx=project.config.export.onnx)
+    # One probe for every stage in the image: each command asks the image once.
+    names = probe.needed(
+        parquet=_reads_parquet(project),
+        onnx=project.config.export.onnx,
+        stages=compute.image_stages,
+        engine=project.config.validation.engine,
+    )
     with _located(project):
         found = probe.read_once(client, resolved.image_id, names, _cache(project))
         probe.check(resolved.written, found, probe.host_environment(names))
@@ -73,8 +91,8 @@ def run_stage(session: Session, stage: str) -> StageResult:
         wheel = host_wheel(_cache(project))
     outcome = session.run_dir.file(outcome_file(stage))
     outcome.unlink(missing_ok=True)
-    _run(client, session, stage, resolved, wheel)
     try:
+        _run(client, session, stage, resolved, wheel, handed or {})
         answer = json.loads(outcome.read_text(encoding="utf-8"))
     finally:
         outcome.unlink(missing_ok=True)
@@ -94,7 +112,12 @@ def run_stage(session: Session, stage: str) -> StageResult:
 
 
 def _run(
-    client: Any, session: Session, stage: str, resolved: ResolvedImage, wheel: Path | None
+    client: Any,
+    session: Session,
+    stage: str,
+    resolved: ResolvedImage,
+    wheel: Path | None,
+    handed: dict[str, Any],
 ) -> None:
     """Start the stage's container and wait for it; raise if it ended without an answer."""
     from docker.types import Mount
@@ -103,9 +126,9 @@ def _run(
 
     compute = session.project.config.compute
     run_dir = session.run_dir.path.resolve()
-    mounts = [
-        Mount(str(place), str(place), type="bind", read_only=True) for place in _read_only(session)
-    ]
+    places = _read_only(session)
+    places += _drift_reference(handed, places[0])
+    mounts = [Mount(str(place), str(place), type="bind", read_only=True) for place in places]
     mounts.append(Mount(str(run_dir), str(run_dir), type="bind", read_only=False))
     environment = {"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
     environment["USER"] = environment["LOGNAME"] = os.environ.get("USER") or "mlgate"
@@ -121,13 +144,14 @@ def _run(
             role: {**dataclasses.asdict(fetched), "path": str(fetched.path)}
             for role, fetched in session.fetched_s3.items()
         },
+        "from_host": handed,
     }
     limits: dict[str, Any] = {}
     if compute.cpus is not None:
         limits["nano_cpus"] = int(compute.cpus * 1e9)
     if compute.memory is not None:
         limits["mem_limit"] = limits["memswap_limit"] = compute.memory
-    print(f"  training in {resolved.pinned}", file=sys.stderr, flush=True)
+    print(f"  {_DOING[stage]} in {resolved.pinned}", file=sys.stderr, flush=True)
     with _engine_calls(f"run the {stage} stage in {resolved.written}"):
         box = client.containers.create(
             resolved.image_id,
@@ -202,6 +226,15 @@ def _read_only(session: Session) -> list[Path]:
         if not place.is_relative_to(root):
             places.append(place)
     return places
+
+
+def _drift_reference(handed: dict[str, Any], root: Path) -> list[Path]:
+    """The champion's training data (validate's drift reference) when outside the repo."""
+    recorded = (handed.get("champion_training_data") or [None])[0]
+    if not recorded or "://" in recorded[0]:
+        return []
+    path = Path(recorded[0]).resolve()
+    return [path] if path.is_file() and not path.is_relative_to(root) else []
 
 
 def _cache(project: Any) -> Path:

@@ -1,7 +1,8 @@
-"""What runs in the training container: `python3 -m mlgate.compute.inside JOB`.
+"""What runs in the stage's container: `python3 -m mlgate.compute.inside JOB`.
 
 JOB (JSON) names the stage, the config and the run directory, all at the paths the host
-sees, and the data hashes and S3 copies the host already has. The stage runs exactly as
+sees, the data hashes and S3 copies the host already has, and what the host read from
+the registry for the stage (`mlgate.compute.handoff`). The stage runs exactly as
 it does on the host (`mlgate.stages.<name>.run`); its result, or its error as the typed
 error it is, goes to the run directory for the host to read. Only what the stage needs is
 imported: the config and results (pydantic, PyYAML), the data and scikit-learn.
@@ -56,6 +57,7 @@ def _run(job: dict[str, Any]) -> Any:
         role: S3Object(**{**fields, "path": Path(fields["path"])})
         for role, fields in job["fetched_s3"].items()
     }
+    session.from_host = dict(job.get("from_host") or {})
     return importlib.import_module(BY_NAME[job["stage"]].module).run(session)
 
 

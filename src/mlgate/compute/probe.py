@@ -22,6 +22,9 @@ KEY = "compute.docker_image"
 NEEDED = ("scikit-learn", "scipy", "joblib", "numpy", "pandas", "pydantic", "PyYAML")
 PARQUET = ("pyarrow",)
 ONNX = ("skl2onnx", "onnxruntime", "onnx")
+# compute.stages: the validate stage's expectations engine, the evaluate stage's plots.
+VALIDATE = {"pandas": "great-expectations", "pandera": "pandera"}
+EVALUATE = ("matplotlib",)
 
 # Runs in the image: stdlib only, Python 3.8 syntax, so an old Python still answers.
 SCRIPT = """
@@ -49,8 +52,16 @@ class ImageEnvironment:
         return self.packages.get("mlgate") == mlgate.__version__
 
 
-def needed(parquet: bool, onnx: bool) -> tuple[str, ...]:
-    return (*NEEDED, *(PARQUET if parquet else ()), *(ONNX if onnx else ()))
+def needed(
+    parquet: bool, onnx: bool, stages: tuple[str, ...] = ("train",), engine: str = "pandas"
+) -> tuple[str, ...]:
+    """What the image must hold for `stages` (compute.stages), asked in one probe."""
+    extra = [*(PARQUET if parquet else ()), *(ONNX if onnx and "train" in stages else ())]
+    if "validate" in stages:
+        extra.append(VALIDATE[engine])
+    if "evaluate" in stages:
+        extra += EVALUATE
+    return (*NEEDED, *extra)
 
 
 def read_once(client: Any, image_id: str, names: tuple[str, ...], cache: Path) -> ImageEnvironment:
@@ -126,8 +137,8 @@ def check(reference: str, image: ImageEnvironment, host: ImageEnvironment) -> No
     ]
     if missing:
         raise ConfigError(
-            f"{reference} lacks {', '.join(missing)}: the train stage imports them in the "
-            "image (mlgate itself is brought in); install them there",
+            f"{reference} lacks {', '.join(missing)}: the stages in the image (compute.stages) "
+            "import them there (mlgate itself is brought in); install them in the image",
             key=KEY,
         )
     ours, theirs = host.packages.get("scikit-learn"), image.packages.get("scikit-learn")

@@ -96,6 +96,8 @@ def answer(
         "training_image": {
             "image": vtags.get(keys.TRAINING_IMAGE),
             "by_digest": _typed(vtags, keys.TRAINING_IMAGE_BY_DIGEST),
+            # compute.stages (absent on versions registered before it was recorded).
+            "stages": [name for name in vtags.get(keys.IMAGE_STAGES, "").split(",") if name],
         },
         "gates": {
             "verdicts": rules.gate_verdicts(vtags),
@@ -155,6 +157,8 @@ def render(record: dict[str, Any]) -> str:
     if trained_in["image"]:
         pinned = "" if trained_in["by_digest"] else " (a local image id: never pushed)"
         lines.append(f"  image: {trained_in['image']}{pinned}")
+        if trained_in["stages"]:
+            lines.append(f"  stages in it: {', '.join(trained_in['stages'])}")
     else:
         lines.append("  no image recorded: on the machine mlgate ran on")
     lines += ["", "Gates"]

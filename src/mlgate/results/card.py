@@ -70,6 +70,8 @@ class ModelFacts:
     feature_spec_sha256: str | None
     # compute.docker_image: the image it trained in (absent: trained where mlgate ran).
     training_image: str | None = omit_if_none()
+    # compute.stages: the stages that ran in that image (absent: none did).
+    image_stages: tuple[str, ...] | None = omit_if_none()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mlgate.results._base import STRICT, Number, StageResult, TaskKind, Verdict
+from mlgate.results._base import STRICT, Number, StageResult, TaskKind, Verdict, omit_if_none
+from mlgate.results.train import TrainingImage
 
 # A gate's bound: absolute, or against the champion.
 Bound = Literal["min", "max", "max_drop", "min_gain"]
@@ -183,3 +184,5 @@ class EvaluateResult(StageResult):
     gates: tuple[GateResult, ...]
     importance: Importance | None
     plots: Plots
+    # compute.stages: the image it ran in (absent: on the machine mlgate ran on).
+    image: TrainingImage | None = omit_if_none()  # noqa: RUF009

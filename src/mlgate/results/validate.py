@@ -15,6 +15,7 @@ from typing import Literal, Union
 from pydantic import JsonValue
 
 from mlgate.results._base import STRICT, Number, StageResult, omit_if_none
+from mlgate.results.train import TrainingImage
 
 # A class label as the target column holds it (text, a number or true/false).
 Label = Union[bool, int, float, str]  # noqa: UP007 (pydantic reads the alias at run time on 3.10)
@@ -192,3 +193,5 @@ class ValidateResult(StageResult):
     task: TaskRecord
     expectations: Expectations
     drift: Drift
+    # compute.stages: the image it ran in (absent: on the machine mlgate ran on).
+    image: TrainingImage | None = omit_if_none()  # noqa: RUF009

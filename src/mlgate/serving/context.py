@@ -54,6 +54,13 @@ def read_model(directory: Path, model_ref: str) -> ModelFiles:
         meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise InputError(f"{model_ref}'s MLmodel is not YAML: {error}") from None
+    if "spark" in (meta.get("flavors") or {}):
+        # Its pyfunc needs a JVM and a Spark session in the image, which mlgate does not build.
+        raise InputError(
+            f"{model_ref} is a Spark MLlib pipeline (MLflow's spark flavor): build-image serves "
+            "scikit-learn and ONNX models only; score it with Spark (mlflow.spark.load_model) "
+            "or register a scikit-learn model to serve"
+        )
     pyfunc = (meta.get("flavors") or {}).get("python_function")
     if not isinstance(pyfunc, dict):
         raise InputError(

@@ -39,6 +39,10 @@ class Session:
     # compute.docker_image resolved on the engine (mlgate.compute.image.ResolvedImage).
     training_image: Any = None
     stage_cache: Path | None = None  # --stage-cache: a store of this run's stages only
+    # In compute.docker_image: what the host read for this stage (mlgate.compute.handoff).
+    from_host: dict[str, Any] = field(default_factory=dict)
+    # `mlgate run`: the stages run in processes of their own (mlgate.stage_process), by name.
+    stage_processes: dict[str, Any] = field(default_factory=dict)
     _registry: Registry | None = None
 
     def stage_store(self) -> Path:
@@ -104,12 +108,16 @@ class Session:
         project = self.project
         frames, files = {}, {}
         for role in ("training", "validation"):
-            frames[role], files[role] = load_table(  # the stage cache looked a moment ago
-                project,
-                role,
-                known_sha256=self.data_hashes.get(role),
-                fetched=self.fetched_s3.get(role),
-            )
+            try:
+                frames[role], files[role] = load_table(  # the stage cache looked a moment ago
+                    project,
+                    role,
+                    known_sha256=self.data_hashes.get(role),
+                    fetched=self.fetched_s3.get(role),
+                )
+            except MemoryError:
+                frames.clear()  # what was read so far, so that the message can be made
+                raise _too_big(project, role) from None
             self.data_hashes[role] = files[role].sha256
         training_path = project.location(project.config.data.training_data_path)
         task = infer_task(project, frames["training"], training_path)
@@ -125,6 +133,11 @@ class Session:
             return
         recorded = self.result("validate", needed_by)
         assert isinstance(recorded, ValidateResult)
+        if self.project.config.model.type.startswith("pyspark.ml."):  # a Spark MLlib model
+            from mlgate._spark_model import load_validation
+
+            load_validation(self, recorded)  # pandas never reads the training file
+            return
         fresh = self.load_data()
         for role, info in fresh.items():
             before = recorded.files.get(role)
@@ -144,12 +157,19 @@ class Session:
         assert isinstance(trained, TrainResult)
         project = self.project
         recorded = trained.cache.fingerprint if trained.cache else None
-        if recorded != stage_inputs(self, "train").fingerprint():
+        # In the image, the host's: only the host can ask the engine for the image's digest.
+        current = self.from_host.get("train_fingerprint")
+        current = current or stage_inputs(self, "train").fingerprint()
+        if recorded != current:
             raise RunDirError(
                 f"the training data, the model section of {project.config_path.name}, the "
                 "feature spec or the code changed since this run's model was trained; start a "
                 "new run with `mlgate run` (or `mlgate train`)"
             )
+        if trained.estimator_class.startswith("pyspark.ml."):  # a Spark MLlib model
+            from mlgate._spark_model import load_checked
+
+            return load_checked(self, trained)
         import joblib
 
         from mlgate._cache import file_sha256
@@ -165,6 +185,13 @@ class Session:
             return joblib.load(path)
         except FileNotFoundError:
             raise RunDirError(f"{path} is missing; rerun `mlgate train`") from None
+
+
+def _too_big(project: Project, role: str) -> InputError:
+    """A data file pandas ran out of memory reading (past the reader: typing, checks)."""
+    from mlgate.data import ROLES, too_big
+
+    return too_big(project.location(getattr(project.config.data, ROLES[role])), role)
 
 
 def _check_validation_labels(project: Project, validation: Any, task: Any) -> None:

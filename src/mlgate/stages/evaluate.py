@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mlgate._metrics import Predictions
-from mlgate.errors import InputError, ServiceError
+from mlgate.errors import InputError, RunDirError, ServiceError
 from mlgate.results import EvaluateResult, Verdict
 from mlgate.results.evaluate import (
     FOUND,
@@ -57,8 +57,7 @@ def evaluate(session: Session, pipeline: Any) -> tuple[EvaluateResult, Predictio
     names = metric_names(evaluation.metrics, list(evaluation.gates), task)
     metrics = compute_metrics(names, candidate, task)
 
-    comparative = any(gate.is_comparative for gate in evaluation.gates.values())
-    found = _find_champion(session, validation, y_true, required=comparative)
+    found = _find_champion(session, validation, y_true, required=comparative(project))
     champion = None
     if found.predictions is not None:
         figures, unavailable = _champion_metrics(names, found.predictions, task)
@@ -143,32 +142,84 @@ class _Found:
     predictions: Predictions | None = None
 
 
-def _find_champion(session: Session, validation: Any, y_true: Any, *, required: bool) -> _Found:
-    """The champion's version and predictions, or why there are none.
+def comparative(project: Any) -> bool:
+    """Whether a gate compares with the champion (then the registry must answer)."""
+    return any(gate.is_comparative for gate in project.config.evaluation.gates.values())
+
+
+def lookup_champion(session: Session, *, required: bool) -> Any:
+    """The registry's champion (version, run id, model), or a `_Found` saying why none.
 
     A registry failure matters only when a comparative gate needs the champion;
     otherwise the comparison is left out and the reason kept for the report.
     """
-    from mlgate._metrics import predict
-
     project = session.project
-    alias = project.config.evaluation.champion_alias
-    where = f"alias '{alias}' of {project.registry_name}"
     none_yet = _Found(
         NO_CHAMPION,
-        f"no champion yet (no version behind {where}): comparative gates pass, "
+        f"no champion yet (no version behind {_where(project)}): comparative gates pass, "
         "absolute gates apply",
     )
     if session.champion_absent():  # known without MLflow: do not pay for starting it
         return none_yet
     try:
-        found = session.registry().champion(alias)
+        found = session.registry().champion(project.config.evaluation.champion_alias)
     except ServiceError as exc:
         if required:
             raise
         return _Found(UNREACHABLE, f"no comparison: the registry failed ({exc.message})")
-    if found is None:
-        return none_yet
+    return none_yet if found is None else found
+
+
+# compute.stages: the champion the host read for evaluate in the image (mlgate.compute.handoff),
+# removed when the container ends.
+CHAMPION_FILE = ".champion.container.joblib"
+
+
+@dataclass(frozen=True)
+class HandedChampion:
+    """The registry's champion as the image sees it (MLflow stays on the host)."""
+
+    version: str
+    run_id: str | None
+    model: Any
+
+
+def handed_champion(session: Session, handed: dict[str, Any]) -> _Found | HandedChampion:
+    """In the image: the champion the host read, as `lookup_champion` would have answered."""
+    if handed["status"] != FOUND:
+        return _Found(handed["status"], handed["note"])
+    import joblib
+
+    from mlgate._cache import file_sha256
+
+    path = session.run_dir.file(CHAMPION_FILE)
+    # A pickle runs code as it loads: only the file the host wrote for this container.
+    if not path.is_file() or file_sha256(path) != handed["sha256"]:
+        raise RunDirError(
+            f"{path} is not the champion mlgate handed to the evaluate stage's container "
+            "(missing, or its SHA-256 differs); rerun `mlgate evaluate`"
+        )
+    return HandedChampion(handed["version"], handed["run_id"], joblib.load(path))
+
+
+def _where(project: Any) -> str:
+    return f"alias '{project.config.evaluation.champion_alias}' of {project.registry_name}"
+
+
+def _find_champion(session: Session, validation: Any, y_true: Any, *, required: bool) -> _Found:
+    """The champion's version and predictions, or why there are none."""
+    from mlgate._metrics import predict
+
+    project = session.project
+    alias = project.config.evaluation.champion_alias
+    where = _where(project)
+    handed = session.from_host.get("champion")
+    if handed is not None:  # in compute.docker_image: the host read the registry
+        found = handed_champion(session, handed)
+    else:
+        found = lookup_champion(session, required=required)
+    if isinstance(found, _Found):
+        return found
     columns = list(getattr(found.model, "feature_names_in_", project.spec.model_inputs))
     missing = [column for column in columns if column not in validation.columns]
     if missing:

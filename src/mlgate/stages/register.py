@@ -210,6 +210,8 @@ def lineage_tags(
         environment.update(python=train.image.python, **train.image.packages)
         tags[keys.TRAINING_IMAGE] = train.image.pinned
         tags[keys.TRAINING_IMAGE_BY_DIGEST] = train.image.by_digest
+        ran = {"validate": data, "train": train, "evaluate": evaluation}
+        tags[keys.IMAGE_STAGES] = ",".join(name for name, r in ran.items() if r.image is not None)
     for name, version in environment.items():
         tags[keys.env_key(name)] = version
     # Promotion re-checks every recorded gate.

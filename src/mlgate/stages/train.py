@@ -10,16 +10,25 @@ from pydantic import JsonValue
 
 from mlgate.results import TrainResult, Verdict
 from mlgate.results.train import OnnxExport, SearchCandidate, SearchRecord
-from mlgate.rundir import MODEL_FILE, ONNX_FILE
+from mlgate.rundir import MODEL_FILE, ONNX_FILE, SPARK_MODEL_DIR
 from mlgate.stages._session import Session
 
 
 def run(session: Session) -> TrainResult:
+    import shutil
+
     import joblib
 
     from mlgate._cache import file_sha256
+    from mlgate._spark_ml import is_spark_model
     from mlgate._training import train_model
 
+    if is_spark_model(session.project.config.model.type):
+        from mlgate.stages import _spark_train
+
+        return _spark_train.run(session)
+    # A Spark model an earlier train of this run directory left is not this run's.
+    shutil.rmtree(session.run_dir.file(SPARK_MODEL_DIR), ignore_errors=True)
     session.ensure_data("train")
     assert session.task is not None
     trained = train_model(session.project, session.frames["training"], session.task)

@@ -9,10 +9,27 @@ from mlgate.stages._session import Session
 def run(session: Session) -> ValidateResult:
     from mlgate.validation.check import check_data
 
-    files = session.load_data()
+    if session.project.config.validation.engine == "spark":
+        from mlgate.validation.spark_read import load_for_validate
+
+        frames, files = load_for_validate(session)  # no pandas read: Spark reads the files
+    else:
+        files = session.load_data()
+        frames = session.frames
     task = session.task
     assert task is not None
-    checked = check_data(session.project, session.frames, files, task, registry=session.registry)
+    checked = check_data(
+        session.project,
+        frames,
+        files,
+        task,
+        registry=session.registry,
+        champion_data=session.from_host.get("champion_training_data"),
+    )
+    if session.project.config.validation.engine == "spark":
+        from mlgate.validation.spark_read import release
+
+        release(frames)
     rows = " · ".join(
         f"{role} {info.rows:,} row{'' if info.rows == 1 else 's'}" for role, info in files.items()
     )

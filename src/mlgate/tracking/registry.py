@@ -86,9 +86,8 @@ class Registry:
             version = alias_model_version(self.client, self.name, alias)
             if version is None:
                 return None
-            import mlflow.sklearn
-
-            model = mlflow.sklearn.load_model(f"models:/{self.name}/{version.version}")
+            uri = f"models:/{self.name}/{version.version}"
+            model = _load_model(uri)
         return Champion(version=str(version.version), run_id=version.run_id, model=model)
 
     def find_version(self, fingerprint: str) -> Any | None:
@@ -186,7 +185,10 @@ class Registry:
                     elif path.is_dir():  # e.g. the evaluation's plots/: kept as a folder
                         mlflow.log_artifacts(str(path), artifact_path=f"mlgate/{path.name}")
                 model_uri = model_id = None
-                if model is not None:
+                if model is not None and hasattr(model, "spark_model"):
+                    info = _log_spark_model(model, input_example, pip_requirements)
+                    model_uri, model_id = info.model_uri, info.model_id
+                elif model is not None:
                     info = _log_sklearn_model(
                         model, input_example, pip_requirements, code_paths, onnx_model
                     )
@@ -320,6 +322,46 @@ class Registry:
         if self.ui_base is None:
             return None
         return run_page(self.ui_base, experiment_id, run_id)
+
+
+def _load_model(uri: str) -> Any:
+    """A registered version: scikit-learn's, or a Spark MLlib pipeline behind the same face."""
+    from mlflow.models import get_model_info
+
+    if "spark" in get_model_info(uri).flavors:
+        import mlflow.spark
+
+        from mlgate._spark import spark_session
+        from mlgate._spark_model import wrap_registered
+
+        spark_session()  # the active one, or local[2]: mlflow.spark loads into it
+        return wrap_registered(mlflow.spark.load_model(uri))
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(uri)
+
+
+def _log_spark_model(model: Any, input_example: Any, pip_requirements: list[str]) -> Any:
+    """A Spark MLlib pipeline (mlgate._spark_ml.SparkPipeline) in MLflow's spark flavour."""
+    from importlib import metadata
+
+    import mlflow.spark
+    from mlflow.models import infer_signature
+
+    input_example = input_example.copy()
+    input_example.columns = input_example.columns.astype(object)
+    signature = infer_signature(input_example, model.predict(input_example))
+    requirements = [
+        *(r for r in pip_requirements if not r.startswith(("scikit-learn", "cloudpickle"))),
+        f"pyspark=={metadata.version('pyspark')}",
+    ]
+    return mlflow.spark.log_model(
+        model.spark_model,
+        MODEL_NAME_IN_RUN,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=requirements,
+    )
 
 
 def _log_sklearn_model(

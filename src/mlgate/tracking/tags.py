@@ -44,6 +44,8 @@ ENV_PREFIX = PREFIX + "env."  # mlgate.env.<package>: the versions that trained 
 # and whether that is a registry digest ("True"/"False").
 TRAINING_IMAGE = PREFIX + "compute.image"
 TRAINING_IMAGE_BY_DIGEST = TRAINING_IMAGE + ".by_digest"
+# compute.stages: the stages that ran in it, comma-separated in the pipeline's order.
+IMAGE_STAGES = TRAINING_IMAGE + ".stages"
 
 # model.search: on each candidate's child run, whether it won ("true"/"false").
 SEARCH_WINNER = PREFIX + "search.winner"

@@ -176,7 +176,20 @@ def class_count(frame: Any, spec: FeatureSpec, *, role: str) -> list[Failure]:
     if target not in frame.columns:
         return []
     labels = frame[target].dropna()
-    seen = labels.unique().tolist()
+    return class_failure(
+        spec,
+        role=role,
+        seen=labels.unique().tolist()[:2],
+        labelled=len(labels.index),
+        total_rows=len(frame.index),
+    )
+
+
+def class_failure(
+    spec: FeatureSpec, *, role: str, seen: list[Any], labelled: int, total_rows: int
+) -> list[Failure]:
+    """The failure `class_count` reports when `seen` (up to two labels) holds fewer than two."""
+    target = spec.target
     if len(seen) >= 2:
         return []
     found = f"1 class ({_show_label(seen[0])})" if seen else "no classes"
@@ -189,8 +202,8 @@ def class_count(frame: Any, spec: FeatureSpec, *, role: str) -> list[Failure]:
             reason="unexpected",
             message=f"target column '{target}' has {found} in the {role} data; evaluating "
             "a classifier needs at least 2 classes",
-            total_rows=len(frame.index),
-            samples=[{"value": _show_label(seen[0]), "count": len(labels.index)}] if seen else [],
+            total_rows=total_rows,
+            samples=[{"value": _show_label(seen[0]), "count": labelled}] if seen else [],
             arguments={"min_value": 2},
         )
     ]

@@ -123,6 +123,7 @@ def check_data(
     task: Any,
     *,
     registry: Callable[[], Any],
+    champion_data: Any = None,  # in compute.docker_image: the host's read of the registry
 ) -> DataCheck:
     settings = project.config.validation
     spec = project.spec
@@ -161,14 +162,24 @@ def check_data(
 
     failures: list[Failure] = []
     checked: dict[str, int] = {}
+    on_spark = settings.engine == "spark"
+    if on_spark:  # the frames are Spark's: the baseline joins the suite, one GE run a table
+        suite, baseline = baseline + suite, []
     built = build_suite(suite, "mlgate") if suite and schema is None else None
-    if built is not None and settings.engine == "spark":
+    if built is not None and on_spark:
         from mlgate._spark import session_for
 
         session_for(project)  # compute.cluster, or local[2]: the suite's Spark jobs run there
     for role, frame in frames.items():
-        type_failures = check_types(frame, spec, role=role)
-        outcomes = evaluate(frame, baseline, sample_size=settings.max_sample_values)
+        if on_spark:
+            import mlgate.validation.spark_checks as spark_checks  # not via the package: a cycle
+
+            rows = files[role].rows
+            type_failures = spark_checks.check_types(frame, spec, role=role, rows=rows)
+            outcomes = []
+        else:
+            type_failures = check_types(frame, spec, role=role)
+            outcomes = evaluate(frame, baseline, sample_size=settings.max_sample_values)
         if schema is not None:  # Pandera's failures, read as the GE engine reports them
             from mlgate.validation.pandera_engine import run as run_schema
 
@@ -187,7 +198,11 @@ def check_data(
         checked[role] = len(outcomes) + numeric
         failures += type_failures
         if role == "validation" and task.kind == "classification":
-            too_few = class_count(frame, spec, role=role)
+            too_few = (
+                spark_checks.class_count(frame, spec, role=role, rows=files[role].rows)
+                if on_spark
+                else class_count(frame, spec, role=role)
+            )
             checked[role] += len(too_few)  # counted when it fails, as a failed expectation
             failures += too_few
         failures += judge(
@@ -198,7 +213,7 @@ def check_data(
             show_sensitive=settings.show_sensitive_values,
         )
     after_expectations = time.perf_counter()
-    drift, drift_setup = _drift(project, frames, files, registry)
+    drift, drift_setup = _drift(project, frames, files, registry, champion_data)
     return DataCheck(
         failures=failures,
         checked=checked,
@@ -214,14 +229,26 @@ def check_data(
 
 
 def _drift(
-    project: Any, frames: dict[str, Any], files: dict[str, Any], registry: Callable[[], Any]
+    project: Any,
+    frames: dict[str, Any],
+    files: dict[str, Any],
+    registry: Callable[[], Any],
+    champion_data: Any,
 ) -> tuple[list[tuple[str, FeatureDrift]], DriftSetup | None]:
     config = project.config.validation.drift
     if not config.enabled:
         return [], None
     from mlgate.validation.reference import choose_reference
 
-    reference = choose_reference(project, files["training"].sha256, registry)
+    on_spark = project.config.validation.engine == "spark"
+    read = None
+    if on_spark:
+        from mlgate.validation.spark_read import read_reference
+
+        read = read_reference
+    reference = choose_reference(
+        project, files["training"].sha256, registry, champion_data, read=read
+    )
     if reference.frame is None:
         pairs = [("validation", frames["training"], frames["validation"])]
     else:
@@ -235,14 +262,19 @@ def _drift(
     spec = project.spec
     columns = {**spec.features, **spec.sensitive_features}
     names = config.features or list(columns)
-    found = []
-    for role, before, after in pairs:
-        for name in names:
-            if name not in before.columns:
-                continue  # the reference predates this feature: nothing to compare
-            found.append(
-                (role, feature_drift(name, columns[name], before[name], after[name], settings))
-            )
+    if on_spark:
+        from mlgate.validation.spark_drift import drift
+
+        found = drift(pairs, names, columns, settings)
+    else:
+        found = []
+        for role, before, after in pairs:
+            for name in names:
+                if name not in before.columns:
+                    continue  # the reference predates this feature: nothing to compare
+                found.append(
+                    (role, feature_drift(name, columns[name], before[name], after[name], settings))
+                )
     setup = DriftSetup(
         reference=reference.name,
         reference_uri=reference.uri,

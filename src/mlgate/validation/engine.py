@@ -129,14 +129,16 @@ def run(
     sample_size: int,
     suite: Any = None,
 ) -> list[Outcome]:
-    """Validate `table` (a pandas frame; converted for Spark) against `expectations`.
+    """Validate `table` (a pandas frame, or for Spark a Spark frame) against `expectations`.
 
     `suite` is `build_suite(expectations)` when the caller validates several tables.
     """
     if not expectations:
         return []
     session = spark_session() if engine == "spark" else None  # GE uses the active one
-    data = to_spark(table) if engine == "spark" else table
+    # A pandas frame is converted; a Spark frame (read by Spark itself) is used as it is.
+    converted = engine == "spark" and type(table).__module__.startswith("pandas")
+    data = to_spark(table) if converted else table
     batch = _batch_definition(engine, session).get_batch(batch_parameters={"dataframe": data})
     suite = suite if suite is not None else build_suite(expectations, "mlgate")
     with warnings.catch_warnings():

@@ -32,8 +32,22 @@ class Reference:
     note: str | None = None  # why the default could not be used
 
 
-def choose_reference(project: Project, training_sha256: str, registry: Any) -> Reference:
-    """The reference for this run; `registry()` connects to MLflow only when needed."""
+def choose_reference(
+    project: Project,
+    training_sha256: str,
+    registry: Any,
+    champion_data: Any = None,
+    *,
+    read: Any = None,
+) -> Reference:
+    """The reference for this run; `registry()` connects to MLflow only when needed.
+
+    `read(project, path)` reads a reference file: `read_reference` (pandas) by default.
+
+    `champion_data`: what `_champion_training_data` answered on the host, for a validate
+    stage in compute.docker_image (which has no MLflow): [[uri, sha256] or None, note].
+    """
+    read = read or read_reference
     setting = project.config.validation.drift.reference
     training_uri = str(project.location(project.config.data.training_data_path))
     if setting == "training":
@@ -45,8 +59,11 @@ def choose_reference(project: Project, training_sha256: str, registry: Any) -> R
                 ("validation", "drift", "reference"),
                 f"reference data {setting} not found; give a data file, 'training' or 'champion'",
             )
-        return Reference(setting, read_reference(project, location), str(location))
-    recorded, note = _champion_training_data(project, registry)
+        return Reference(setting, read(project, location), str(location))
+    if champion_data is not None:
+        recorded, note = champion_data
+    else:
+        recorded, note = _champion_training_data(project, registry)
     if recorded is None:
         return Reference("the training file", None, training_uri, note)
     uri, sha256 = recorded
@@ -71,7 +88,7 @@ def choose_reference(project: Project, training_sha256: str, registry: Any) -> R
             training_uri,
             f"the champion's training data {uri} has changed since it was trained on",
         )
-    return Reference("the champion's training data", read_reference(project, location), uri)
+    return Reference("the champion's training data", read(project, location), uri)
 
 
 def _champion_training_data(

@@ -1,0 +1,289 @@
+"""Stages of `mlgate run` in processes forked when it starts, to use the machine's other core.
+
+Two stages spend seconds importing libraries nothing else in the run needs: validate
+imports Great Expectations, register imports MLflow and opens its store (SQLAlchemy's
+mappers and, for a new SQLite store, its schema). `mlgate run` forks a process for each
+that does that work at once and then waits:
+
+- validate's process is forked before the pre-flight checks, so Great Expectations loads
+  while they import scikit-learn; it validates once they pass.
+- register's is forked after them, so MLflow loads while the run validates, trains and
+  evaluates; it registers when the run reaches register.
+
+When its turn comes, the process runs the stage on the run directory, as `mlgate validate`
+or `mlgate register` would in a fresh process, and sends back the result or its one-line
+error; the run writes and prints it as its own. A run that stops earlier, or restores the
+stage from the cache, ends the process without waiting.
+
+A new embedded store is made under another name and given its real one only when register
+runs: until then the run's own reads of the store (is there a champion?) see no store, as
+they would without this process, and a run that stops early leaves none behind.
+Fork is used on Linux only, where it is safe before any thread starts, and not in a run
+that uses Spark (its JVM and gateway threads are the run's own, and a Spark model needs the
+run's session to load), nor for a stage that runs in compute.docker_image; otherwise the
+stage runs in the run's own process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlgate.errors import MlgateError
+
+if TYPE_CHECKING:
+    from mlgate.results import StageResult
+    from mlgate.stages._session import Session
+
+STAGES = ("validate", "register")
+# The new embedded store while it is made (one command at a time holds the repo's lock).
+PREPARING_SUFFIX = ".preparing"
+# The session's state a fresh stage process would otherwise work out again, each way.
+_HANDED_OVER = ("data_hashes", "fetched_s3", "champion_probe", "training_image")
+_HANDED_BACK = ("data_hashes",)
+# How long an interrupted run waits for the stage to wind down (end its MLflow run).
+_WIND_DOWN_SECONDS = 30
+
+
+class StageFailedElsewhere(MlgateError):
+    """The stage failed in its process: its exit code and its one line."""
+
+    def __init__(self, exit_code: int, line: str) -> None:
+        super().__init__(line)
+        self.exit_code = exit_code
+
+
+class StageProcess:
+    """The run's handle on one stage's process: `run` the stage there once, `close` always."""
+
+    def __init__(self, stage: str, process: Any, connection: Any, preparing: Path | None):
+        self.stage = stage
+        self._process = process
+        self._connection = connection
+        self._preparing = preparing
+        self._asked = False
+
+    @classmethod
+    def start(cls, session: Session, stage: str) -> StageProcess | None:
+        """Fork the stage's process, or None where that is not safe (it then runs here)."""
+        config = session.project.config
+        if (
+            not sys.platform.startswith("linux")
+            or _uses_spark(config)
+            or stage in config.compute.image_stages
+        ):
+            return None
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        parent, child = context.Pipe()
+        for stream in (sys.stdout, sys.stderr):  # else the child writes their buffers again
+            stream.flush()
+        preparing = _preparing_path(session) if stage == "register" else None
+        process = context.Process(
+            target=_serve,
+            args=(child, session, stage, preparing),
+            name=f"mlgate-{stage}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        return cls(stage, process, parent, preparing)
+
+    def run(self, session: Session) -> StageResult:
+        from mlgate.results import read
+
+        state = {name: getattr(session, name) for name in _HANDED_OVER}
+        self._asked = True
+        try:
+            self._connection.send(("run", state))
+            reply = self._connection.recv()
+        except KeyboardInterrupt:
+            self._wind_down()
+            raise
+        except (EOFError, OSError):  # the process died: run the stage here instead
+            return _stage_module(self.stage).run(session)
+        kind, payload = reply
+        if kind == "result":
+            stored, handed_back = payload
+            for name, value in handed_back.items():
+                setattr(session, name, value)
+            return read(self.stage, stored)
+        if kind == "interrupted":
+            raise KeyboardInterrupt
+        raise StageFailedElsewhere(*payload)
+
+    def close(self) -> None:
+        """End the process; a store it was making and did not hand over goes with it."""
+        if not self._asked:  # idle, or still importing: nothing to wait for
+            self._process.kill()
+        self._connection.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        _remove_store(self._preparing)
+
+    def _wind_down(self) -> None:
+        """Interrupted while the stage runs there: interrupt it too, let it end its run."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._process.pid, signal.SIGINT)
+        if self._connection.poll(_WIND_DOWN_SECONDS):
+            with contextlib.suppress(EOFError, OSError):
+                self._connection.recv()
+
+
+def _stage_module(stage: str) -> Any:
+    from mlgate.pipeline import BY_NAME
+
+    return importlib.import_module(BY_NAME[stage].module)
+
+
+# --- the forked process -----------------------------------------------------------------
+
+
+def _serve(connection: Any, session: Session, stage: str, preparing: Path | None) -> None:
+    _die_with_parent()
+    # Idle, this process is the run's helper: the run decides what an interrupt means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    registry, failure = _connect(session, preparing) if stage == "register" else _warm_up()
+    try:
+        kind, state = connection.recv()
+    except (EOFError, OSError):
+        kind, state = "quit", None
+    if kind != "run":
+        return  # the run removes the store this process was making
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for name, value in state.items():
+            setattr(session, name, value)
+        if failure is not None:
+            raise failure
+        if preparing is not None:
+            _hand_over(preparing, session)
+        session._registry = registry  # None after a hand-over: opened by its real name
+        result = _stage_module(stage).run(session)
+        handed_back = {name: getattr(session, name) for name in _HANDED_BACK}
+        reply: tuple[str, Any] = ("result", (result.to_json(), handed_back))
+    except KeyboardInterrupt:
+        reply = ("interrupted", None)
+    except MlgateError as error:
+        reply = ("error", (error.exit_code, str(error)))
+    except BaseException as error:  # reported to the run, as the CLI would
+        reply = ("error", (_service_code(), _unexpected(error)))
+    finally:
+        _remove_store(preparing)
+    with contextlib.suppress(OSError):
+        connection.send(reply)
+
+
+def _warm_up() -> tuple[None, BaseException | None]:
+    """Validate's libraries, imported now; a failure is raised when the stage runs."""
+    try:
+        import pandas  # noqa: F401
+
+        from mlgate.validation._gx import gx_module
+
+        gx_module()
+        return None, None
+    except (Exception, KeyboardInterrupt) as error:  # the stage meets it again, and says so
+        return None, error
+
+
+def _connect(session: Session, preparing: Path | None) -> tuple[Any, BaseException | None]:
+    """The registry, opened now; a failure is kept and raised when the stage runs."""
+    from mlgate.tracking.client import open_client
+    from mlgate.tracking.registry import Registry
+    from mlgate.tracking.uri import tracking_uri
+
+    try:
+        if preparing is None:
+            return Registry.connect(session.project), None
+        _remove_store(preparing)  # a run killed outright may have left one
+        client = open_client(f"sqlite:///{preparing}", session.project.state_dir)
+        _close_store(client)  # the real path is opened once the store is handed over
+        Registry(session.project, tracking_uri(session.project), client)  # its own checks
+        return None, None
+    except (Exception, KeyboardInterrupt) as error:  # raised when the stage runs
+        return None, error
+
+
+def _preparing_path(session: Session) -> Path | None:
+    """Where a new embedded store is made, or None when the store exists or is a server."""
+    from mlgate.tracking.uri import embedded_db, embedded_uri, tracking_uri
+
+    project = session.project
+    if tracking_uri(project) != embedded_uri(project) or embedded_db(project).exists():
+        return None
+    real = embedded_db(project)
+    return real.with_name(real.name + PREPARING_SUFFIX)
+
+
+def _hand_over(preparing: Path, session: Session) -> None:
+    """Give the prepared store its real name, unless a store appeared there meanwhile."""
+    from mlgate.tracking.uri import embedded_db
+
+    real = embedded_db(session.project)
+    with contextlib.suppress(FileExistsError):
+        os.link(preparing, real)  # never replaces a store that is there
+    _remove_store(preparing)
+
+
+def _close_store(client: Any) -> None:
+    """Dispose of the engines on the prepared file, so nothing writes to it by that name."""
+    with contextlib.suppress(Exception):  # MLflow's internals: at worst a connection stays
+        for store in (client._tracking_client.store, client._get_registry_client().store):
+            engine = getattr(store, "engine", None)
+            if engine is not None:
+                engine.dispose()
+
+
+def _remove_store(preparing: Path | None) -> None:
+    if preparing is None:
+        return
+    for path in (preparing, preparing.with_name(preparing.name + "-journal")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _die_with_parent() -> None:
+    """A run killed outright takes this process with it (and the repo lock it shares)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before that took hold
+        os._exit(0)
+
+
+def _uses_spark(config: Any) -> bool:
+    return bool(
+        config.compute.cluster
+        or config.validation.engine == "spark"
+        or config.model.type.startswith("pyspark.ml.")
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _service_code() -> int:
+    from mlgate.errors import EXIT_SERVICE
+
+    return EXIT_SERVICE
+
+
+def _unexpected(error: BaseException) -> str:
+    from mlgate._console import save_traceback
+
+    log = save_traceback()
+    first = f"unexpected {type(error).__name__}: {error}".splitlines()[0]
+    return f"{first} (a bug in mlgate; traceback in {log})"

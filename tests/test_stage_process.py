@@ -1,0 +1,133 @@
+"""`mlgate run` validates and registers in processes of its own, forked as it starts.
+
+What a user must not notice: the data is validated and the version registered as before,
+a failure in such a process is the stage's one line and exit code, and a run that stops
+before register leaves no store behind (not even a half-made one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from fastrepo import latest_run, make_fast
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the stage processes are forked on Linux only"
+)
+
+# `mlgate run` in-process, then whether this process ever imported MLflow.
+_RUN_AND_LOOK = """
+import json, sys
+from mlgate.cli import main
+code = main(["run", "--json"])
+imported = {name: name in sys.modules for name in ("mlflow", "great_expectations")}
+print(json.dumps({"code": code, **imported}), file=sys.stderr)
+"""
+
+
+def _run(repo: Path, **env: str) -> tuple[dict, dict, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_LOOK],
+        cwd=repo,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    looked = json.loads(done.stderr.strip().splitlines()[-1])
+    report = json.loads(done.stdout) if done.stdout.strip() else {}
+    return looked, report, done.stderr
+
+
+def _versions(repo: Path) -> list[tuple[str, int]]:
+    with closing(sqlite3.connect(repo / ".mlgate" / "mlflow.db")) as db:
+        return db.execute("select name, version from model_versions").fetchall()
+
+
+def _store_files(repo: Path) -> list[str]:
+    return sorted(p.name for p in (repo / ".mlgate").iterdir() if p.name.startswith("mlflow.db"))
+
+
+def test_the_run_validates_and_registers_without_importing_their_libraries(
+    churn_repo: Path,
+) -> None:
+    make_fast(churn_repo)
+
+    looked, report, err = _run(churn_repo)
+
+    assert looked["code"] == 0, err
+    assert report["stages"][-1]["version"] == "1"
+    assert _versions(churn_repo) == [("production-churn-model", 1)]
+    # Those stages ran elsewhere: this process never imported their libraries.
+    assert looked["mlflow"] is False
+    assert looked["great_expectations"] is False
+    assert report["stages"][0]["verdict"] == "passed"
+    assert "68 expectations passed" in report["stages"][0]["summary"]
+    # The store was made under another name and handed over whole.
+    assert _store_files(churn_repo) == ["mlflow.db", "mlflow.db.lock"]
+    register = json.loads((latest_run(churn_repo) / "register.json").read_text())
+    assert register["verdict"] == "passed"
+
+
+def test_a_run_that_stops_before_register_leaves_no_store(churn_repo: Path) -> None:
+    make_fast(churn_repo)
+    validation = churn_repo / "data" / "validation.csv"
+    lines = validation.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("tenure_months")] = "-40"  # below the feature spec's minimum
+    validation.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+
+    looked, report, err = _run(churn_repo)
+
+    assert looked["code"] == 1, err
+    assert [stage["stage"] for stage in report["stages"]] == ["validate"]
+    assert not [name for name in _store_files(churn_repo) if name != "mlflow.db.lock"]
+
+
+def test_a_failure_in_the_register_process_is_the_stages_one_line(churn_repo: Path) -> None:
+    make_fast(churn_repo)
+
+    looked, _, err = _run(churn_repo, MLGATE_MLFLOW_UI_URL="ftp://not-a-page")
+
+    assert looked["code"] == 2, err
+    message = (
+        "MLGATE_MLFLOW_UI_URL 'ftp://not-a-page' is not the address of a web page: use "
+        "http(s)://HOST[:PORT][/PATH] (the mlflow-ui-url input)"
+    )
+    assert message in err
+    assert "Traceback" not in err
+    stopped = json.loads((latest_run(churn_repo) / "stopped.json").read_text())
+    assert stopped["stage"] == "register"
+    assert stopped["exit_code"] == 2
+    assert message in stopped["message"]
+    assert not (latest_run(churn_repo) / "register.json").exists()
+    assert not [name for name in _store_files(churn_repo) if name != "mlflow.db.lock"]
+
+
+def test_bad_data_met_in_the_validate_process_is_the_stages_one_line(churn_repo: Path) -> None:
+    make_fast(churn_repo)
+    training = churn_repo / "data" / "train.csv"
+    lines = training.read_text().splitlines()
+    row = lines[1].split(",")
+    row[lines[0].split(",").index("tenure_months")] = "twelve"
+    training.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+
+    looked, _, err = _run(churn_repo)
+
+    assert looked["code"] == 2, err
+    assert "tenure_months" in err
+    assert "Traceback" not in err
+    stopped = json.loads((latest_run(churn_repo) / "stopped.json").read_text())
+    assert stopped["stage"] == "validate"
+    assert stopped["exit_code"] == 2
+    assert "tenure_months" in stopped["message"]
