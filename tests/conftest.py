@@ -113,6 +113,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop a `--dist loadgroup` run whose groups did not reach the test ids: xdist would
+    spread each module's tests over the workers, and a module whose tests build on each
+    other (tests/test_workflows_act.py) would fail by the luck of the draw. pytest 9.2 did
+    that to pytest-xdist 3.8 (pyproject.toml keeps pytest below it)."""
+    if not getattr(session.config.option, "loadgroup", False):  # set in xdist's workers only
+        return
+    ungrouped = [item.nodeid for item in session.items if "@" not in item.nodeid]
+    if ungrouped:
+        raise pytest.UsageError(
+            f"pytest-xdist did not add the xdist_group to {ungrouped[0]!r} (pytest "
+            f"{pytest.__version__}): each module's tests would no longer share a worker"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ISOLATED_ENV:
