@@ -106,7 +106,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Under `pytest -n 2 --dist loadgroup` (the README's test command) a module's tests run
     # in one worker, in order, sharing its module fixtures; the modules that use Docker
     # run in one worker too, one after another: the engine removes the images a session
-    # made when it ends, and vfs builds side by side would only slow each other down.
+    # made when it ends, and image builds side by side would only slow each other down.
     for item in items:
         module = item.nodeid.split("::")[0]
         group = "docker" if module in docker_modules else module

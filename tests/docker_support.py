@@ -19,9 +19,10 @@ package missing, the package mirror or index unreachable) and fails on anything 
 With MLGATE_REQUIRE_DOCKER=1 (`.ci/run` sets it where it can install and start Docker)
 those reasons fail the tests instead: in CI a broken engine or mirror must not stay green.
 
-The images a session makes are removed when it ends (the engine's vfs storage keeps a
-full copy of every image): those named after one of the session's own registries and
-those left dangling, never an image that was there before the session.
+The images a session makes are removed when it ends (on vfs storage, `.ci/run`'s
+fallback where overlay2 is not available, every image is a full copy): those named after
+one of the session's own registries and those left dangling, never an image that was
+there before the session.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def engine_client() -> Any:
                 unavailable(f"no Docker engine at {address}: {error}; {advice}")
     client = None
     try:
-        # vfs storage copies an image's whole tree to create a container: on a busy engine
-        # that outlasts the SDK's default minute (mlgate's own client waits 300 s too).
+        # vfs storage (.ci/run's fallback) copies an image's whole tree per container: on a
+        # busy engine that outlasts the SDK's default minute (mlgate's client waits 300 s too).
         client = docker.from_env(timeout=300)
         client.ping()
     except Exception as error:  # DockerException, or the requests error under it

@@ -317,9 +317,10 @@ def test_the_image_answers_like_the_registered_model_and_counts_it(
 
 @pytest.fixture
 def patient_docker(docker_client: Any) -> Any:
-    """A client of the same engine that waits up to ten minutes for an answer: its vfs
-    storage copies the whole image for each container and deletes the copy on removal,
-    which takes longer than the SDK's default minute on a busy machine."""
+    """A client of the same engine that waits up to ten minutes for an answer: on vfs
+    storage (.ci/run's fallback) the engine copies the whole image for each container and
+    deletes the copy on removal, which takes longer than the SDK's default minute on a busy
+    machine."""
     client = docker.from_env(timeout=600)
     try:
         yield client
