@@ -125,7 +125,7 @@ def speed(rows_list: list[int], repeats: int) -> None:
                 )
 
 
-def proof(gib: float, memory: str) -> None:
+def proof(gib: float, memory: str, heap_mib: int | None, partition: str) -> None:
     limit = _bytes(memory)
     with tempfile.TemporaryDirectory(prefix="mlgate-spark-proof-", dir=os.getcwd()) as scratch:
         repo = make_repo(Path(scratch), SKLEARN)
@@ -149,11 +149,11 @@ def proof(gib: float, memory: str) -> None:
         # A quarter of the cgroup for the driver's heap: the JVM's own memory (metaspace,
         # code, threads, network buffers), Python with pandas, Great Expectations and
         # MLflow, and the validation rows share the rest.
-        heap = max(limit // 2**20 // 4, 256)
+        heap = heap_mib or max(limit // 2**20 // 4, 256)
         # Blocks of 32 MiB, not 128: what MLlib caches of a partition stays well within the heap.
         config["compute"]["spark_conf"] = {
             "spark.driver.memory": f"{heap}m",
-            "spark.sql.files.maxPartitionBytes": "32m",
+            "spark.sql.files.maxPartitionBytes": partition,
         }
         (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         group = Path("/sys/fs/cgroup/memory") / f"mlgate-spark-proof-{os.getpid()}"
@@ -177,8 +177,10 @@ def proof(gib: float, memory: str) -> None:
         )
         for line in done.stdout.strip().splitlines():
             print("  " + line)
-        if done.returncode != 0:
-            print(done.stderr[-2000:])
+        if done.returncode != 0:  # mlgate's own lines, not the JVM's warnings after them
+            for line in done.stderr.splitlines():
+                if line.startswith("mlgate") or "Error" in line:
+                    print("  " + line[:500])
 
 
 def _bytes(text: str) -> int:
@@ -195,11 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     limited = commands.add_parser("proof", help="a run larger than the driver's memory")
     limited.add_argument("--gib", type=float, default=3.0)
     limited.add_argument("--memory", default="1g")
+    limited.add_argument("--heap", type=int, help="the driver's heap in MiB (a quarter)")
+    limited.add_argument("--partition", default="32m", help="spark.sql.files.maxPartitionBytes")
     args = parser.parse_args(argv)
     if args.command == "speed":
         speed(args.rows, args.repeats)
     else:
-        proof(args.gib, args.memory)
+        proof(args.gib, args.memory, args.heap, args.partition)
     return 0
 
 
