@@ -138,6 +138,23 @@ def stop_spark_afterwards():
         active.stop()
 
 
+def _on_the_cluster(url: str) -> dict[str, Any]:
+    """The compute section of a run on the cluster at `url`: small memory, and both
+    executors registered before the first job, so both get work."""
+    return {
+        "cluster": url,
+        "spark_conf": {
+            "spark.driver.memory": "512m",
+            "spark.executor.memory": "512m",
+            "spark.ui.port": _free_port(),
+            "spark.cores.max": WORKERS,
+            "spark.scheduler.minRegisteredResourcesRatio": 1.0,
+            "spark.scheduler.maxRegisteredResourcesWaitingTime": "60s",
+            "spark.sql.shuffle.partitions": 2,
+        },
+    }
+
+
 def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
     spark_cluster, churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, stop_spark_afterwards
 ) -> None:
@@ -146,24 +163,7 @@ def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
     # The validate stage reads the files, checks them and computes drift on the cluster.
     set_key(churn_repo, CONFIG, "validation.engine", "spark")
-    set_key(
-        churn_repo,
-        CONFIG,
-        "compute",
-        {
-            "cluster": url,
-            "spark_conf": {
-                "spark.driver.memory": "512m",
-                "spark.executor.memory": "512m",
-                "spark.ui.port": _free_port(),
-                # Both executors registered before the first job, so both get work.
-                "spark.cores.max": WORKERS,
-                "spark.scheduler.minRegisteredResourcesRatio": 1.0,
-                "spark.scheduler.maxRegisteredResourcesWaitingTime": "60s",
-                "spark.sql.shuffle.partitions": 2,
-            },
-        },
-    )
+    set_key(churn_repo, CONFIG, "compute", _on_the_cluster(url))
     set_key(
         churn_repo,
         CONFIG,
@@ -334,23 +334,7 @@ def test_mllib_model_trains_on_the_clusters_executors(
         "model",
         {"type": "pyspark.ml.classification.LogisticRegression", "params": {"maxIter": 20}},
     )
-    set_key(
-        churn_repo,
-        CONFIG,
-        "compute",
-        {
-            "cluster": url,
-            "spark_conf": {
-                "spark.driver.memory": "512m",
-                "spark.executor.memory": "512m",
-                "spark.ui.port": _free_port(),
-                "spark.cores.max": WORKERS,
-                "spark.scheduler.minRegisteredResourcesRatio": 1.0,
-                "spark.scheduler.maxRegisteredResourcesWaitingTime": "60s",
-                "spark.sql.shuffle.partitions": 2,
-            },
-        },
-    )
+    set_key(churn_repo, CONFIG, "compute", _on_the_cluster(url))
 
     result = cli("run", "--run-dir", ".mlgate/runs/m", cwd=churn_repo)
 
