@@ -62,9 +62,9 @@ def _key(project: Project) -> str | None:
         named.append(config.validation.drift.reference)
     files = {}
     for written in filter(None, named):
-        location = project.location(written)
         if written in KEYWORDS:  # the drift reference `training` or `champion`
             continue
+        location = project.location(written)
         if not isinstance(location, Path):
             return None  # s3:// and other URIs are looked at over the network
         if location.with_name(location.name + ".dvc").exists():
