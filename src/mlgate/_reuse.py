@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate import __version__
 from mlgate._cache import NO_CHAMPION, UNKNOWN, StageInputs, champion_version
+from mlgate.config import is_spark_model
 from mlgate.pipeline import before
 from mlgate.rundir import (
     CARD_FILES,
@@ -112,7 +113,7 @@ def _reads(project: Any, stage: str) -> Reads:
 
     if stage == "validate" and project.config.validation.engine == "pandera":
         return replace(reads, packages=(*reads.packages, "pandera"))
-    if stage == "train" and project.config.model.type.startswith("pyspark.ml."):
+    if stage == "train" and is_spark_model(project.config.model.type):
         # A Spark MLlib model: where it trains and pyspark's version shape it too.
         spark = ("compute.cluster", "compute.spark_conf")
         return replace(reads, config=(*reads.config, *spark), packages=(*reads.packages, "pyspark"))

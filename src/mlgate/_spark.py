@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlgate.config import is_spark_model
 from mlgate.errors import ConfigError, ServiceError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def uses_cluster(config: Config) -> bool:
     """Whether a stage of this config runs on `compute.cluster` when one is set."""
     return (
         config.model.search is not None
-        or config.model.type.startswith("pyspark.ml.")  # a Spark MLlib model trains there
+        or is_spark_model(config.model.type)  # a Spark MLlib model trains there
         or config.validation.engine == "spark"  # it reads and checks the data there
     )
 

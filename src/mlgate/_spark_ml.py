@@ -24,17 +24,11 @@ if TYPE_CHECKING:
     from mlgate._training import Task
     from mlgate.project import Project
 
-PREFIX = "pyspark.ml."
 # Columns mlgate wires itself; a model.params entry for one would break the pipeline.
 WIRED = ("featuresCol", "labelCol", "predictionCol", "probabilityCol", "rawPredictionCol")
 # The pipeline's own columns, prefixed so that they do not meet a column of the data.
 FEATURES, LABEL, PREDICTED_LABEL = "__mlgate_features", "__mlgate_label", "predicted_label"
 _IMPUTED, _INDEXED, _ONEHOT = "__imputed", "__indexed", "__onehot"
-
-
-def is_spark_model(model_type: str) -> bool:
-    """Whether `model.type` names a Spark MLlib estimator (it trains on Spark)."""
-    return model_type.startswith(PREFIX)
 
 
 @dataclass(frozen=True)

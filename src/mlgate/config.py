@@ -27,6 +27,15 @@ from mlgate.serving.plan import pinned_image
 
 SUPPORTED_MAJOR_VERSION = 1
 
+# A model.type under this package is a Spark MLlib estimator: it trains on Spark (mlgate._spark_ml).
+SPARK_MODEL_PREFIX = "pyspark.ml."
+
+
+def is_spark_model(model_type: str) -> bool:
+    """Whether `model.type` (or a trained estimator's class) names a Spark MLlib estimator."""
+    return model_type.startswith(SPARK_MODEL_PREFIX)
+
+
 # compute.stages: what can run in compute.docker_image, and what stays on the host.
 IMAGE_STAGES = ("validate", "train", "evaluate")
 HOST_STAGES = ("fairness", "card", "register")

@@ -25,6 +25,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlgate.config import is_spark_model
+
 if TYPE_CHECKING:
     from mlgate._training import Task
     from mlgate.project import Project
@@ -117,7 +119,7 @@ def _check_cluster(project: Project) -> None:
     validation = project.config.validation
     spark_used = (
         (project.config.model.search is not None and compute.cluster is not None)
-        or project.config.model.type.startswith("pyspark.ml.")
+        or is_spark_model(project.config.model.type)
         or validation.engine == "spark"
     )
     if compute.spark_conf and not spark_used:
@@ -143,7 +145,7 @@ def _task(project: Project) -> Task | None:
 def _check_task(project: Project, task: Task) -> None:
     from mlgate._estimators import choose_estimator
     from mlgate._search import check_search
-    from mlgate._spark_ml import check_estimator, is_spark_model
+    from mlgate._spark_ml import check_estimator
     from mlgate.fairness.groups import judged_features
     from mlgate.fairness.thresholds import check_for_task
 

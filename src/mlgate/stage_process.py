@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.config import is_spark_model
 from mlgate.errors import MlgateError
 
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ def _uses_spark(config: Any) -> bool:
     return bool(
         config.compute.cluster
         or config.validation.engine == "spark"
-        or config.model.type.startswith("pyspark.ml.")
+        or is_spark_model(config.model.type)
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate._ci_context import CiContext, ci_context
+from mlgate.config import is_spark_model
 from mlgate.errors import InputError, RunDirError
 from mlgate.project import Project
 from mlgate.results import StageResult, TrainResult, ValidateResult, read
@@ -133,7 +134,7 @@ class Session:
             return
         recorded = self.result("validate", needed_by)
         assert isinstance(recorded, ValidateResult)
-        if self.project.config.model.type.startswith("pyspark.ml."):  # a Spark MLlib model
+        if is_spark_model(self.project.config.model.type):  # a Spark MLlib model
             from mlgate._spark_model import load_validation
 
             load_validation(self, recorded)  # pandas never reads the training file
@@ -166,7 +167,7 @@ class Session:
                 "feature spec or the code changed since this run's model was trained; start a "
                 "new run with `mlgate run` (or `mlgate train`)"
             )
-        if trained.estimator_class.startswith("pyspark.ml."):  # a Spark MLlib model
+        if is_spark_model(trained.estimator_class):  # a Spark MLlib model
             from mlgate._spark_model import load_checked
 
             return load_checked(self, trained)

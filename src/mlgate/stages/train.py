@@ -20,8 +20,8 @@ def run(session: Session) -> TrainResult:
     import joblib
 
     from mlgate._cache import file_sha256
-    from mlgate._spark_ml import is_spark_model
     from mlgate._training import train_model
+    from mlgate.config import is_spark_model
 
     if is_spark_model(session.project.config.model.type):
         from mlgate.stages import _spark_train
