@@ -17,7 +17,7 @@ from fairlearn import metrics as fl
 from sklearn import metrics as skm
 
 from mlgate import _markdown as md
-from mlgate.fairness import measure
+from mlgate.fairness import bootstrap, measure
 from mlgate.fairness.groups import (
     GROUP_JOIN,
     JudgedFeature,
@@ -258,9 +258,20 @@ def _fairlearn_resamples(frame: pd.DataFrame, n_boot: int, seed: int) -> list[pd
 
 
 @pytest.mark.slow  # a bootstrap of its own beside mlgate's, twice
-@pytest.mark.parametrize("seed", [pytest.param(1, id="seed-1"), pytest.param(7, id="seed-7")])
-def test_disparities_and_intervals_equal_fairlearn(seed: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "per_chunk"),
+    [
+        pytest.param(1, None, id="seed-1"),
+        # Resamples drawn and counted 7 at a time (6 chunks, the last of 5): the same figures.
+        pytest.param(7, 7, id="seed-7-in-chunks"),
+    ],
+)
+def test_disparities_and_intervals_equal_fairlearn(
+    seed: int, per_chunk: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     y_true, y_pred, groups = _classification(seed)
+    if per_chunk is not None:
+        monkeypatch.setattr(bootstrap, "_CELLS_PER_CHUNK", len(y_true) * per_chunk)
     names = [*measure.DEFAULT_DISPARITIES["classification"], "accuracy_ratio"]
     names.append("precision_difference")
     n_boot, confidence = 40, 0.9

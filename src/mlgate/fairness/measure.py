@@ -143,15 +143,14 @@ def disparities(
 
         labels = np.asarray(groups, dtype=object)
         present, codes = np.unique(labels, return_inverse=True)
-        per_group = bootstrap.group_metric_samples(
-            np.asarray(y_true),
-            np.asarray(y_pred),
-            codes,
-            len(present),
-            bootstrap.resample_indices(len(labels), n_boot, seed),
-            components,
-            kind,
-        )
+        truth, said = np.asarray(y_true), np.asarray(y_pred)
+        chunks = [
+            bootstrap.group_metric_samples(
+                truth, said, codes, len(present), indices, components, kind
+            )
+            for indices in bootstrap.resample_chunks(len(labels), n_boot, seed)
+        ]
+        per_group = {part: np.concatenate([chunk[part] for chunk in chunks]) for part in components}
         samples = {
             (kind_, part): bootstrap.spread(values, kind_)
             for part, values in per_group.items()
