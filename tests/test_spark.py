@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -266,3 +268,31 @@ def test_spark_refuses_data_it_cannot_read(cli, churn_repo: Path, path: str, say
     [line] = result.error_lines
     assert "data.training_data_path" in line
     assert says in line
+
+
+def test_a_driver_heap_spark_refuses_is_exit_2_naming_spark_conf(churn_repo: Path) -> None:
+    """Spark will not start a driver under its 450 MiB heap floor: exit 2 with Spark's own
+    reason and the key to change, not an unreachable cluster or a missing Java."""
+    set_key(churn_repo, "mlgate.yaml", "validation", {"engine": "spark"})
+    set_key(
+        churn_repo,
+        "mlgate.yaml",
+        "compute",
+        {"cluster": "local[2]", "spark_conf": {"spark.driver.memory": "256m"}},
+    )
+
+    # A process of its own: a JVM this one started earlier keeps the heap it started with.
+    done = subprocess.run(
+        [sys.executable, "-m", "mlgate", "validate", "--run-dir", ".mlgate/runs/heap"],
+        cwd=churn_repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = [text for text in done.stderr.splitlines() if text.startswith("mlgate:")]
+    assert line.startswith("mlgate: error: compute.spark_conf: Spark would not start on local[2]: ")
+    assert "Insufficient driver memory" in line
+    assert "spark.driver.memory" in line

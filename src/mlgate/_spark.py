@@ -143,6 +143,11 @@ def spark_session(cluster: Cluster | None = None, conf: dict[str, Any] | None = 
             "install it with `pip install 'pyspark[connect]'`"
         ) from None
     except Exception as exc:  # most often no Java: PySpark raises its own error types
+        refused = _jvm_refusal(exc)
+        if refused is not None:  # Java ran, and Spark refused a setting (too little memory)
+            raise ConfigError(
+                f"compute.spark_conf: Spark would not start on {where}: {refused}"
+            ) from None
         reason = _first_line(exc)
         if cluster is not None and cluster.is_remote:
             raise ServiceError(
@@ -223,6 +228,25 @@ def _conf_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _jvm_refusal(exc: BaseException) -> str | None:
+    """Spark's own message when the JVM started and rejected an argument or setting.
+
+    py4j's error says only which call failed; the Java exception behind it says why, and
+    Spark's argument errors (a driver heap under its 450 MiB floor, a malformed size)
+    name the setting to change.
+    """
+    java = getattr(exc, "java_exception", None)
+    if java is None:
+        return None
+    try:
+        kind, message = str(java.getClass().getName()), str(java.getMessage())
+    except Exception:  # the gateway went away with the failed context
+        return None
+    if not kind.endswith("IllegalArgumentException"):
+        return None
+    return " ".join(message.split()) or None  # one line: Spark puts its advice on the next
 
 
 def _first_line(exc: BaseException) -> str:
