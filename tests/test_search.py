@@ -294,6 +294,26 @@ def test_a_spark_setting_that_nothing_uses_is_exit_2(
     assert f"{key}: nothing in this config runs on Spark" in line
 
 
+def test_a_search_on_a_cluster_from_inside_the_image_is_exit_2(churn_repo: Path, cli) -> None:
+    """The search would start its Spark driver in the container: no Spark there, and the
+    executors could not reach it. Refused before anything runs, naming both ways out."""
+    set_key(churn_repo, CONFIG, "model.search", {"params": {"max_depth": [2, 3]}, "cv": 2})
+    set_key(
+        churn_repo,
+        CONFIG,
+        "compute",
+        {"cluster": "spark://10.0.0.5:7077", "docker_image": "python:3.11-slim"},
+    )
+
+    result = cli("run", "--run-dir", ".mlgate/runs/both", cwd=churn_repo)
+
+    assert result.code == 2, result.out + result.err
+    [line] = result.error_lines
+    assert "compute.cluster: model.search runs either on compute.cluster or in " in line
+    assert "remove docker_image to search on the cluster" in line
+    assert not (churn_repo / ".mlgate/runs/both/validate.json").exists()
+
+
 def _fitted(labels: list[Any] | None):
     import numpy as np
     from sklearn.linear_model import LinearRegression, LogisticRegression

@@ -116,6 +116,15 @@ def _check_cluster(project: Project) -> None:
         cluster_of(project)  # a name that is no Spark master: exit 2 naming the forms
         if not uses_cluster(project.config):
             raise project.config_error(("compute", "cluster"), NOTHING_ON_SPARK)
+        if project.config.model.search is not None and compute.docker_image is not None:
+            # The search would start its Spark driver inside the container, which has no
+            # Spark, and which the cluster's executors could not connect back to.
+            raise project.config_error(
+                ("compute", "cluster"),
+                "model.search runs either on compute.cluster or in compute.docker_image's "
+                "container, not both: remove docker_image to search on the cluster, or "
+                "cluster to search in the image",
+            )
     validation = project.config.validation
     spark_used = (
         (project.config.model.search is not None and compute.cluster is not None)
