@@ -25,6 +25,7 @@ memory (the cgroup), not by `prlimit --as`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -125,9 +126,14 @@ def speed(rows_list: list[int], repeats: int) -> None:
                 )
 
 
-def proof(gib: float, memory: str, heap_mib: int | None, partition: str) -> None:
+def proof(
+    gib: float, memory: str, heap_mib: int | None, partition: str, workers: int, executor: str
+) -> None:
     limit = _bytes(memory)
-    with tempfile.TemporaryDirectory(prefix="mlgate-spark-proof-", dir=os.getcwd()) as scratch:
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="mlgate-spark-proof-", dir=os.getcwd())
+        )
         repo = make_repo(Path(scratch), SKLEARN)
         train = repo / "data" / "train.csv"
         started = time.perf_counter()
@@ -151,10 +157,27 @@ def proof(gib: float, memory: str, heap_mib: int | None, partition: str) -> None
         # MLflow, and the validation rows share the rest.
         heap = heap_mib or max(limit // 2**20 // 4, 256)
         # Blocks of 32 MiB, not 128: what MLlib caches of a partition stays well within the heap.
-        config["compute"]["spark_conf"] = {
+        spark_conf: dict[str, object] = {
             "spark.driver.memory": f"{heap}m",
             "spark.sql.files.maxPartitionBytes": partition,
         }
+        where = "local[2]"
+        if workers:
+            # The executors run in the workers, outside the cgroup: only mlgate's Python and
+            # the driver's JVM are held to the limit, as on a runner driving a cluster.
+            cluster = stack.enter_context(
+                _standalone().standalone_cluster(
+                    Path(scratch) / "cluster", workers=workers, memory=executor
+                )
+            )
+            config["compute"]["cluster"] = where = cluster.url
+            spark_conf |= {
+                "spark.executor.memory": executor,
+                "spark.cores.max": workers,
+                "spark.scheduler.minRegisteredResourcesRatio": 1.0,
+                "spark.scheduler.maxRegisteredResourcesWaitingTime": "60s",
+            }
+        config["compute"]["spark_conf"] = spark_conf
         (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         group = Path("/sys/fs/cgroup/memory") / f"mlgate-spark-proof-{os.getpid()}"
         group.mkdir()
@@ -163,7 +186,14 @@ def proof(gib: float, memory: str, heap_mib: int | None, partition: str) -> None
             command = f"echo $$ > {group}/cgroup.procs && exec {' '.join(MLGATE)} run --no-cache"
             started = time.perf_counter()
             done = subprocess.run(
-                ["sh", "-c", command], cwd=repo, capture_output=True, text=True, check=False
+                ["sh", "-c", command],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                check=False,
+                # The driver listens on loopback, where the workers are, and the executors'
+                # Python workers run this interpreter.
+                env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable},
             )
             wall = time.perf_counter() - started
             peak = int((group / "memory.max_usage_in_bytes").read_text()) / 2**20
@@ -172,15 +202,27 @@ def proof(gib: float, memory: str, heap_mib: int | None, partition: str) -> None
                 Path("/sys/fs/cgroup/memory/cgroup.procs").write_text(pid)
             group.rmdir()
         print(
-            f"Spark engine and MLlib model in a {memory} cgroup (driver heap {heap}m): exit "
+            f"Spark engine and MLlib model on {where}, the driver in a {memory} cgroup "
+            f"(heap {heap}m): exit "
             f"{done.returncode} in {wall:.0f}s, peak {peak:.0f} MiB"
         )
         for line in done.stdout.strip().splitlines():
             print("  " + line)
         if done.returncode != 0:  # mlgate's own lines, not the JVM's warnings after them
             for line in done.stderr.splitlines():
-                if line.startswith("mlgate") or "Error" in line:
+                if line.startswith(("mlgate", "Caused by")) or "Error" in line or "Exception" in line:
                     print("  " + line[:500])
+
+
+def _standalone():
+    """tools/spark_standalone.py: a master and workers on loopback, as the tests start them."""
+    spec = importlib.util.spec_from_file_location(
+        "spark_standalone", ROOT / "tools" / "spark_standalone.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
 
 
 def _bytes(text: str) -> int:
@@ -199,11 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     limited.add_argument("--memory", default="1g")
     limited.add_argument("--heap", type=int, help="the driver's heap in MiB (a quarter)")
     limited.add_argument("--partition", default="32m", help="spark.sql.files.maxPartitionBytes")
+    limited.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="a standalone cluster of this many one-core workers on loopback (0: local[2])",
+    )
+    limited.add_argument("--executor", default="2g", help="each worker's executor memory")
     args = parser.parse_args(argv)
     if args.command == "speed":
         speed(args.rows, args.repeats)
     else:
-        proof(args.gib, args.memory, args.heap, args.partition)
+        proof(args.gib, args.memory, args.heap, args.partition, args.workers, args.executor)
     return 0
 
 

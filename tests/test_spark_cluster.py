@@ -9,13 +9,11 @@ show tasks completed on both workers' executors.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,101 +28,43 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarnin
 
 WORKERS = 2
 # Small JVMs: the daemons need little, and the machine has two cores for everything.
-DAEMON_MEMORY = "-Xmx256m"
+DAEMON_HEAP = "256m"
 GRID = {"n_estimators": [20, 40], "max_depth": [2, 3], "learning_rate": [0.05, 0.1]}
 
 
-def _json(url: str) -> Any:
-    # The UIs answer in milliseconds, but a JVM on a machine busy with other tests may not.
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.load(response)
+def _load_standalone():
+    spec = importlib.util.spec_from_file_location(
+        "spark_standalone", Path(__file__).resolve().parent.parent / "tools" / "spark_standalone.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+standalone = _load_standalone()
+_json = standalone.read_json
 
 
 def _wait(what: str, ready, within: float, logs: Path) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            found = ready()
-        except OSError:
-            found = None
-        if found:
-            return found
-        time.sleep(0.3)
-    pytest.fail(f"{what} did not come up in {within:.0f}s; see the logs in {logs}")
+    try:
+        return standalone.wait_for(what, ready, within, logs)
+    except standalone.ClusterError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
 def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
     """spark://127.0.0.1:PORT with two workers of one core each; yields (url, UIs)."""
-    java = shutil.which("java")
-    if java is None:
+    if standalone.java() is None:
         pytest.skip("no Java runtime to run a Spark master and workers")
-    import pyspark
-
-    home = Path(pyspark.__file__).parent
     logs = tmp_path_factory.mktemp("spark-cluster")
-    classpath = str(home / "jars" / "*")
-    [core] = (home / "jars").glob("spark-core_*.jar")  # spark-core_2.13-4.3.0.jar
-    env = {
-        **os.environ,
-        "SPARK_HOME": str(home),
-        # What Spark's launch scripts set (load-spark-env.sh): the workers build the
-        # executors' classpath with it.
-        "SPARK_SCALA_VERSION": core.name.split("_")[1].split("-")[0],
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "SPARK_WORKER_DIR": str(logs / "work"),
-        # The executors start Python workers with the driver's interpreter (PYSPARK_PYTHON).
-        "PYSPARK_PYTHON": sys.executable,
-    }
-    port, master_ui = _free_port(), _free_port()
-    url = f"spark://127.0.0.1:{port}"
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, *arguments: str) -> None:
-        command = [java, DAEMON_MEMORY, "-cp", classpath, *arguments]
-        with (logs / f"{name}.log").open("wb") as log:  # the child keeps its own handle
-            processes.append(
-                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=logs)
-            )
-
-    worker_uis = [_free_port() for _ in range(WORKERS)]
     try:
-        start(
-            "master",
-            "org.apache.spark.deploy.master.Master",
-            *("--host", "127.0.0.1", "--port", str(port), "--webui-port", str(master_ui)),
-        )
-        _wait("the Spark master", lambda: _json(f"http://127.0.0.1:{master_ui}/json/"), 60, logs)
-        for index, ui in enumerate(worker_uis):
-            start(
-                f"worker-{index}",
-                "org.apache.spark.deploy.worker.Worker",
-                url,
-                *("--host", "127.0.0.1", "--cores", "1", "--memory", "1g"),
-                *("--webui-port", str(ui)),
-            )
-        _wait(
-            f"{WORKERS} Spark workers",
-            lambda: (
-                sum(
-                    w["state"] == "ALIVE"
-                    for w in _json(f"http://127.0.0.1:{master_ui}/json/")["workers"]
-                )
-                == WORKERS
-            ),
-            60,
-            logs,
-        )
-        yield url, f"http://127.0.0.1:{master_ui}", [f"http://127.0.0.1:{ui}" for ui in worker_uis]
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        cluster = standalone.standalone_cluster(logs, workers=WORKERS, daemon_heap=DAEMON_HEAP)
+        with cluster as started:
+            yield started.url, started.master_ui, started.worker_uis
+    except standalone.ClusterError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture
