@@ -210,7 +210,8 @@ def proof(
             print("  " + line)
         if done.returncode != 0:  # mlgate's own lines, not the JVM's warnings after them
             for line in done.stderr.splitlines():
-                if line.startswith(("mlgate", "Caused by")) or "Error" in line or "Exception" in line:
+                said = line.startswith(("mlgate", "Caused by"))
+                if said or "Error" in line or "Exception" in line:
                     print("  " + line[:500])
 
 
