@@ -22,7 +22,7 @@ import numpy as np
 
 # Resamples are drawn and counted this many cells (resamples x rows) at a time, so the
 # gate's memory stays bounded (tens of MB) at any n_boot and row count: the whole
-# (n_boot, rows) matrix at once, with its temporaries, took 1.1 GB at 50,000 rows.
+# (n_boot, rows) matrix at once, with its temporaries, took 1 GB at 50,000 rows.
 _CELLS_PER_CHUNK = 2_000_000
 
 
