@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/spark_scale.py speed --rows 200000 1000000
     sudo .venv/bin/python benchmarks/spark_scale.py proof --gib 1 --memory 3g   # 10 minutes
+    sudo .venv/bin/python benchmarks/spark_scale.py proof --gib 3 --memory 1g --heap 512 \
+        --partition 16m --workers 2                                              # 20 minutes
 
 `speed`: the churn example's columns, drawn by examples/churn/generate.py at each
 --rows, with a 50,000-row validation file. `mlgate validate` runs once per size (pandas,
@@ -19,7 +21,10 @@ must end with exit 2 and a one-line message (not a crash), and `mlgate run` with
 controller, so root) holding the Python process and Spark's driver JVM, with
 `spark.driver.memory` under the limit: it must end with a registered version. A JVM
 reserves more address space than it uses, so the Spark run is limited by resident
-memory (the cgroup), not by `prlimit --as`.
+memory (the cgroup), not by `prlimit --as`. With --workers N the Spark run goes to a
+standalone cluster of N one-core workers on loopback (tools/spark_standalone.py), whose
+executors (--executor memory each) are outside the cgroup: the limit then holds the
+driver side alone, mlgate's Python and Spark's driver JVM.
 """
 
 from __future__ import annotations
