@@ -270,16 +270,20 @@ def test_spark_refuses_data_it_cannot_read(cli, churn_repo: Path, path: str, say
     assert says in line
 
 
-def test_a_driver_heap_spark_refuses_is_exit_2_naming_spark_conf(churn_repo: Path) -> None:
+@pytest.mark.parametrize("own_log", [False, True], ids=["mlgate-log", "team-java-options"])
+def test_a_driver_heap_spark_refuses_is_exit_2_naming_spark_conf(
+    churn_repo: Path, own_log: bool
+) -> None:
     """Spark will not start a driver under its 450 MiB heap floor: exit 2 with Spark's own
-    reason and the key to change, not an unreachable cluster or a missing Java."""
+    reason and the key to change, not an unreachable cluster or a missing Java. The JVM's
+    log (its ERROR line and Java stack trace) goes to .mlgate/logs, not the terminal; a
+    team's own spark.driver.extraJavaOptions come after mlgate's and win."""
+    conf = {"spark.driver.memory": "256m"}
+    team_log = churn_repo / "team-spark.log"
+    if own_log:
+        conf["spark.driver.extraJavaOptions"] = f"-Dmlgate.spark.log={team_log}"
     set_key(churn_repo, "mlgate.yaml", "validation", {"engine": "spark"})
-    set_key(
-        churn_repo,
-        "mlgate.yaml",
-        "compute",
-        {"cluster": "local[2]", "spark_conf": {"spark.driver.memory": "256m"}},
-    )
+    set_key(churn_repo, "mlgate.yaml", "compute", {"cluster": "local[2]", "spark_conf": conf})
 
     # A process of its own: a JVM this one started earlier keeps the heap it started with.
     done = subprocess.run(
@@ -296,3 +300,15 @@ def test_a_driver_heap_spark_refuses_is_exit_2_naming_spark_conf(churn_repo: Pat
     assert line.startswith("mlgate: error: compute.spark_conf: Spark would not start on local[2]: ")
     assert "Insufficient driver memory" in line
     assert "spark.driver.memory" in line
+    # Only the JVM's own start-up notice is left beside mlgate's line.
+    assert "\tat org.apache.spark" not in done.stderr
+    assert "ERROR" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
+    mlgate_log = churn_repo / ".mlgate" / "logs" / "spark-driver.log"
+    written = team_log if own_log else mlgate_log
+    assert "INVALID_DRIVER_MEMORY" in written.read_text()
+    if own_log:
+        assert not mlgate_log.exists() or not mlgate_log.stat().st_size
+        assert "Spark's log" not in line
+    else:
+        assert line.endswith(f"; Spark's log: {mlgate_log}")

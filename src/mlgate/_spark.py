@@ -15,6 +15,7 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate.config import is_spark_model
@@ -31,6 +32,12 @@ NOTHING_ON_SPARK = (
     "compute.cluster), a Spark MLlib model.type (pyspark.ml....) or validation.engine: spark, "
     "or remove this key"
 )
+# The driver JVM's log, under the project's state directory (.mlgate/), and the log4j2
+# configuration that sends it there.
+DRIVER_LOG = "logs/spark-driver.log"
+_LOG4J = Path(__file__).with_name("spark-log4j2.properties")
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+_driver_log: Path | None = None  # set once this process's JVM logs to a file
 # Without a cluster, `validation.engine: spark` runs on this machine.
 LOCAL_MASTER = "local[2]"
 # How long a master may take to answer, and to give the application its first executor.
@@ -99,10 +106,19 @@ def cluster_of(project: Project) -> Cluster | None:
 
 def session_for(project: Project) -> Any:
     """The SparkSession on the project's cluster (local[2] without one), made once per process."""
-    return spark_session(cluster_of(project), dict(project.config.compute.spark_conf))
+    return spark_session(
+        cluster_of(project),
+        dict(project.config.compute.spark_conf),
+        log_file=project.state_dir / DRIVER_LOG,
+    )
 
 
-def spark_session(cluster: Cluster | None = None, conf: dict[str, Any] | None = None) -> Any:
+def spark_session(
+    cluster: Cluster | None = None,
+    conf: dict[str, Any] | None = None,
+    *,
+    log_file: Path | None = None,
+) -> Any:
     """The active SparkSession when it runs where asked, else a new one there.
 
     Without a cluster any active session is taken (a notebook's, a test's). An active
@@ -119,7 +135,8 @@ def spark_session(cluster: Cluster | None = None, conf: dict[str, Any] | None = 
     if cluster is not None and cluster.is_remote:
         _probe(cluster)
     builder = spark.SparkSession.builder.appName("mlgate")
-    if cluster is not None and cluster.kind == "connect":
+    connect = cluster is not None and cluster.kind == "connect"
+    if connect:  # no JVM in this process
         builder = builder.remote(cluster.url)
     else:
         builder = builder.master(cluster.url if cluster else LOCAL_MASTER)
@@ -132,11 +149,15 @@ def spark_session(cluster: Cluster | None = None, conf: dict[str, Any] | None = 
             builder = builder.config("spark.ui.enabled", "true").config(
                 "spark.sql.shuffle.partitions", "200"
             )
+        builder = _log_to_file(builder, log_file, conf or {})
     for key, value in (conf or {}).items():
-        builder = builder.config(key, _conf_text(value))
+        if connect or key != JAVA_OPTIONS:  # else merged with ours by _log_to_file
+            builder = builder.config(key, _conf_text(value))
     where = cluster.url if cluster else LOCAL_MASTER
     try:
-        session = builder.getOrCreate()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # pyspark on pandas 3
+            session = builder.getOrCreate()
     except ImportError as exc:  # Spark Connect's client libraries (grpcio, ...)
         raise ConfigError(
             f"compute.cluster: {where} needs Spark Connect's client ({exc.name or exc}); "
@@ -146,12 +167,13 @@ def spark_session(cluster: Cluster | None = None, conf: dict[str, Any] | None = 
         refused = _jvm_refusal(exc)
         if refused is not None:  # Java ran, and Spark refused a setting (too little memory)
             raise ConfigError(
-                f"compute.spark_conf: Spark would not start on {where}: {refused}"
+                f"compute.spark_conf: Spark would not start on {where}: {refused}{_see_log()}"
             ) from None
         reason = _first_line(exc)
         if cluster is not None and cluster.is_remote:
             raise ServiceError(
-                f"compute.cluster: could not start a Spark application on {where} ({reason})"
+                f"compute.cluster: could not start a Spark application on {where} "
+                f"({reason}){_see_log()}"
             ) from None
         raise ConfigError(
             f"could not start a local Spark session ({reason}); Spark needs Java 17 or later "
@@ -228,6 +250,35 @@ def _conf_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _log_to_file(builder: Any, log_file: Path | None, conf: dict[str, Any]) -> Any:
+    """Send the driver JVM's log to `log_file` when this call starts the JVM.
+
+    A team's own spark.driver.extraJavaOptions come after mlgate's, so theirs win,
+    a log4j2.configurationFile of their own included.
+    """
+    from pyspark import SparkContext
+
+    global _driver_log
+    theirs = _conf_text(conf[JAVA_OPTIONS]) if JAVA_OPTIONS in conf else ""
+    launching = SparkContext._gateway is None  # later sessions reuse the process's JVM
+    if log_file is None or not launching or '"' in str(log_file):
+        return builder.config(JAVA_OPTIONS, theirs) if theirs else builder
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only checkout: Spark's own default, the terminal
+        return builder.config(JAVA_OPTIONS, theirs) if theirs else builder
+    ours = f'-Dlog4j2.configurationFile="{_LOG4J}" -Dmlgate.spark.log="{log_file}"'
+    _driver_log = log_file
+    return builder.config(JAVA_OPTIONS, f"{ours} {theirs}".strip())
+
+
+def _see_log() -> str:
+    """Where the driver's own account of a failure is, when mlgate sent it to a file."""
+    if _driver_log is None or not _driver_log.is_file() or not _driver_log.stat().st_size:
+        return ""
+    return f"; Spark's log: {_driver_log}"
 
 
 def _jvm_refusal(exc: BaseException) -> str | None:
