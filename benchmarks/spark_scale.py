@@ -44,6 +44,8 @@ from pathlib import Path
 
 import yaml
 
+from mlgate.config import is_spark_model
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "churn"
 MLGATE = [sys.executable, "-m", "mlgate"]
@@ -53,8 +55,9 @@ SKLEARN = {"type": "LogisticRegression", "params": {"max_iter": 200}}
 SPARK = {"type": "pyspark.ml.classification.LogisticRegression", "params": {"maxIter": 20}}
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("churn_generate", EXAMPLE / "generate.py")
+def _load(name: str, path: Path):
+    """A script of this repository that is no package module, loaded by its path."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -63,7 +66,7 @@ def _generator():
 
 def write_rows(path: Path, rows: int, seed: int, *, max_bytes: int | None = None) -> int:
     """The churn columns, `rows` of them (or until the file holds `max_bytes`), in chunks."""
-    generate = _generator().generate
+    generate = _load("churn_generate", EXAMPLE / "generate.py").generate
     written = 0
     with path.open("w", encoding="utf-8", newline="") as out:
         index = 0
@@ -88,7 +91,7 @@ def make_repo(folder: Path, model: dict, *, spark_validation: bool = False) -> P
     if spark_validation:
         config["validation"]["engine"] = "spark"
     config.pop("compute", None)
-    if model["type"].startswith("pyspark.ml."):
+    if is_spark_model(model["type"]):
         config["compute"] = {"cluster": "local[2]"}
     (repo / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return repo
@@ -170,8 +173,9 @@ def proof(
         if workers:
             # The executors run in the workers, outside the cgroup: only mlgate's Python and
             # the driver's JVM are held to the limit, as on a runner driving a cluster.
+            standalone = _load("spark_standalone", ROOT / "tools" / "spark_standalone.py")
             cluster = stack.enter_context(
-                _standalone().standalone_cluster(
+                standalone.standalone_cluster(
                     Path(scratch) / "cluster", workers=workers, memory=executor
                 )
             )
@@ -218,17 +222,6 @@ def proof(
                 said = line.startswith(("mlgate", "Caused by"))
                 if said or "Error" in line or "Exception" in line:
                     print("  " + line[:500])
-
-
-def _standalone():
-    """tools/spark_standalone.py: a master and workers on loopback, as the tests start them."""
-    spec = importlib.util.spec_from_file_location(
-        "spark_standalone", ROOT / "tools" / "spark_standalone.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
 
 
 def _bytes(text: str) -> int:

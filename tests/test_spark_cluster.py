@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import _free_port
 from tests.test_bad_inputs import CONFIG, set_key
 
 pytest.importorskip("pyspark", reason="pyspark is the optional `spark` extra")
@@ -44,6 +43,7 @@ def _load_standalone():
 
 standalone = _load_standalone()
 _json = standalone.read_json
+_free_port = standalone.free_port
 
 
 def _wait(what: str, ready, within: float, logs: Path) -> Any:

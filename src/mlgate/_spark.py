@@ -149,9 +149,11 @@ def spark_session(
             builder = builder.config("spark.ui.enabled", "true").config(
                 "spark.sql.shuffle.partitions", "200"
             )
-        builder = _log_to_file(builder, log_file, conf or {})
+        options = _java_options(log_file, conf or {})
+        if options:
+            builder = builder.config(JAVA_OPTIONS, options)
     for key, value in (conf or {}).items():
-        if connect or key != JAVA_OPTIONS:  # else merged with ours by _log_to_file
+        if connect or key != JAVA_OPTIONS:  # else merged with mlgate's just above
             builder = builder.config(key, _conf_text(value))
     where = cluster.url if cluster else LOCAL_MASTER
     try:
@@ -252,26 +254,23 @@ def _conf_text(value: Any) -> str:
     return str(value)
 
 
-def _log_to_file(builder: Any, log_file: Path | None, conf: dict[str, Any]) -> Any:
-    """Send the driver JVM's log to `log_file` when this call starts the JVM.
-
-    A team's own spark.driver.extraJavaOptions come after mlgate's, so theirs win,
-    a log4j2.configurationFile of their own included.
-    """
+def _java_options(log_file: Path | None, conf: dict[str, Any]) -> str:
+    """spark.driver.extraJavaOptions: mlgate's, sending the driver's log to `log_file` when
+    this call starts the JVM, then the team's own, which come last and so win (a
+    log4j2.configurationFile of their own included)."""
     from pyspark import SparkContext
 
     global _driver_log
     theirs = _conf_text(conf[JAVA_OPTIONS]) if JAVA_OPTIONS in conf else ""
     launching = SparkContext._gateway is None  # later sessions reuse the process's JVM
     if log_file is None or not launching or '"' in str(log_file):
-        return builder.config(JAVA_OPTIONS, theirs) if theirs else builder
+        return theirs
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError:  # a read-only checkout: Spark's own default, the terminal
-        return builder.config(JAVA_OPTIONS, theirs) if theirs else builder
-    ours = f'-Dlog4j2.configurationFile="{_LOG4J}" -Dmlgate.spark.log="{log_file}"'
+        return theirs
     _driver_log = log_file
-    return builder.config(JAVA_OPTIONS, f"{ours} {theirs}".strip())
+    return f'-Dlog4j2.configurationFile="{_LOG4J}" -Dmlgate.spark.log="{log_file}" {theirs}'.strip()
 
 
 def _see_log() -> str:
