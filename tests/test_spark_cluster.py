@@ -232,6 +232,11 @@ def test_search_runs_through_spark_connect_on_the_cluster(
     connect_server, churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, stop_spark_afterwards
 ) -> None:
     url, api = connect_server
+    # A classic session already in this process (a notebook's, an earlier test's): pyspark
+    # refuses a Connect session beside it, so mlgate stops it, as any session elsewhere.
+    from mlgate._spark import spark_session
+
+    spark_session()
     # pyspark marks the process as a Spark Connect client for good (this variable); set here,
     # monkeypatch removes it after the test, so later tests get classic sessions again.
     monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")

@@ -137,6 +137,7 @@ def spark_session(
     builder = spark.SparkSession.builder.appName("mlgate")
     connect = cluster is not None and cluster.kind == "connect"
     if connect:  # no JVM in this process
+        _stop_classic(spark)
         builder = builder.remote(cluster.url)
     else:
         builder = builder.master(cluster.url if cluster else LOCAL_MASTER)
@@ -252,6 +253,19 @@ def _conf_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _stop_classic(spark: Any) -> None:
+    """pyspark refuses a Connect session beside a classic one in the same process; a
+    classic one runs on another master by definition, so it is stopped as any other is."""
+    from pyspark import SparkContext
+
+    classic = spark.SparkSession._instantiatedSession
+    if classic is not None:
+        _started.pop(id(classic), None)
+        classic.stop()
+    elif SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
 
 
 def _java_options(log_file: Path | None, conf: dict[str, Any]) -> str:
