@@ -247,27 +247,41 @@ def test_spark_refuses_a_non_numeric_value_as_the_pandas_engine_does(
     assert "['twenty']" in lines["spark"][0]
 
 
-@pytest.mark.parametrize(
-    ("path", "says"),
-    [
-        pytest.param("s3://bucket/train.csv", "hadoop-aws", id="s3"),
-        pytest.param("data/train.csv.xz", "no .xz decompressor", id="xz"),
-    ],
-)
-def test_spark_refuses_data_it_cannot_read(cli, churn_repo: Path, path: str, says: str) -> None:
-    import lzma
-
-    data = churn_repo / "data"
-    (data / "train.csv.xz").write_bytes(lzma.compress((data / "train.csv").read_bytes()))
-    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", path)
+@pytest.mark.parametrize("suffix", [".xz", ".zst"])
+def test_spark_refuses_a_compression_hadoop_cannot_read(cli, churn_repo: Path, suffix: str) -> None:
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", f"data/train.csv{suffix}")
     set_key(churn_repo, "mlgate.yaml", "validation", {"engine": "spark"})
+    (churn_repo / "data" / f"train.csv{suffix}").write_bytes(b"compressed")
 
     result = cli("validate", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
 
     assert result.code == 2, result.out + result.err
     [line] = result.error_lines
     assert "data.training_data_path" in line
-    assert says in line
+    assert f"no {suffix} decompressor" in line
+
+
+def test_s3_data_without_hadoop_aws_says_how_to_add_it(
+    spark_session, cli, churn_repo: Path, s3_env: str, s3_bucket
+) -> None:
+    """This session's JVM has no S3A filesystem: exit 2 naming the object and the package
+    for this Hadoop, not a Java stack trace."""
+    import pyspark
+
+    uri = s3_bucket.uri("churn/train.csv")
+    s3_bucket.put("churn/train.csv", churn_repo / "data" / "train.csv")
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", uri)
+    set_key(churn_repo, "mlgate.yaml", "validation", {"engine": "spark"})
+
+    result = cli("validate", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
+
+    assert result.code == 2, result.out + result.err
+    [line] = result.error_lines
+    assert line.startswith(f"mlgate: error: {uri}: Spark has no S3A filesystem"), line
+    jars = Path(pyspark.__file__).parent / "jars"
+    [client] = jars.glob("hadoop-client-api-*.jar")
+    hadoop = client.stem.removeprefix("hadoop-client-api-")
+    assert f"spark.jars.packages: org.apache.hadoop:hadoop-aws:{hadoop}" in line
 
 
 @pytest.mark.parametrize("own_log", [False, True], ids=["mlgate-log", "team-java-options"])

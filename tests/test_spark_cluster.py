@@ -298,3 +298,97 @@ def test_mllib_model_trains_on_the_clusters_executors(
     assert len(workers) == WORKERS
     assert all(executor["completedTasks"] > 0 for executor in workers), workers
     assert executors["driver"]["completedTasks"] == 0
+
+
+def _load_hadoop_aws():
+    spec = importlib.util.spec_from_file_location(
+        "hadoop_aws", Path(__file__).resolve().parent.parent / "tools" / "hadoop_aws.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def hadoop_aws() -> tuple[list[Path], dict[str, str]]:
+    """hadoop-aws and its AWS SDK (from PyPI: tools/hadoop_aws.py), and the settings they
+    need on this Hadoop. Where CI sets MLGATE_REQUIRE_HADOOP_AWS=1, a failed download fails."""
+    tool = _load_hadoop_aws()
+    try:
+        return tool.jars(), tool.COMPAT
+    except OSError as error:
+        if os.environ.get("MLGATE_REQUIRE_HADOOP_AWS") == "1":
+            pytest.fail(f"could not fetch hadoop-aws: {error}")
+        pytest.skip(f"could not fetch hadoop-aws: {error}")
+
+
+# Distinctive, so that a copy of it in any output is found.
+SECRET = "mlgate-test-secret-5b0c7e"
+
+
+def test_s3_data_is_read_by_the_clusters_executors_through_s3a(
+    spark_cluster, hadoop_aws, churn_repo: Path, cli, s3_env: str, s3_bucket, monkeypatch
+) -> None:
+    """validation.engine: spark and a Spark MLlib model on s3:// objects: Spark reads them
+    as s3a:// on the workers with the endpoint and credentials of the AWS environment; the
+    validate stage records what the pandas engine records of the same files read locally,
+    and the model trains from the object and is registered."""
+    from tests.test_spark import _assert_same_checks
+
+    url, _, _ = spark_cluster
+    jars, compat = hadoop_aws
+    set_key(churn_repo, CONFIG, "validation.engine", "pandas")
+    by_pandas = cli("validate", "--run-dir", ".mlgate/runs/p", cwd=churn_repo)
+    assert by_pandas.code == 0, by_pandas.out + by_pandas.err
+    local = json.loads((churn_repo / ".mlgate/runs/p/validate.json").read_text())
+
+    versions = {}
+    for role, name in (("training", "train.csv"), ("validation", "validation.csv")):
+        versions[role] = s3_bucket.put(f"churn/{name}", churn_repo / "data" / name)
+        set_key(churn_repo, CONFIG, f"data.{role}_data_path", s3_bucket.uri(f"churn/{name}"))
+    compute = _on_the_cluster(url)
+    compute["spark_conf"] |= {"spark.jars": ",".join(map(str, jars)), **compat}
+    set_key(churn_repo, CONFIG, "compute", compute)
+    set_key(churn_repo, CONFIG, "validation.engine", "spark")
+    set_key(
+        churn_repo,
+        CONFIG,
+        "model",
+        {"type": "pyspark.ml.classification.LogisticRegression", "params": {"maxIter": 20}},
+    )
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+
+    # A process of its own: spark.jars reach the driver's classpath only in a new JVM.
+    done = subprocess.run(
+        [sys.executable, "-m", "mlgate", "run", "--run-dir", ".mlgate/runs/s"],
+        cwd=churn_repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable},
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LogisticRegression (Spark MLlib pipeline) on 9 features in" in done.stdout
+    registered = json.loads((churn_repo / ".mlgate/runs/s/register.json").read_text())
+    assert registered["version"] == "1"
+    on_s3 = json.loads((churn_repo / ".mlgate/runs/s/validate.json").read_text())
+    _assert_same_checks(on_s3, local)
+    for role, recorded in on_s3["files"].items():
+        read_locally = local["files"][role]
+        assert recorded["uri"].startswith(f"s3://{s3_bucket.name}/churn/")
+        assert recorded["version_id"] == versions[role]
+        assert recorded["etag"]
+        for figure in ("sha256", "size_bytes", "rows", "columns"):
+            assert recorded[figure] == read_locally[figure], (role, figure)
+    # The secret went to Spark only: not to the terminal, the run directory or its logs.
+    written = [done.stdout, done.stderr]
+    written += [
+        path.read_text(errors="replace")
+        for folder in (churn_repo / ".mlgate/runs/s", churn_repo / ".mlgate/logs")
+        for path in folder.rglob("*")
+        if path.is_file()
+    ]
+    assert not [text for text in written if SECRET in text]

@@ -135,6 +135,21 @@ def fetch(uri: str, cache_dir: Path, *, version_id: str | None = None, s3: Any =
     )
 
 
+def check_unchanged(read: S3Object, *, s3: Any = None) -> None:
+    """Exit 3 when the object at `read.uri` is no longer the version `read` was: another
+    reader (Spark) that read it meanwhile may have seen other bytes than were hashed."""
+    s3 = s3 if s3 is not None else client(read.uri)
+    head = _head(s3, read.uri, read.bucket, read.key)
+    version_id = head.get("VersionId") or None
+    if version_id == "null":
+        version_id = None
+    if str(head.get("ETag", "")).strip('"') != read.etag or version_id != read.version_id:
+        raise ServiceError(
+            "the object changed while it was being read; run again once writes to it stop",
+            file=read.uri,
+        )
+
+
 @dataclass(frozen=True)
 class Listed:
     """One object under a prefix, as the listing shows it."""

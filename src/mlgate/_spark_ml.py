@@ -217,33 +217,46 @@ def read_training(project: Project, spark: Any, task: Task) -> Any:
 
     written = project.config.data.training_data_path
     location = project.location(written)
-    if not isinstance(location, Path):
-        raise project.config_error(
-            ("data", "training_data_path"),
-            f"{written}: a Spark MLlib model reads local files (or a path every executor "
-            "sees); copy the file there, or pick a scikit-learn model",
-        )
-    file_format = _format_of(location)
-    compression = location.suffix.lower() if location.suffix.lower() in COMPRESSIONS else None
+    shown: Path | str = location
+    if isinstance(location, Path):
+        path, name = str(location), location
+    else:  # an s3:// object (check_location refused any other URI): read as s3a://
+        from mlgate._s3 import parse_uri
+        from mlgate._spark_s3 import configure, hadoop_uri
+
+        configure(spark, project.config.compute.spark_conf)
+        path, name = hadoop_uri(written), Path(parse_uri(written)[1].rsplit("/", 1)[-1])
+    file_format = _format_of(name)
+    compression = name.suffix.lower() if name.suffix.lower() in COMPRESSIONS else None
     if file_format is None or compression in (".xz", ".zst"):  # Hadoop has no codec for them
         raise project.config_error(
             ("data", "training_data_path"),
             f"{written}: Spark reads CSV, TSV, Parquet and JSON Lines, plain or .gz/.bz2",
         )
     reader = spark.read
-    if file_format in ("csv", "tsv"):
-        # All text, no inference pass over the data: the spec says what each column is.
-        raw = reader.csv(str(location), header=True, sep="\t" if file_format == "tsv" else ",")
-    elif file_format == "parquet":
-        raw = reader.parquet(str(location))
-    else:
-        raw = reader.json(str(location))
+    try:
+        if file_format in ("csv", "tsv"):
+            # All text, no inference pass over the data: the spec says what each column is.
+            raw = reader.csv(path, header=True, sep="\t" if file_format == "tsv" else ",")
+        elif file_format == "parquet":
+            raw = reader.parquet(path)
+        else:
+            raw = reader.json(path)
+    except Exception as exc:  # Spark lists the files here: AnalysisException, Py4JJavaError
+        from mlgate._spark_s3 import no_filesystem
+
+        refused = no_filesystem(spark, exc, str(shown), "pick a scikit-learn model")
+        if refused is not None:
+            raise refused from None
+        raise InputError(
+            f"Spark cannot read the training data: {_reason(exc)}", file=shown
+        ) from None
     spec = project.spec
     missing = [c for c in (*spec.model_inputs, spec.target) if c not in raw.columns]
     if missing:
         raise InputError(
             f"column(s) {', '.join(missing[:5])} of the feature spec are not in the file",
-            file=location,
+            file=shown,
         )
     selected = [
         _typed(F, raw[name], column.is_numeric).alias(name)

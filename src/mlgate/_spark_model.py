@@ -231,18 +231,41 @@ def recorded_task(session: Any, training_sha256: str | None, needed_by: str = "t
     )
 
 
+def training_sha256(session: Any) -> str | None:
+    """The training file's SHA-256, streamed, never read into memory: a local file from
+    disk, an s3:// object through the local cache (where validate left it); None for a
+    local file that is missing."""
+    from mlgate.data import sha256_of
+
+    if "training" in session.data_hashes:
+        return str(session.data_hashes["training"])
+    project = session.project
+    written = project.config.data.training_data_path
+    location = project.location(written)
+    if isinstance(location, Path):
+        if not location.is_file():
+            return None
+        digest = sha256_of(location)
+    else:
+        from mlgate import _s3
+
+        fetched = session.fetched_s3.get("training")
+        if fetched is None or fetched.uri != written:
+            fetched = _s3.fetch(written, project.state_dir / "cache" / "s3")
+            session.fetched_s3["training"] = fetched
+        digest = fetched.sha256
+    session.data_hashes["training"] = digest
+    return digest
+
+
 def load_validation(session: Any, recorded: Any) -> None:
     """A later command's data for a Spark model: the validation file in pandas (evaluate and
     fairness score it), the training file only hashed, since it may not fit this machine."""
-    from mlgate.data import load_table, sha256_of
+    from mlgate.data import load_table
     from mlgate.errors import RunDirError
 
     project = session.project
-    location = project.location(project.config.data.training_data_path)
-    training = session.data_hashes.get("training")
-    if training is None and isinstance(location, Path):
-        training = session.data_hashes["training"] = sha256_of(location)
-    task = session.task or recorded_task(session, training, "evaluate")
+    task = session.task or recorded_task(session, training_sha256(session), "evaluate")
     frame, info = load_table(
         project, "validation", known_sha256=session.data_hashes.get("validation")
     )

@@ -58,7 +58,7 @@ class TrainedModel:
     search: SearchOutcome | None = None  # model.search: every candidate, and the winner
 
 
-def infer_task(project: Project, train: pd.DataFrame, path: Path) -> Task:
+def infer_task(project: Project, train: pd.DataFrame, path: Path | str) -> Task:
     import pandas as pd
 
     spec = project.spec

@@ -378,7 +378,7 @@ def _check_header(path: Path, separator: str) -> None:
         seen.add(name)
 
 
-def _check_columns(project: Project, frame: pd.DataFrame, path: Path) -> None:
+def _check_columns(project: Project, frame: pd.DataFrame, path: Path | str) -> None:
     spec = project.spec
     present = {str(column) for column in frame.columns}
     if spec.target not in present:

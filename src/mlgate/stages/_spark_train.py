@@ -23,7 +23,9 @@ def run(session: Session) -> TrainResult:
     from mlgate._training import TrainedModel
 
     project = session.project
-    task = session.task or _spark_model.recorded_task(session, _training_sha256(session))
+    task = session.task or _spark_model.recorded_task(
+        session, _spark_model.training_sha256(session)
+    )
     trained = _spark_ml.train(project, task)
     folder = session.run_dir.file(SPARK_MODEL_DIR)
     partial = folder.with_name(f".{SPARK_MODEL_DIR}.partial")
@@ -67,21 +69,6 @@ def run(session: Session) -> TrainResult:
         warnings=(),
         model_sha256=digest,
     )
-
-
-def _training_sha256(session: Session) -> str | None:
-    """The training file's SHA-256, streamed (None for a file that is not local)."""
-    from pathlib import Path
-
-    from mlgate.data import sha256_of
-
-    if "training" in session.data_hashes:
-        return session.data_hashes["training"]
-    location = session.project.location(session.project.config.data.training_data_path)
-    if not isinstance(location, Path) or not location.is_file():
-        return None
-    session.data_hashes["training"] = sha256_of(location)
-    return session.data_hashes["training"]
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from mlgate.data import ROLES, DataFile, _check_columns, _first_line, _format_of
 from mlgate.errors import InputError
 
 if TYPE_CHECKING:
+    from mlgate._s3 import S3Object
     from mlgate._training import Task
     from mlgate.project import Project
 
@@ -46,36 +48,42 @@ class SparkTable:
     info: DataFile
 
 
-def load_tables(project: Project, known_sha256: dict[str, str]) -> dict[str, SparkTable]:
-    """Both data files, read and typed by Spark on compute.cluster (or local[2])."""
+def load_tables(
+    project: Project,
+    known_sha256: dict[str, str],
+    fetched: Mapping[str, S3Object] | None = None,
+) -> dict[str, SparkTable]:
+    """Both data files, read and typed by Spark on compute.cluster (or local[2]).
+
+    `known_sha256` and `fetched` (an s3:// object the stage cache has just read) spare
+    hashing a file or fetching an object a second time.
+    """
     from mlgate._spark import session_for
 
     located = {role: _located(project, role) for role in ("training", "validation")}
     spark = session_for(project)  # after the checks above: they need no Spark
+    if any(isinstance(location, str) for location in located.values()):
+        from mlgate._spark_s3 import configure
+
+        configure(spark, project.config.compute.spark_conf)
     return {
         role: _load(project, spark, role, location, known_sha256.get(role))
+        if isinstance(location, Path)
+        else _load_s3(project, spark, role, location, (fetched or {}).get(role))
         for role, location in located.items()
     }
 
 
-def _located(project: Project, role: str) -> Path:
-    """The local file of `role`; an s3:// object is refused (exit 2)."""
+def _located(project: Project, role: str) -> Path | str:
+    """The local file of `role`, or its s3:// URI; a compression Spark cannot read is exit 2."""
     key = ROLES[role]
     written = getattr(project.config.data, key)
     location = check_location(project, role)
-    if not isinstance(location, Path):
+    if Path(str(location)).suffix.lower() in UNREADABLE:
         raise project.config_error(
             ("data", key),
-            f"{written}: validation.engine: spark reads local files only; reading s3:// with "
-            "Spark needs hadoop-aws (S3AFileSystem) on the cluster's classpath, which mlgate "
-            "does not set up: copy the file to a path Spark can read, or use "
-            "validation.engine: pandas",
-        )
-    if location.suffix.lower() in UNREADABLE:
-        raise project.config_error(
-            ("data", key),
-            f"{written}: Spark has no {location.suffix} decompressor (Hadoop reads .gz and "
-            ".bz2); recompress it with gzip or bzip2, or use validation.engine: pandas",
+            f"{written}: Spark has no {Path(str(location)).suffix} decompressor (Hadoop reads "
+            ".gz and .bz2); recompress it with gzip or bzip2, or use validation.engine: pandas",
         )
     return location
 
@@ -93,7 +101,7 @@ def _load(project: Project, spark: Any, role: str, location: Path, known: str | 
     # Hash (streaming, 1 MiB at a time) while Spark reads: lineage and the stage cache need it.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(sha256_of, location) if not known else None
-        frame, rows = _typed(project, spark, location, file_format, role)
+        frame, rows = _typed(project, spark, str(location), file_format, role, location)
         sha256 = digest.result() if digest is not None else known
     info = DataFile(
         role=role,
@@ -106,8 +114,46 @@ def _load(project: Project, spark: Any, role: str, location: Path, known: str | 
     return SparkTable(frame, replace(info, dvc=dvc_tracked(project, role)))
 
 
-def _read(spark: Any, location: Path, file_format: str, role: str) -> Any:
-    path = str(location)
+def _load_s3(
+    project: Project, spark: Any, role: str, written: str, fetched: S3Object | None
+) -> SparkTable:
+    """An s3:// object read by Spark as s3a://, and by boto3 for what lineage records.
+
+    boto3 streams the object to the local cache (to disk, never into memory) for its
+    SHA-256, beside Spark's read; an object that changed meanwhile is exit 3.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlgate import _s3 as s3
+    from mlgate._spark_s3 import hadoop_uri
+
+    _, object_key = s3.parse_uri(written)
+    file_format = _format_of(Path(object_key.rsplit("/", 1)[-1]))
+    assert file_format is not None  # check_location refused any other
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if fetched is None or fetched.uri != written:
+            pending = pool.submit(s3.fetch, written, project.state_dir / "cache" / "s3")
+        else:
+            pending = pool.submit(lambda: fetched)
+        frame, rows = _typed(project, spark, hadoop_uri(written), file_format, role, written)
+        read = pending.result()
+    s3.check_unchanged(read)
+    info = DataFile(
+        role=role,
+        uri=written,
+        sha256=read.sha256,
+        size_bytes=read.size_bytes,
+        rows=rows,
+        columns=len(frame.columns),
+        version_id=read.version_id,
+        etag=read.etag,
+    )
+    return SparkTable(frame, info)
+
+
+def _read(spark: Any, path: str, file_format: str, role: str, shown: Path | str) -> Any:
+    """The file at `path` (a local path or s3a:// URI) as Spark reads it; errors name `shown`."""
+    location = shown
     try:
         if file_format == "parquet":
             return spark.read.parquet(path)
@@ -138,9 +184,19 @@ def _read(spark: Any, location: Path, file_format: str, role: str) -> Any:
     except InputError:
         raise
     except Exception as exc:  # Spark's own error types: AnalysisException, Py4JJavaError
+        _no_s3a(spark, exc, path, shown)
         raise InputError(
             f"{role} data cannot be read as {file_format}: {spark_reason(exc)}", file=location
         ) from None
+
+
+def _no_s3a(spark: Any, exc: BaseException, path: str, shown: Path | str) -> None:
+    """A cluster without hadoop-aws: exit 2 saying how to give it one."""
+    from mlgate._spark_s3 import HADOOP_SCHEME, no_filesystem
+
+    refused = no_filesystem(spark, exc, str(shown), "use validation.engine: pandas")
+    if path.startswith(HADOOP_SCHEME) and refused is not None:
+        raise refused
 
 
 def spark_reason(exc: BaseException) -> str:
@@ -152,7 +208,7 @@ def spark_reason(exc: BaseException) -> str:
     return reason.split(" SQLSTATE")[0][:200]
 
 
-def _check_header(names: list[str], location: Path) -> None:
+def _check_header(names: list[str], location: Path | str) -> None:
     seen: set[str] = set()
     for name in (name.strip() for name in names):
         if name in seen:
@@ -163,12 +219,12 @@ def _check_header(names: list[str], location: Path) -> None:
 
 
 def _typed(
-    project: Project, spark: Any, location: Path, file_format: str, role: str
+    project: Project, spark: Any, path: str, file_format: str, role: str, location: Path | str
 ) -> tuple[Any, int]:
     from pyspark.sql import functions as F
     from pyspark.sql import types
 
-    frame = _read(spark, location, file_format, role)
+    frame = _read(spark, path, file_format, role, location)
     _check_columns(project, frame, location)
     spec = project.spec
     kinds = {field.name: field.dataType for field in frame.schema.fields}
@@ -203,6 +259,7 @@ def _typed(
     try:  # Spark reads lazily: a malformed record shows up here
         found = frame.agg(*counts).first().asDict()
     except Exception as exc:
+        _no_s3a(spark, exc, path, location)
         raise InputError(
             f"{role} data cannot be read as {file_format}: {spark_reason(exc)}", file=location
         ) from None
@@ -299,7 +356,7 @@ def infer_task(project: Project, table: SparkTable) -> Task:
     from mlgate._training import infer_task as from_values
 
     target = project.spec.target
-    location = Path(table.info.uri)
+    location = table.info.uri
     column = table.frame.select(F.col(_q(target)))
     missing = column.filter(F.col(_q(target)).isNull()).count()
     if missing:
@@ -331,7 +388,7 @@ def check_validation_labels(project: Project, table: SparkTable, task: Task) -> 
         raise InputError(
             f"target column '{project.spec.target}' has label(s) {unknown[:5]} that the "
             "training data never shows; the model cannot predict them",
-            file=Path(table.info.uri),
+            file=table.info.uri,
         )
 
 
@@ -342,7 +399,7 @@ def load_for_validate(session: Any) -> tuple[dict[str, Any], dict[str, DataFile]
     itself (`Session.ensure_data`), and the hashes recorded here spare it hashing them again.
     """
     project = session.project
-    tables = load_tables(project, session.data_hashes)
+    tables = load_tables(project, session.data_hashes, session.fetched_s3)
     task = infer_task(project, tables["training"])
     project.check_task_metrics(task.kind)
     if task.kind == "classification":
@@ -375,7 +432,7 @@ def read_reference(project: Project, path: Path) -> Any:
             "gzip or bzip2",
             file=path,
         )
-    frame = _read(session_for(project), path, file_format, "reference")
+    frame = _read(session_for(project), str(path), file_format, "reference", path)
     if file_format in ("csv", "tsv"):
         frame = _na_to_null(frame)
     kinds = {field.name: field.dataType for field in frame.schema.fields}
