@@ -326,3 +326,20 @@ def test_a_driver_heap_spark_refuses_is_exit_2_naming_spark_conf(
         assert "Spark's log" not in line
     else:
         assert line.endswith(f"; Spark's log: {mlgate_log}")
+
+
+def test_a_missing_s3_object_is_named_as_boto3_finds_it(
+    spark_session, cli, churn_repo: Path, s3_env: str, s3_bucket
+) -> None:
+    uri = s3_bucket.uri("churn/missing.csv")
+    set_key(churn_repo, "mlgate.yaml", "data.training_data_path", uri)
+    set_key(churn_repo, "mlgate.yaml", "validation", {"engine": "spark"})
+
+    result = cli("validate", "--run-dir", ".mlgate/runs/t", cwd=churn_repo)
+
+    assert result.code == 2, result.out + result.err
+    [line] = result.error_lines
+    assert line == (
+        f"mlgate: error: {uri}: no object 'churn/missing.csv' in bucket '{s3_bucket.name}'; "
+        "check the key (it is case-sensitive)"
+    )

@@ -135,7 +135,11 @@ def _load_s3(
             pending = pool.submit(s3.fetch, written, project.state_dir / "cache" / "s3")
         else:
             pending = pool.submit(lambda: fetched)
-        frame, rows = _typed(project, spark, hadoop_uri(written), file_format, role, written)
+        try:
+            frame, rows = _typed(project, spark, hadoop_uri(written), file_format, role, written)
+        except InputError:
+            pending.result()  # boto3's reason (no such key, access denied) names it better
+            raise
         read = pending.result()
     s3.check_unchanged(read)
     info = DataFile(
