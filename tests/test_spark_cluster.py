@@ -174,13 +174,38 @@ def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
     assert executors["driver"]["completedTasks"] == 0
 
 
+def _load_hadoop_aws():
+    spec = importlib.util.spec_from_file_location(
+        "hadoop_aws", Path(__file__).resolve().parent.parent / "tools" / "hadoop_aws.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def hadoop_aws() -> tuple[list[Path], dict[str, str]]:
+    """hadoop-aws and its AWS SDK (from PyPI: tools/hadoop_aws.py), and the settings they
+    need on this Hadoop. Where CI sets MLGATE_REQUIRE_HADOOP_AWS=1, a failed download fails."""
+    tool = _load_hadoop_aws()
+    try:
+        return tool.jars(), tool.COMPAT
+    except OSError as error:
+        if os.environ.get("MLGATE_REQUIRE_HADOOP_AWS") == "1":
+            pytest.fail(f"could not fetch hadoop-aws: {error}")
+        pytest.skip(f"could not fetch hadoop-aws: {error}")
+
+
 @pytest.fixture
-def connect_server(spark_cluster, tmp_path: Path):
-    """A Spark Connect server whose application runs on the standalone cluster."""
+def connect_server(spark_cluster, hadoop_aws, tmp_path: Path):
+    """A Spark Connect server whose application runs on the standalone cluster, with
+    hadoop-aws on its classpath."""
     pytest.importorskip("grpc", reason="Spark Connect's client is pyspark[connect]")
     import pyspark
 
     url, _, _ = spark_cluster
+    jars, compat = hadoop_aws
     home = Path(pyspark.__file__).parent
     port, ui = _free_port(), _free_port()
     env = {
@@ -201,6 +226,8 @@ def connect_server(spark_cluster, tmp_path: Path):
         *("--conf", "spark.executor.memory=512m"),
         *("--conf", f"spark.cores.max={WORKERS}"),
         *("--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0"),
+        *("--jars", ",".join(map(str, jars))),
+        *(option for key, value in compat.items() for option in ("--conf", f"{key}={value}")),
         "spark-internal",
     ]
     log_path = tmp_path / "connect-server.log"
@@ -264,6 +291,36 @@ def test_search_runs_through_spark_connect_on_the_cluster(
     assert all(e["completedTasks"] > 0 for e in executors), executors
 
 
+def test_s3_data_is_read_through_spark_connect(
+    connect_server,
+    churn_repo: Path,
+    cli,
+    s3_env: str,
+    s3_bucket,
+    monkeypatch,
+    stop_spark_afterwards,
+) -> None:
+    """Over Spark Connect the S3A settings go to the server's session: the server's
+    executors read the objects, with the client's endpoint and credentials."""
+    url, api = connect_server
+    monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")  # see the test above
+    for role, name in (("training", "train.csv"), ("validation", "validation.csv")):
+        s3_bucket.put(f"churn/{name}", churn_repo / "data" / name)
+        set_key(churn_repo, CONFIG, f"data.{role}_data_path", s3_bucket.uri(f"churn/{name}"))
+    set_key(churn_repo, CONFIG, "compute", {"cluster": url})
+    set_key(churn_repo, CONFIG, "validation.engine", "spark")
+
+    result = cli("validate", "--run-dir", ".mlgate/runs/sc3", cwd=churn_repo)
+
+    assert result.code == 0, result.out + result.err
+    validate = json.loads((churn_repo / ".mlgate/runs/sc3/validate.json").read_text())
+    assert validate["files"]["training"]["uri"] == s3_bucket.uri("churn/train.csv")
+    lines = (churn_repo / "data" / "train.csv").read_text().splitlines()
+    assert validate["files"]["training"]["rows"] == len(lines) - 1
+    executors = [e for e in _json(f"{api}/executors") if e["id"] != "driver"]
+    assert all(e["completedTasks"] > 0 for e in executors), executors
+
+
 def test_mllib_model_trains_on_the_clusters_executors(
     spark_cluster, churn_repo: Path, cli, monkeypatch: pytest.MonkeyPatch, stop_spark_afterwards
 ) -> None:
@@ -298,29 +355,6 @@ def test_mllib_model_trains_on_the_clusters_executors(
     assert len(workers) == WORKERS
     assert all(executor["completedTasks"] > 0 for executor in workers), workers
     assert executors["driver"]["completedTasks"] == 0
-
-
-def _load_hadoop_aws():
-    spec = importlib.util.spec_from_file_location(
-        "hadoop_aws", Path(__file__).resolve().parent.parent / "tools" / "hadoop_aws.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def hadoop_aws() -> tuple[list[Path], dict[str, str]]:
-    """hadoop-aws and its AWS SDK (from PyPI: tools/hadoop_aws.py), and the settings they
-    need on this Hadoop. Where CI sets MLGATE_REQUIRE_HADOOP_AWS=1, a failed download fails."""
-    tool = _load_hadoop_aws()
-    try:
-        return tool.jars(), tool.COMPAT
-    except OSError as error:
-        if os.environ.get("MLGATE_REQUIRE_HADOOP_AWS") == "1":
-            pytest.fail(f"could not fetch hadoop-aws: {error}")
-        pytest.skip(f"could not fetch hadoop-aws: {error}")
 
 
 # Distinctive, so that a copy of it in any output is found.
