@@ -4,8 +4,10 @@ The quick example is trained and registered as v1; v2 is the same model behind a
 sleeps (a FunctionTransformer from a module it ships through code_paths), registered with
 v1's own pins and moved to the `shadow` alias by `mlgate promote --to shadow`. ONE image is
 built, and run twice on loopback: with its shadow, and with MLGATE_SHADOW_SAMPLE=0. A fixed
-count of one-row requests, interleaved between the two, must show the same p99 latency
-(within 10%): the slow shadow works off the request path, dropping what it cannot take.
+count of one-row requests, interleaved between the two, must show the same median latency
+(within 10%), no answer as slow as the shadow's sleep, and a p99 within 10% plus the
+shadow's compute time: the slow shadow works off the request path, dropping what it cannot
+take, and shares only the interpreter lock with it.
 `mlgate shadow-report` then reads the image's /metrics.
 """
 
@@ -15,6 +17,7 @@ import http.client
 import json
 import math
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -230,17 +233,36 @@ def test_a_slow_shadow_leaves_p99_latency_alone_and_shadow_report_judges_it(
             for box, url in ((with_shadow, shadow_url), (plain, plain_url)):
                 _until(lambda url=url: _http(f"{url}/ping")[0] == 200, box)
             ports = {"shadow": shadow_port, "plain": plain_port}
-            # p99 of 500 is the fifth slowest: one pause of the machine (the other test
-            # worker's load) can move it, so up to three more rounds may confirm; a shadow on
-            # the request path adds 0.5 s to every request and fails them all.
+
+            # The worker shares the interpreter lock with the request threads: an answer
+            # that arrives while the shadow computes shares the CPU with it, so its p99 may
+            # grow by the shadow's compute time (its latency less the sleep), never by the
+            # sleep. p99 of 500 is the fifth slowest: one pause of the machine (the other
+            # test worker's load) can move it, so up to three more rounds may confirm; a
+            # shadow on the request path adds 0.5 s to every request and fails them all.
+            def within(found: dict[str, float]) -> bool:
+                return found["shadow"] <= 1.10 * found["plain"] + found["compute"]
+
             rounds = []
             for _ in range(4):
                 times = _timed_rounds(ports, one_row)
+                counted = _metrics(shadow_url)
+                took = (
+                    counted[("mlgate_shadow_latency_seconds_sum", ())]
+                    / counted[("mlgate_shadow_latency_seconds_count", ())]
+                )
                 rounds.append({name: _p99(found) for name, found in times.items()})
-                if rounds[-1]["shadow"] <= 1.10 * rounds[-1]["plain"]:
+                rounds[-1]["median"] = {
+                    name: statistics.median(found) for name, found in times.items()
+                }
+                rounds[-1]["compute"] = took - PAUSE_SECONDS
+                if within(rounds[-1]):
                     break
             print(f"p99 latency, seconds: {rounds}")  # shown with pytest -s
-            assert rounds[-1]["shadow"] <= 1.10 * rounds[-1]["plain"], rounds
+            assert within(rounds[-1]), rounds
+            assert all(max(found) < PAUSE_SECONDS for found in times.values()), rounds
+            median = rounds[-1]["median"]
+            assert median["shadow"] <= 1.10 * median["plain"], rounds
 
             counted = _metrics(shadow_url)
             scored = counted[("mlgate_shadow_requests_total", ())]
@@ -265,7 +287,9 @@ def test_a_slow_shadow_leaves_p99_latency_alone_and_shadow_report_judges_it(
             assert off[("mlgate_shadow_requests_total", ())] == 0
             assert off[("mlgate_shadow_dropped_total", ())] == 0
 
-            # A handful of scored rows: all agree, but the interval is too wide to promote.
+            # Tens of scored rows (more when the latency took more rounds): all agree, but
+            # too few for the intervals to promote: the agreement's lower end under 95%, or
+            # the error rate's upper end over 2% (no error in 80 rows does not rule it out).
             saved = tmp_path / "metrics.txt"
             saved.write_text(_http(f"{shadow_url}/metrics")[1], encoding="utf-8")
             hold = mlgate(repo, "shadow-report", "--metrics", str(saved), "--json")
@@ -273,7 +297,11 @@ def test_a_slow_shadow_leaves_p99_latency_alone_and_shadow_report_judges_it(
             verdict = json.loads(hold.stdout)
             assert verdict["verdict"] == "hold"
             assert verdict["agreement"] == 1.0
-            assert verdict["agreement_interval"][0] < 0.95
+            assert verdict["reasons"], verdict
+            for reason in verdict["reasons"]:
+                assert "interval is not all at or above 95.0%" in reason or (
+                    "more than 2.0% cannot be ruled out" in reason
+                ), verdict
             assert verdict["dropped"] == dropped
 
             # Once the queue has drained, four batches of 250 rows fit in it: 1,000 rows

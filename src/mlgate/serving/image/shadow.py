@@ -6,7 +6,9 @@ rows and the primary's predictions are put in a bounded queue (`serving.shadow_s
 the requests, MLGATE_SHADOW_SAMPLE in the container's environment replacing it; 0 turns the
 shadow off). One worker thread takes them in order and scores them with the shadow, so a
 slow or failing shadow never delays or fails a request: when the queue is full the request
-is not shadowed and its rows are counted as dropped.
+is not shadowed and its rows are counted as dropped. Its computing shares the interpreter
+lock with the threads that answer, so an answer given meanwhile can take up to that long
+more (see start).
 
 What the worker finds goes to /metrics, per row:
 
@@ -172,7 +174,7 @@ class Shadow:
     def start(self) -> Shadow:
         # The worker shares the interpreter lock with the threads that answer: a request
         # that arrives while the shadow computes waits for the lock at most this long
-        # (Python's default is 5 ms, a slow answer's worth).
+        # (Python's default is 5 ms, a slow answer's worth), then shares the CPU with it.
         sys.setswitchinterval(SWITCH_SECONDS)
         self._thread = threading.Thread(target=self._run, name="shadow-model", daemon=True)
         self._thread.start()
