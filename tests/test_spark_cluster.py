@@ -31,17 +31,17 @@ DAEMON_HEAP = "256m"
 GRID = {"n_estimators": [20, 40], "max_depth": [2, 3], "learning_rate": [0.05, 0.1]}
 
 
-def _load_standalone():
-    spec = importlib.util.spec_from_file_location(
-        "spark_standalone", Path(__file__).resolve().parent.parent / "tools" / "spark_standalone.py"
-    )
+def _load_tool(name: str):
+    """A script of tools/ (not a package) as a module."""
+    path = Path(__file__).resolve().parent.parent / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
     return module
 
 
-standalone = _load_standalone()
+standalone = _load_tool("spark_standalone")
 _json = standalone.read_json
 _free_port = standalone.free_port
 
@@ -174,21 +174,11 @@ def test_churn_search_runs_on_both_workers_of_a_standalone_cluster(
     assert executors["driver"]["completedTasks"] == 0
 
 
-def _load_hadoop_aws():
-    spec = importlib.util.spec_from_file_location(
-        "hadoop_aws", Path(__file__).resolve().parent.parent / "tools" / "hadoop_aws.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def hadoop_aws() -> tuple[list[Path], dict[str, str]]:
     """hadoop-aws and its AWS SDK (from PyPI: tools/hadoop_aws.py), and the settings they
     need on this Hadoop. Where CI sets MLGATE_REQUIRE_HADOOP_AWS=1, a failed download fails."""
-    tool = _load_hadoop_aws()
+    tool = _load_tool("hadoop_aws")
     try:
         return tool.jars(), tool.COMPAT
     except OSError as error:
