@@ -68,3 +68,18 @@ def test_a_store_made_from_the_file_works_as_a_migrated_one(tmp_path: Path) -> N
     found = client.get_model_version_by_alias("restored-model", "candidate")
     assert found.run_id == run.info.run_id
     assert client.get_run(run.info.run_id).data.metrics == {"roc_auc": 0.86}
+
+
+def test_a_new_store_is_not_migrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file is written before MLflow's client opens the store: Alembic never runs."""
+    import alembic.command
+
+    from mlgate.tracking.client import open_client
+
+    def migrate(*args: object, **kwargs: object) -> None:
+        raise AssertionError("MLflow migrated the new store instead of using the schema file")
+
+    monkeypatch.setattr(alembic.command, "upgrade", migrate)
+    path = tmp_path / "state" / "mlflow.db"
+    client = open_client(f"sqlite:///{path}", path.parent)
+    assert client.search_experiments()[0].name == "Default"

@@ -58,11 +58,10 @@ def open_client(uri: str, state_dir: Path | None = None) -> Any:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = exported
-        client = MlflowClient(tracking_uri=uri)
-        if uri.startswith("sqlite:///"):
-            path = Path(uri[len("sqlite:///") :])
-            _initialise_sqlite(client, path, state_dir or path.parent, mlflow.__version__)
-    return client
+        if not uri.startswith("sqlite:///"):
+            return MlflowClient(tracking_uri=uri)
+        path = Path(uri[len("sqlite:///") :])
+        return _initialise_sqlite(uri, path, state_dir or path.parent, mlflow.__version__)
 
 
 @contextmanager
@@ -124,14 +123,17 @@ def _check_retry_settings() -> None:
             raise ConfigError(f"{name} must be {what} of 0 or more, got {value!r}")
 
 
-def _initialise_sqlite(client: Any, path: Path, state_dir: Path, version: str) -> None:
-    """Create and migrate the embedded store under a lock.
+def _initialise_sqlite(uri: str, path: Path, state_dir: Path, version: str) -> Any:
+    """A client on the embedded store, created and migrated under a lock.
 
-    Two processes migrating a fresh SQLite store at once can leave it broken for
-    good, so the first queries (which run the migrations) are serialised. A new store
-    starts from the schema file made for this MLflow version, when there is one, instead
-    of MLflow's migrations (seconds on every fresh CI runner; tools/mlflow_schema.py).
+    Two processes migrating a fresh SQLite store at once can leave it broken for good,
+    so opening it (MLflow's client migrates when it is made) and its first queries are
+    serialised. A new store starts from the schema file made for this MLflow version,
+    when there is one, instead of MLflow's migrations (seconds on every fresh CI runner;
+    tools/mlflow_schema.py): it is written before the client opens the file.
     """
+    from mlflow import MlflowClient
+
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
@@ -143,11 +145,13 @@ def _initialise_sqlite(client: Any, path: Path, state_dir: Path, version: str) -
         try:
             if not path.exists():
                 _restore_schema(path, version)
+            client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
         finally:
             if fcntl is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+    return client
 
 
 def _restore_schema(path: Path, version: str) -> None:
