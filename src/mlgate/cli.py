@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE
 
@@ -164,7 +164,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    sys.exit(main())
+    _exit(main())
+
+
+def _exit(code: int) -> None:
+    """End the process without tearing down every module one by one: a run imports about
+    2,000, and that teardown took 0.4 s, as long as some stages. Every file mlgate writes
+    is closed by now; exit handlers (temporary folders, logging) still run. A thread that
+    is still working gets the usual exit, which waits for it."""
+    import os
+    import threading
+
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):  # a closed pipe: nothing more can be said on it
+            stream.flush()
+    os._exit(code)
 
 
 class _Outcome:
