@@ -1,8 +1,9 @@
-"""`mlgate run` validates and registers in processes of its own, forked as it starts.
+"""`mlgate run` validates, trains and registers in processes of its own, forked as it starts.
 
 What a user must not notice: the data is validated and the version registered as before,
-a failure in such a process is the stage's one line and exit code, and a run that stops
-before register leaves no store behind (not even a half-made one).
+a failure in such a process is the stage's one line and exit code, a run that stops
+before register leaves no store behind (not even a half-made one), and training begun
+beside validation never outlives a failed validation nor trains on other bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -131,3 +133,52 @@ def test_bad_data_met_in_the_validate_process_is_the_stages_one_line(churn_repo:
     assert stopped["stage"] == "validate"
     assert stopped["exit_code"] == 2
     assert "tenure_months" in stopped["message"]
+
+
+def test_a_failed_validation_ends_the_training_begun_beside_it(churn_repo: Path) -> None:
+    # Minutes of training: the run must report the failed validation without waiting.
+    make_fast(churn_repo, n_estimators=20000)
+    validation = churn_repo / "data" / "validation.csv"
+    lines = validation.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("tenure_months")] = "-40"  # below the feature spec's minimum
+    validation.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+
+    started = time.monotonic()
+    looked, report, err = _run(churn_repo)
+
+    assert looked["code"] == 1, err
+    assert time.monotonic() - started < 60  # 20,000 trees take minutes here
+    assert [stage["stage"] for stage in report["stages"]] == ["validate"]
+    run = latest_run(churn_repo)
+    assert not (run / "train.json").exists()
+    left = [p.name for p in run.iterdir() if p.name.startswith(("model.", ".model."))]
+    assert left == []  # no model, whole or partial, from the training that was ended
+
+
+def test_a_model_trained_on_other_bytes_than_validated_is_refused(churn_repo: Path, cli) -> None:
+    from mlgate.errors import InputError
+    from mlgate.project import find_config, load_project
+    from mlgate.results import read
+    from mlgate.run import _check_same_data
+    from mlgate.rundir import RunDir
+    from mlgate.stages._session import Session
+
+    make_fast(churn_repo)
+    assert cli("validate", cwd=churn_repo).code == 0
+    project = load_project(find_config(str(churn_repo / "mlgate.yaml")))
+    session = Session(project=project, run_dir=RunDir.existing(project.state_dir))
+    validated = json.loads((latest_run(churn_repo) / "validate.json").read_text())
+    session.results["validate"] = read("validate", validated)
+    session.data_hashes = {role: f["sha256"] for role, f in validated["files"].items()}
+    _check_same_data(session)  # the bytes validate read: nothing to say
+
+    # What a train process beside validate hands back when the file changed between reads.
+    session.data_hashes["training"] = "0" * 64
+    with pytest.raises(InputError) as refused:
+        _check_same_data(session)
+    assert str(refused.value) == (
+        f"the training data changed while this run read it "
+        f"({validated['files']['training']['uri']}); run again once writes to it stop"
+    )

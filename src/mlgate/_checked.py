@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 _KEEP = 20  # the newest entries kept per model repo
 
 
+def passed_before(project: Project, *, use_cache: bool) -> bool:
+    """True when these inputs passed the checks before (an unchanged re-run, most likely)."""
+    key = _key(project) if use_cache else None
+    return key is not None and (project.state_dir / "cache" / "checked" / key).is_file()
+
+
 def check_project(project: Project, *, use_cache: bool) -> None:
     """`mlgate.preflight.check_project`, skipped when these inputs passed it before."""
     from mlgate.preflight import check_project as check

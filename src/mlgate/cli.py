@@ -290,10 +290,10 @@ def _run_stages(args: argparse.Namespace) -> int:
         return _run_stages_locked(args, project)
 
 
-def _start_stage_process(session, stage: str) -> None:  # session: stages._session.Session
+def _start_stage_process(session, stage: str, *, share: bool = True) -> None:  # Session
     from mlgate.stage_process import StageProcess
 
-    process = StageProcess.start(session, stage)
+    process = StageProcess.start(session, stage, share=share)
     if process is not None:
         session.stage_processes[stage] = process
 
@@ -318,7 +318,7 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     from pathlib import Path
 
     from mlgate import _console as console
-    from mlgate._checked import check_project
+    from mlgate._checked import check_project, passed_before
     from mlgate.errors import MlgateError
     from mlgate.pipeline import COMMANDS
     from mlgate.run import clear_outputs, run_stages
@@ -340,16 +340,19 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     )
     printer = console.StagePrinter(project, run_dir, quiet=args.json)
     printer.header(args.command)
-    # `mlgate run`: validate and register import their libraries in processes of their own
-    # meanwhile (mlgate.stage_process). Register's is forked after the checks, which import
-    # what loading the model needs (the team's code); validate's before, to overlap them.
+    # `mlgate run`: validate, train and register run in processes of their own
+    # (mlgate.stage_process). Validate's is forked before the checks, so that Great
+    # Expectations loads while they run; train's and register's after them, so that they
+    # start with what the checks imported (scikit-learn, the team's code).
     ahead = len(names) > 1 and names[0] == "validate" and names[-1] == "register"
     try:
-        if ahead:
-            _start_stage_process(session, "validate")
+        if ahead:  # an unchanged re-run restores every stage and imports none of it
+            rerun = passed_before(project, use_cache=session.use_cache)
+            _start_stage_process(session, "validate", share=not rerun)
         # Every config error, before the first stage prints (remembered when it passed).
         check_project(project, use_cache=session.use_cache)
         if ahead:
+            _start_stage_process(session, "train")
             _start_stage_process(session, "register")
         results = run_stages(session, names, on_result=printer.stage)
     except (Exception, KeyboardInterrupt) as error:

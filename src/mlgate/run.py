@@ -7,6 +7,11 @@ result to the printer. A FAILED stage that stops the run (`pipeline.Stage.stops_
 ends it; other failures do not stop the stages after them. A stage that stops on an error
 (or an interruption) leaves `StoppedRun` in the run directory, naming it with the exit
 code and the one line the command prints; its later successful completion removes it.
+
+In `mlgate run`, validate and train run at once, each in a process of its own
+(`mlgate.stage_process`), and the run reads validate's result first: validate still
+decides. If it fails or stops the run, training is ended and what it left removed; a
+model trained on other bytes than validate read is refused.
 """
 
 from __future__ import annotations
@@ -16,11 +21,17 @@ import importlib
 import os
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mlgate import _actions_io as actions_io
-from mlgate.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_SERVICE, MlgateError
+from mlgate.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_SERVICE,
+    InputError,
+    MlgateError,
+)
 from mlgate.pipeline import BY_NAME, NAMES
 from mlgate.results import CacheRecord, StageResult, StoppedRun, ValidateResult, Verdict, read
 from mlgate.rundir import (
@@ -34,6 +45,9 @@ from mlgate.rundir import (
     RunDir,
 )
 from mlgate.stages._session import Session
+
+if TYPE_CHECKING:
+    from mlgate.stage_process import Beside
 
 
 def clear_outputs(run_dir: RunDir) -> None:
@@ -51,27 +65,132 @@ def run_stages(
     names: list[str] | tuple[str, ...],
     on_result: Callable[[StageResult], None] | None = None,
 ) -> list[StageResult]:
-    results = []
-    for name in names:
-        started = time.perf_counter()
-        try:
-            result = _reused_or_run(session, name)
-            _annotate(result)
-            result = result.replace(seconds=time.perf_counter() - started)
-            session.results[name] = result
-            session.run_dir.write_result(name, result.to_json())
-        except (Exception, KeyboardInterrupt) as error:
-            # What finished stays; the record says the run did not finish, and why.
-            with contextlib.suppress(OSError):  # the error itself is what the user must see
-                session.run_dir.record_stop(stopped_by(name, error))
-            raise
-        session.run_dir.clear_stop(name)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-        if result.verdict is Verdict.FAILED and BY_NAME[name].stops_the_run:
-            break
+    results, turns = [], set()
+    try:
+        for name in names:
+            turns.add(name)
+            result = _run_one(session, name, names)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+            if result.verdict is Verdict.FAILED and BY_NAME[name].stops_the_run:
+                break
+    finally:
+        _cancel_ahead(session, turns)
     return results
+
+
+def _run_one(session: Session, name: str, names: Sequence[str]) -> StageResult:
+    started = time.perf_counter()
+    try:
+        result = _reused_or_run(session, name, _beside(session, name, names))
+        if name == "train":
+            _check_same_data(session)
+        _past(session, name)
+        _annotate(result)
+        result = result.replace(seconds=_seconds(session, name, started))
+        session.results[name] = result
+        session.run_dir.write_result(name, result.to_json())
+    except (Exception, KeyboardInterrupt) as error:
+        # What finished stays; the record says the run did not finish, and why.
+        with contextlib.suppress(OSError):  # the error itself is what the user must see
+            session.run_dir.record_stop(stopped_by(name, error))
+        raise
+    session.run_dir.clear_stop(name)
+    return result
+
+
+def _beside(session: Session, name: str, names: Sequence[str]) -> _TrainBeside | None:
+    """What starts while `name` runs in its process: train, when validate is running and
+    train comes next in a process of its own and is not in the cache."""
+    train = session.stage_processes.get("train")
+    if name != "validate" or train is None or "train" not in names:
+        return None
+    if names.index("train") != names.index("validate") + 1 or _in_cache(session, "train"):
+        return None
+    return _TrainBeside(session, train)
+
+
+class _TrainBeside:
+    """Train, begun in its process while validate runs in its own; once it is done, the
+    processes waiting for the run to be past train are told (register's imports MLflow)."""
+
+    def __init__(self, session: Session, train: Any) -> None:
+        self._session = session
+        self._train = train
+
+    def start(self) -> None:
+        self._train.begin(self._session)
+
+    def look(self) -> None:
+        if self._train.done():
+            _past(self._session, "train")
+
+
+def _in_cache(session: Session, name: str) -> bool:
+    """True when the stage would be restored from the cache (a lookup, nothing restored)."""
+    if not session.use_cache:
+        return False
+    from mlgate._cache import StageCache
+    from mlgate._reuse import stage_inputs
+
+    inputs = stage_inputs(session, name)
+    if not inputs.cacheable:
+        return False
+    return StageCache(session.stage_store()).lookup(name, inputs.fingerprint()) is not None
+
+
+def _check_same_data(session: Session) -> None:
+    """Refuse a model trained on other bytes than validate checked (train may have read
+    the files beside validate, in a process of its own)."""
+    validated = session.results.get("validate")
+    if not isinstance(validated, ValidateResult):
+        return
+    for role, sha256 in session.data_hashes.items():
+        checked = validated.files.get(role)
+        if checked is not None and checked.sha256 != sha256:
+            raise InputError(
+                f"the {role} data changed while this run read it ({checked.uri}); "
+                "run again once writes to it stop"
+            )
+
+
+def _cancel_ahead(session: Session, turns: set[str]) -> None:
+    """A stage begun before its turn, which the run did not reach, is ended and what it
+    left removed (train, begun beside a validate that stopped the run)."""
+    for name, process in session.stage_processes.items():
+        if process.began and name not in turns:
+            process.cancel()
+            _remove_outputs(session, name)
+
+
+def _remove_outputs(session: Session, name: str) -> None:
+    import shutil
+
+    from mlgate._reuse import READS
+
+    folder = session.run_dir.path
+    for output in READS[name].outputs:
+        for path in (folder / output, *folder.glob(f".{output}.*")):  # and a partial one
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _past(session: Session, name: str) -> None:
+    """Tell the stage processes the run is past `name` (register's then imports MLflow)."""
+    for process in session.stage_processes.values():
+        process.past(name)
+
+
+def _seconds(session: Session, name: str, started: float) -> float:
+    """The stage's time: from its start to its end, in its process if it ran there (train
+    may have begun before its turn, validate ended before the run read its result)."""
+    process = session.stage_processes.get(name)
+    if process is None or process.finished_at is None:
+        return time.perf_counter() - started
+    return process.finished_at - min(started, process.began_at or started)
 
 
 def stopped_by(stage: str | None, error: BaseException) -> StoppedRun:
@@ -89,10 +208,10 @@ def stopped_by(stage: str | None, error: BaseException) -> StoppedRun:
     return StoppedRun.of(stage, EXIT_SERVICE, f"{first} (a bug in mlgate)")
 
 
-def _compute(session: Session, name: str) -> StageResult:
+def _compute(session: Session, name: str, beside: Beside | None = None) -> StageResult:
     process = session.stage_processes.get(name)
     if process is not None:  # its libraries were imported there meanwhile
-        return process.run(session)
+        return process.run(session, beside)
     # compute.stages: these run inside the team's image (compute.docker_image).
     if name in session.project.config.compute.image_stages:
         from mlgate.compute import handoff
@@ -114,14 +233,17 @@ def _annotate(result: StageResult) -> None:
             print(actions_io.one_line(line), file=sys.stderr, flush=True)
 
 
-def _reused_or_run(session: Session, name: str) -> StageResult:
-    """Restore the stage from the cache when its inputs are unchanged, else run and store it."""
+def _reused_or_run(session: Session, name: str, beside: Beside | None = None) -> StageResult:
+    """Restore the stage from the cache when its inputs are unchanged, else run and store it.
+
+    `beside` starts while the stage runs in its own process, if it runs there.
+    """
     from mlgate._cache import StageCache
     from mlgate._reuse import stage_inputs, still_valid
 
     store = StageCache(session.stage_store())
     if not session.use_cache:  # run first: the stage hashes the data while reading it
-        result = _compute(session, name)
+        result = _compute(session, name, beside)
         inputs = stage_inputs(session, name)
         fingerprint = inputs.fingerprint() if inputs.cacheable else None
         return _stored(session, store, name, fingerprint, result)
@@ -136,7 +258,7 @@ def _reused_or_run(session: Session, name: str) -> StageResult:
                 from_run = restored.cache.run_id if restored.cache else None
                 record = CacheRecord(fingerprint=fingerprint, reused=True, from_run=from_run)
                 return restored.replace(cache=record)
-    return _stored(session, store, name, fingerprint, _compute(session, name))
+    return _stored(session, store, name, fingerprint, _compute(session, name, beside))
 
 
 def _restored(name: str, stored: Any) -> StageResult | None:

@@ -1,19 +1,22 @@
 """Stages of `mlgate run` in processes forked when it starts, to use the machine's other core.
 
-Two stages spend seconds importing libraries nothing else in the run needs: validate
-imports Great Expectations, register imports MLflow and opens its store (SQLAlchemy's
-mappers and, for a new SQLite store, its schema). `mlgate run` forks a process for each
-that does that work at once and then waits:
+Validate spends seconds importing Great Expectations and register importing MLflow and
+opening its store, libraries nothing else in the run needs; train's fit is most of a
+run's time. `mlgate run` forks a process for each:
 
-- validate's process is forked before the pre-flight checks, so Great Expectations loads
-  while they import scikit-learn; it validates once they pass.
-- register's is forked after them, so MLflow loads while the run validates, trains and
-  evaluates; it registers when the run reaches register.
+- validate's is forked before the pre-flight checks, so Great Expectations loads while
+  they import scikit-learn; it validates once they pass.
+- train's is forked after them. When validate's turn comes it trains at the same time,
+  from the data it reads and hashes itself; the run reads validate's result first, so a
+  failed validation is shown at once and training is ended (`mlgate.run`).
+- register's is forked after them too, but imports MLflow only once training is done
+  (PREPARE_AFTER): on two cores it would slow training as much as it gains. It registers
+  when the run reaches register.
 
-When its turn comes, the process runs the stage on the run directory, as `mlgate validate`
-or `mlgate register` would in a fresh process, and sends back the result or its one-line
-error; the run writes and prints it as its own. A run that stops earlier, or restores the
-stage from the cache, ends the process without waiting.
+When its turn comes, the process runs the stage on the run directory, as `mlgate validate`,
+`mlgate train` or `mlgate register` would in a fresh process, and sends back the result or
+its one-line error; the run writes and prints it as its own. A run that stops earlier, or
+restores the stage from the cache, ends the process without waiting.
 
 A new embedded store is made under another name and given its real one only when register
 runs: until then the run's own reads of the store (is there a champion?) see no store, as
@@ -31,8 +34,9 @@ import importlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlgate.config import is_spark_model
 from mlgate.errors import MlgateError
@@ -41,12 +45,18 @@ if TYPE_CHECKING:
     from mlgate.results import StageResult
     from mlgate.stages._session import Session
 
-STAGES = ("validate", "register")
+STAGES = ("validate", "train", "register")
+# A process that waits to start its imports until the run is past this stage: on two
+# cores, importing MLflow while the model trains would slow training as much as it gains.
+PREPARE_AFTER = {"register": "train"}
 # The new embedded store while it is made (one command at a time holds the repo's lock).
 PREPARING_SUFFIX = ".preparing"
 # The session's state a fresh stage process would otherwise work out again, each way.
 _HANDED_OVER = ("data_hashes", "fetched_s3", "champion_probe", "training_image")
 _HANDED_BACK = ("data_hashes",)
+# What both the run and the stage's process import, imported before the fork.
+_SHARED = {"validate": ("pandas", "scipy.stats", "pyarrow.compute")}
+_LOOK_EVERY = 0.05  # seconds
 # How long an interrupted run waits for the stage to wind down (end its MLflow run).
 _WIND_DOWN_SECONDS = 30
 
@@ -59,6 +69,15 @@ class StageFailedElsewhere(MlgateError):
         self.exit_code = exit_code
 
 
+class Beside(Protocol):
+    """Work started here while a stage runs in its process (`StageProcess.run`)."""
+
+    def start(self) -> None: ...
+
+    def look(self) -> None:
+        """Called every _LOOK_EVERY seconds until the stage's result arrives."""
+
+
 class StageProcess:
     """The run's handle on one stage's process: `run` the stage there once, `close` always."""
 
@@ -67,11 +86,18 @@ class StageProcess:
         self._process = process
         self._connection = connection
         self._preparing = preparing
-        self._asked = False
+        self._prepared = False
+        self.began = False  # the stage was sent to run there
+        self.began_at: float | None = None  # when (perf_counter, the machine-wide clock)
+        self.finished_at: float | None = None  # when the stage ended there
 
     @classmethod
-    def start(cls, session: Session, stage: str) -> StageProcess | None:
-        """Fork the stage's process, or None where that is not safe (it then runs here)."""
+    def start(cls, session: Session, stage: str, *, share: bool = True) -> StageProcess | None:
+        """Fork the stage's process, or None where that is not safe (it then runs here).
+
+        `share`: import what the run will need too (`_SHARED`) before the fork, once for
+        both; not in a run that will likely restore every stage and need none of it.
+        """
         config = session.project.config
         if (
             not sys.platform.startswith("linux")
@@ -81,6 +107,8 @@ class StageProcess:
             return None
         import multiprocessing
 
+        for module in _SHARED.get(stage, ()) if share else ():  # once here, not again there
+            importlib.import_module(module)
         context = multiprocessing.get_context("fork")
         parent, child = context.Pipe()
         for stream in (sys.stdout, sys.stderr):  # else the child writes their buffers again
@@ -96,13 +124,37 @@ class StageProcess:
         child.close()
         return cls(stage, process, parent, preparing)
 
-    def run(self, session: Session) -> StageResult:
+    def past(self, stage: str) -> None:
+        """The run is past `stage`: a process waiting for that starts its imports now."""
+        if self._prepared or PREPARE_AFTER.get(self.stage) != stage:
+            return
+        self._prepared = True
+        with contextlib.suppress(OSError):  # a dead process: its turn runs the stage here
+            self._connection.send(("prepare", None))
+
+    def begin(self, session: Session) -> None:
+        """Start the stage there; `run` waits for its result."""
+        state = {name: getattr(session, name) for name in _HANDED_OVER}
+        self.began, self.began_at = True, time.perf_counter()
+        with contextlib.suppress(OSError):  # a dead process: `run` runs the stage here
+            self._connection.send(("run", state))
+
+    def done(self) -> bool:
+        """True when the stage begun there has sent its result (or the process ended)."""
+        return self.began and self._connection.poll()
+
+    def run(self, session: Session, beside: Beside | None = None) -> StageResult:
+        """The stage's result from there (begun now if not yet). `beside` starts once it
+        has begun, and is looked at while the run waits."""
         from mlgate.results import read
 
-        state = {name: getattr(session, name) for name in _HANDED_OVER}
-        self._asked = True
         try:
-            self._connection.send(("run", state))
+            if not self.began:
+                self.begin(session)
+            if beside is not None:
+                beside.start()
+                while not self._connection.poll(_LOOK_EVERY):
+                    beside.look()
             reply = self._connection.recv()
         except KeyboardInterrupt:
             self._wind_down()
@@ -111,7 +163,7 @@ class StageProcess:
             return _stage_module(self.stage).run(session)
         kind, payload = reply
         if kind == "result":
-            stored, handed_back = payload
+            stored, handed_back, self.finished_at = payload
             for name, value in handed_back.items():
                 setattr(session, name, value)
             return read(self.stage, stored)
@@ -119,9 +171,14 @@ class StageProcess:
             raise KeyboardInterrupt
         raise StageFailedElsewhere(*payload)
 
+    def cancel(self) -> None:
+        """End a stage begun there that the run no longer wants: nothing in it is kept."""
+        self._process.kill()
+        self._process.join()
+
     def close(self) -> None:
         """End the process; a store it was making and did not hand over goes with it."""
-        if not self._asked:  # idle, or still importing: nothing to wait for
+        if not self.began:  # idle, or still importing: nothing to wait for
             self._process.kill()
         self._connection.close()
         self._process.join(timeout=5)
@@ -153,9 +210,17 @@ def _serve(connection: Any, session: Session, stage: str, preparing: Path | None
     # Idle, this process is the run's helper: the run decides what an interrupt means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    registry, failure = _connect(session, preparing) if stage == "register" else _warm_up()
+    registry: Any = None
+    failure: BaseException | None = None
     try:
-        kind, state = connection.recv()
+        # A process in PREPARE_AFTER waits for the word to start, or for its turn.
+        kind, state = connection.recv() if stage in PREPARE_AFTER else ("prepare", None)
+        if kind in ("prepare", "run") and stage == "register":
+            registry, failure = _connect(session, preparing)
+        elif kind in ("prepare", "run") and stage == "validate":
+            failure = _warm_up()
+        if kind == "prepare":
+            kind, state = connection.recv()
     except (EOFError, OSError):
         kind, state = "quit", None
     if kind != "run":
@@ -170,9 +235,12 @@ def _serve(connection: Any, session: Session, stage: str, preparing: Path | None
         if preparing is not None:
             _hand_over(preparing, session)
         session._registry = registry  # None after a hand-over: opened by its real name
+        if stage == "train":  # beside validate, whose result may not exist yet: the run
+            session.load_data()  # compares the hashes of what each read
         result = _stage_module(stage).run(session)
         handed_back = {name: getattr(session, name) for name in _HANDED_BACK}
-        reply: tuple[str, Any] = ("result", (result.to_json(), handed_back))
+        # The machine-wide clock: the run may be busy with other work when this arrives.
+        reply: tuple[str, Any] = ("result", (result.to_json(), handed_back, time.perf_counter()))
     except KeyboardInterrupt:
         reply = ("interrupted", None)
     except MlgateError as error:
@@ -185,7 +253,7 @@ def _serve(connection: Any, session: Session, stage: str, preparing: Path | None
         connection.send(reply)
 
 
-def _warm_up() -> tuple[None, BaseException | None]:
+def _warm_up() -> BaseException | None:
     """Validate's libraries, imported now; a failure is raised when the stage runs."""
     try:
         import pandas  # noqa: F401
@@ -193,9 +261,9 @@ def _warm_up() -> tuple[None, BaseException | None]:
         from mlgate.validation._gx import gx_module
 
         gx_module()
-        return None, None
+        return None
     except (Exception, KeyboardInterrupt) as error:  # the stage meets it again, and says so
-        return None, error
+        return error
 
 
 def _connect(session: Session, preparing: Path | None) -> tuple[Any, BaseException | None]:
