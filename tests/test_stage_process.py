@@ -59,6 +59,16 @@ def _store_files(repo: Path) -> list[str]:
     return sorted(p.name for p in (repo / ".mlgate").iterdir() if p.name.startswith("mlflow.db"))
 
 
+def _fail_validation(repo: Path) -> None:
+    """One validation row below the feature spec's minimum: validate fails (exit 1)."""
+    validation = repo / "data" / "validation.csv"
+    lines = validation.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("tenure_months")] = "-40"
+    validation.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+
+
 def test_the_run_validates_and_registers_without_importing_their_libraries(
     churn_repo: Path,
 ) -> None:
@@ -82,12 +92,7 @@ def test_the_run_validates_and_registers_without_importing_their_libraries(
 
 def test_a_run_that_stops_before_register_leaves_no_store(churn_repo: Path) -> None:
     make_fast(churn_repo)
-    validation = churn_repo / "data" / "validation.csv"
-    lines = validation.read_text().splitlines()
-    header = lines[0].split(",")
-    row = lines[1].split(",")
-    row[header.index("tenure_months")] = "-40"  # below the feature spec's minimum
-    validation.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    _fail_validation(churn_repo)
 
     looked, report, err = _run(churn_repo)
 
@@ -138,12 +143,7 @@ def test_bad_data_met_in_the_validate_process_is_the_stages_one_line(churn_repo:
 def test_a_failed_validation_ends_the_training_begun_beside_it(churn_repo: Path) -> None:
     # Minutes of training: the run must report the failed validation without waiting.
     make_fast(churn_repo, n_estimators=20000)
-    validation = churn_repo / "data" / "validation.csv"
-    lines = validation.read_text().splitlines()
-    header = lines[0].split(",")
-    row = lines[1].split(",")
-    row[header.index("tenure_months")] = "-40"  # below the feature spec's minimum
-    validation.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    _fail_validation(churn_repo)
 
     started = time.monotonic()
     looked, report, err = _run(churn_repo)

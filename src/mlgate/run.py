@@ -132,12 +132,12 @@ def _in_cache(session: Session, name: str) -> bool:
     if not session.use_cache:
         return False
     from mlgate._cache import StageCache
-    from mlgate._reuse import stage_inputs
 
-    inputs = stage_inputs(session, name)
-    if not inputs.cacheable:
-        return False
-    return StageCache(session.stage_store()).lookup(name, inputs.fingerprint()) is not None
+    fingerprint = _fingerprint(session, name)
+    return (
+        bool(fingerprint)
+        and StageCache(session.stage_store()).lookup(name, fingerprint) is not None
+    )
 
 
 def _check_same_data(session: Session) -> None:
@@ -239,16 +239,13 @@ def _reused_or_run(session: Session, name: str, beside: Beside | None = None) ->
     `beside` starts while the stage runs in its own process, if it runs there.
     """
     from mlgate._cache import StageCache
-    from mlgate._reuse import stage_inputs, still_valid
+    from mlgate._reuse import still_valid
 
     store = StageCache(session.stage_store())
     if not session.use_cache:  # run first: the stage hashes the data while reading it
         result = _compute(session, name, beside)
-        inputs = stage_inputs(session, name)
-        fingerprint = inputs.fingerprint() if inputs.cacheable else None
-        return _stored(session, store, name, fingerprint, result)
-    inputs = stage_inputs(session, name)
-    fingerprint = inputs.fingerprint() if inputs.cacheable else None
+        return _stored(session, store, name, _fingerprint(session, name), result)
+    fingerprint = _fingerprint(session, name)
     if fingerprint:
         cached = store.lookup(name, fingerprint)
         if cached is not None and still_valid(session, cached):
@@ -259,6 +256,14 @@ def _reused_or_run(session: Session, name: str, beside: Beside | None = None) ->
                 record = CacheRecord(fingerprint=fingerprint, reused=True, from_run=from_run)
                 return restored.replace(cache=record)
     return _stored(session, store, name, fingerprint, _compute(session, name, beside))
+
+
+def _fingerprint(session: Session, name: str) -> str | None:
+    """The stage's inputs as one hash, or None when they cannot be cached."""
+    from mlgate._reuse import stage_inputs
+
+    inputs = stage_inputs(session, name)
+    return inputs.fingerprint() if inputs.cacheable else None
 
 
 def _restored(name: str, stored: Any) -> StageResult | None:
