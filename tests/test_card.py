@@ -7,6 +7,7 @@ tests/test_card_pipeline.py checks the card of a real run of the example.
 from __future__ import annotations
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -425,6 +426,21 @@ def test_a_team_template_replaces_its_kind_and_can_include_the_default(tmp_path:
     assert rendered["markdown"].startswith("# churn by ml-team@\u200bexample.com\n\nroc_auc 0.8633")
     assert "## Fairness" in rendered["markdown"]  # the included default
     assert "<h2>Fairness</h2>" in rendered["html"]  # the HTML card keeps the default
+
+
+def test_a_team_template_edited_after_a_card_is_read_again(tmp_path: Path) -> None:
+    # Compiled templates are kept for the process (the register stage renders the card
+    # again): an edit to the team's file must still show in the next card.
+    template = tmp_path / "ours.md.j2"
+    facts = _facts(_all_results())
+    template.write_text("first {{ facts.model.name }}\n")
+    assert render_card(facts, team_template=template)["markdown"].startswith("first churn")
+
+    template.write_text("second {{ facts.model.name }}\n")
+    later = template.stat().st_mtime + 5  # a coarse clock: the edit must look newer
+    os.utime(template, (later, later))
+
+    assert render_card(facts, team_template=template)["markdown"].startswith("second churn")
 
 
 def test_a_team_html_template_is_autoescaped_too(tmp_path: Path) -> None:

@@ -182,3 +182,45 @@ def test_a_model_trained_on_other_bytes_than_validated_is_refused(churn_repo: Pa
         f"the training data changed while this run read it "
         f"({validated['files']['training']['uri']}); run again once writes to it stop"
     )
+
+
+def test_an_optional_backend_is_kept_out_only_while_the_stage_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgate.stage_process import _kept_out
+
+    # As Great Expectations' compatibility modules do: use the backend when installed.
+    (tmp_path / "mlgate_test_backend.py").write_text("")
+    (tmp_path / "mlgate_test_library.py").write_text(
+        "try:\n    import mlgate_test_backend as backend\nexcept ImportError:\n    backend = None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    with _kept_out(("mlgate_test_backend", "json")):
+        import json as still_there  # one already imported stays
+
+        import mlgate_test_library
+
+    assert mlgate_test_library.backend is None
+    assert still_there is json
+    import mlgate_test_backend  # afterwards it imports as usual
+
+    assert mlgate_test_backend.__name__ == "mlgate_test_backend"
+    for name in ("mlgate_test_library", "mlgate_test_backend"):
+        sys.modules.pop(name, None)
+
+
+def test_what_a_process_imported_is_left_out_of_later_collections() -> None:
+    import gc
+
+    from mlgate.stage_process import importing
+
+    frozen = gc.get_freeze_count()
+    try:
+        with importing():
+            assert not gc.isenabled()  # no collection while the libraries load
+            kept = [[index] for index in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(kept)
+    finally:
+        gc.unfreeze()  # this test process goes on as before

@@ -323,6 +323,7 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     from mlgate.pipeline import COMMANDS
     from mlgate.run import clear_outputs, run_stages
     from mlgate.rundir import RunDir
+    from mlgate.stage_process import importing
     from mlgate.stages._session import Session
 
     names, which = COMMANDS[args.command]
@@ -346,14 +347,15 @@ def _run_stages_locked(args: argparse.Namespace, project) -> int:  # project: ml
     # start with what the checks imported (scikit-learn, the team's code).
     ahead = len(names) > 1 and names[0] == "validate" and names[-1] == "register"
     try:
-        if ahead:  # an unchanged re-run restores every stage and imports none of it
-            rerun = passed_before(project, use_cache=session.use_cache)
-            _start_stage_process(session, "validate", share=not rerun)
-        # Every config error, before the first stage prints (remembered when it passed).
-        check_project(project, use_cache=session.use_cache)
-        if ahead:
-            _start_stage_process(session, "train")
-            _start_stage_process(session, "register")
+        with importing():
+            if ahead:  # an unchanged re-run restores every stage and imports none of it
+                rerun = passed_before(project, use_cache=session.use_cache)
+                _start_stage_process(session, "validate", share=not rerun)
+            # Every config error, before the first stage prints (remembered when it passed).
+            check_project(project, use_cache=session.use_cache)
+            if ahead:
+                _start_stage_process(session, "train")
+                _start_stage_process(session, "register")
         results = run_stages(session, names, on_result=printer.stage)
     except (Exception, KeyboardInterrupt) as error:
         # The run directory keeps what finished and why it stopped (`run_stages` recorded

@@ -13,6 +13,7 @@ default of its kind and may `{% extends "mlgate/model_card.md.j2" %}` the defaul
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import traceback
 from collections.abc import Mapping
@@ -121,18 +122,28 @@ def render_card(
         if fairness_chart
         else None
     )
+    return {
+        kind: _render(kind, name, team_dir, facts, images, chart)
+        for kind, name, team_dir in _templates(team_template)
+    }
+
+
+def warm_templates(team_template: Path | None) -> None:
+    """Compile the card's templates now, so that rendering later in this process does not."""
+    for kind, name, team_dir in _templates(team_template):
+        _environment(kind, team_dir).get_template(name)
+
+
+def _templates(team_template: Path | None) -> list[tuple[str, str, Path | None]]:
+    """(kind, template name, team's folder or None) for each kind of card."""
     team_kind = template_kind(team_template) if team_template is not None else None
-    rendered = {}
+    chosen = []
     for kind, builtin in (("markdown", MARKDOWN_TEMPLATE), ("html", HTML_TEMPLATE)):
         if team_template is not None and team_kind == kind:
-            rendered[kind] = _render(
-                kind, team_template.name, team_template.parent, facts, images, chart
-            )
+            chosen.append((kind, team_template.name, team_template.parent))
         else:
-            rendered[kind] = _render(
-                kind, f"{BUILTIN_PREFIX}/{builtin}", None, facts, images, chart
-            )
-    return rendered
+            chosen.append((kind, f"{BUILTIN_PREFIX}/{builtin}", None))
+    return chosen
 
 
 def _render(
@@ -225,7 +236,10 @@ def _template_frame(error: BaseException, team_dir: Path | None) -> tuple[str | 
     return None, None
 
 
+@functools.lru_cache(maxsize=8)
 def _environment(kind: str, team_dir: Path | None) -> Any:
+    """One per kind and folder: it keeps the templates it compiled (and compiles a team's
+    again when its file changes)."""
     import jinja2
 
     builtin = jinja2.PrefixLoader({BUILTIN_PREFIX: jinja2.PackageLoader(__package__, "templates")})
