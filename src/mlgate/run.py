@@ -11,7 +11,8 @@ code and the one line the command prints; its later successful completion remove
 In `mlgate run`, validate and train run at once, each in a process of its own
 (`mlgate.stage_process`), and the run reads validate's result first: validate still
 decides. If it fails or stops the run, training is ended and what it left removed; a
-model trained on other bytes than validate read is refused.
+model trained on other bytes than validate read is refused. While train runs, the run
+imports the libraries of the stages after it (`_ImportsAhead`).
 """
 
 from __future__ import annotations
@@ -100,15 +101,18 @@ def _run_one(session: Session, name: str, names: Sequence[str]) -> StageResult:
     return result
 
 
-def _beside(session: Session, name: str, names: Sequence[str]) -> _TrainBeside | None:
+def _beside(session: Session, name: str, names: Sequence[str]) -> Beside | None:
     """What starts while `name` runs in its process: train, when validate is running and
-    train comes next in a process of its own and is not in the cache."""
+    train comes next in a process of its own and is not in the cache; the later stages'
+    libraries, while train runs."""
     train = session.stage_processes.get("train")
-    if name != "validate" or train is None or "train" not in names:
+    if train is None or "train" not in names:
         return None
-    if names.index("train") != names.index("validate") + 1 or _in_cache(session, "train"):
+    if name == "train":
+        return _ImportsAhead(session, names[names.index("train") + 1 :])
+    if name != "validate" or names.index("train") != names.index("validate") + 1:
         return None
-    return _TrainBeside(session, train)
+    return None if _in_cache(session, "train") else _TrainBeside(session, train)
 
 
 class _TrainBeside:
@@ -125,6 +129,42 @@ class _TrainBeside:
     def look(self) -> None:
         if self._train.done():
             _past(self._session, "train")
+
+
+class _ImportsAhead:
+    """The libraries of the stages after train that run in this process, imported while
+    train runs in its own (validate is done by then, and its core free): matplotlib for the
+    plots and the fairness chart, Fairlearn, Jinja2 and the card's templates. Each is only
+    a head start: what fails here is met again, and reported, by its stage."""
+
+    def __init__(self, session: Session, later: Sequence[str]) -> None:
+        self._session = session
+        self._modules = dict.fromkeys(m for name in later for m in _IMPORTS.get(name, ()))
+        self._card = "card" in later
+
+    def start(self) -> None:
+        from mlgate.stage_process import importing
+
+        with importing():
+            for module in self._modules:
+                with contextlib.suppress(Exception):
+                    importlib.import_module(module)
+            if self._card:
+                with contextlib.suppress(Exception):
+                    from mlgate.card.render import team_template, warm_templates
+
+                    warm_templates(team_template(self._session.project))
+
+    def look(self) -> None:
+        pass
+
+
+# What a stage imports beyond what the run has by the time train starts.
+_IMPORTS = {
+    "evaluate": ("sklearn.metrics", "matplotlib.figure", "matplotlib.backends.backend_agg"),
+    "fairness": ("fairlearn.metrics", "matplotlib.figure", "matplotlib.backends.backend_agg"),
+    "card": ("jinja2",),
+}
 
 
 def _in_cache(session: Session, name: str) -> bool:

@@ -4,16 +4,19 @@ The champion is the registered version behind `evaluation.champion_alias` (defau
 `production`). Both models score the same rows; a paired bootstrap (seeded from
 `evaluation.bootstrap`) gives an interval for each candidate metric and for each
 difference, McNemar's test compares their mistakes (classification), and the gates
-are judged (`mlgate._gates`). Plots go to `plots/` in the run directory (`mlgate._plots`),
-and the validation rows' labels and scores to `predictions.csv` (for the fairness stage).
+are judged (`mlgate._gates`). Plots go to `plots/` in the run directory (`mlgate._plots`,
+drawn beside the bootstrap in a process of their own: `mlgate._forked`), and the
+validation rows' labels and scores to `predictions.csv` (for the fairness stage).
 What `evaluate.json` holds: `mlgate.results.evaluate`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlgate._metrics import Predictions
 from mlgate.errors import InputError, RunDirError, ServiceError
@@ -31,6 +34,9 @@ from mlgate.results.evaluate import (
 )
 from mlgate.rundir import PREDICTIONS_FILE
 from mlgate.stages._session import Session
+
+if TYPE_CHECKING:
+    from mlgate._forked import Forked
 
 
 def run(session: Session) -> EvaluateResult:
@@ -69,37 +75,40 @@ def evaluate(session: Session, pipeline: Any) -> tuple[EvaluateResult, Predictio
             unavailable=unavailable,
         )
 
-    settings = evaluation.bootstrap
-    started = time.perf_counter()
-    drawn = bootstrap(
-        names,
-        task,
-        candidate,
-        metrics,
-        champion=found.predictions,
-        champion_metrics=champion.metrics if champion else None,
-        n=settings.n,
-        confidence=settings.confidence,
-        seed=settings.seed,
-    )
-    bootstrap_seconds = time.perf_counter() - started
-    tested = None
-    if task.kind == "classification" and found.predictions is not None:
-        tested = mcnemar(y_true, candidate.y_pred, found.predictions.y_pred)
+    # The plots are drawn beside the bootstrap, in a process of their own.
+    importance, drawing = _pictures(session, pipeline, features, y_true, candidate, found)
+    with contextlib.closing(drawing):  # a stage that stops here does not wait for it
+        settings = evaluation.bootstrap
+        started = time.perf_counter()
+        drawn = bootstrap(
+            names,
+            task,
+            candidate,
+            metrics,
+            champion=found.predictions,
+            champion_metrics=champion.metrics if champion else None,
+            n=settings.n,
+            confidence=settings.confidence,
+            seed=settings.seed,
+        )
+        bootstrap_seconds = time.perf_counter() - started
+        tested = None
+        if task.kind == "classification" and found.predictions is not None:
+            tested = mcnemar(y_true, candidate.y_pred, found.predictions.y_pred)
 
-    gate_results = judge(
-        metrics,
-        evaluation.gates,
-        champion.metrics if champion else None,
-        differences=drawn.differences,
-        noise_aware=evaluation.noise_aware,
-        confidence=settings.confidence,
-        intervals=drawn.candidate,
-    )
-    if tested is not None:
-        gate_results = [_with_mcnemar(gate, tested) for gate in gate_results]
+        gate_results = judge(
+            metrics,
+            evaluation.gates,
+            champion.metrics if champion else None,
+            differences=drawn.differences,
+            noise_aware=evaluation.noise_aware,
+            confidence=settings.confidence,
+            intervals=drawn.candidate,
+        )
+        if tested is not None:
+            gate_results = [_with_mcnemar(gate, tested) for gate in gate_results]
 
-    importance, plots = _pictures(session, pipeline, features, y_true, candidate, found)
+        plots = drawing.result()
     result = EvaluateResult(
         verdict=overall(gate_results),
         summary=_summary(metrics, gate_results, found.status),
@@ -277,19 +286,23 @@ def _pictures(
     y_true: Any,
     candidate: Predictions,
     found: _Found,
-) -> tuple[Importance | None, Plots]:
+) -> tuple[Importance | None, Forked[Plots]]:
+    """The importance, and the plots begun: drawing them is mostly matplotlib's import and
+    its layout, which the caller need not wait for. The importance is computed here (it
+    may predict, and a model's thread pool is not safe to use after a fork)."""
+    from mlgate._forked import beside
     from mlgate._importance import feature_importance
-    from mlgate._plots import draw_plots
 
     seed = session.project.config.evaluation.bootstrap.seed
     ranked = feature_importance(pipeline, features, y_true, session.task, seed=seed)
-    drawn = draw_plots(
+    drawing = beside(
+        _draw,
         session.run_dir.path,
         session.task,
         candidate,
-        champion=found.predictions,
-        champion_name=f"champion v{found.version}" if found.predictions else "champion",
-        importance=ranked,
+        found.predictions,
+        f"champion v{found.version}" if found.predictions else "champion",
+        ranked,
     )
     importance = None
     if ranked is not None:
@@ -298,7 +311,28 @@ def _pictures(
             source=ranked["source"],
             features=tuple(FeatureImportance(**item) for item in ranked["features"]),
         )
-    return importance, Plots(files=drawn["files"], skipped=drawn["skipped"])
+    return importance, drawing
+
+
+def _draw(
+    run_dir: Path,
+    task: Any,
+    candidate: Predictions,
+    champion: Predictions | None,
+    champion_name: str,
+    ranked: dict[str, Any] | None,
+) -> Plots:
+    from mlgate._plots import draw_plots
+
+    drawn = draw_plots(
+        run_dir,
+        task,
+        candidate,
+        champion=champion,
+        champion_name=champion_name,
+        importance=ranked,
+    )
+    return Plots(files=drawn["files"], skipped=drawn["skipped"])
 
 
 # --- the one-line summary ---------------------------------------------------------------
