@@ -19,6 +19,7 @@ gives `UNKNOWN`, and the stages that depend on the champion then run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -186,13 +187,16 @@ def file_sha256(path: Path) -> str:
 
 
 def package_versions(names: Iterable[str]) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+    return {name: _installed(name) for name in names}
+
+
+@functools.cache
+def _installed(name: str) -> str:
+    """Read once per process: every stage's fingerprint asks (each read scans site-packages)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 # --- the champion, read without MLflow ----------------------------------------------------

@@ -7,6 +7,7 @@ in an action, in a container and on a laptop.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
@@ -135,13 +136,19 @@ def _public_remote(url: str | None) -> str | None:
 
 
 def environment() -> dict[str, str]:
+    return dict(_environment())
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> tuple[tuple[str, str], ...]:
+    """Read once per process (the checks, the register stage and its card all ask)."""
     versions = {"python": platform.python_version(), "mlgate": mlgate.__version__}
     for name, distribution in PACKAGES.items():
         try:
             versions[name] = metadata.version(distribution)
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions.items())
 
 
 def fingerprint(parts: dict[str, Any]) -> str:
