@@ -287,9 +287,9 @@ def _pictures(
     candidate: Predictions,
     found: _Found,
 ) -> tuple[Importance | None, Forked[Plots]]:
-    """The importance, and the plots begun: drawing them is mostly matplotlib's import and
-    its layout, which the caller need not wait for. The importance is computed here (it
-    may predict, and a model's thread pool is not safe to use after a fork)."""
+    """The importance, and the plots begun: laying out and encoding them need not hold up
+    the bootstrap. The importance is computed here (it may predict, and a model's thread
+    pool is not safe to use after a fork)."""
     from mlgate._forked import beside
     from mlgate._importance import feature_importance
 
