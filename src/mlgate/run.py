@@ -150,10 +150,9 @@ class _ImportsAhead:
                 with contextlib.suppress(Exception):
                     importlib.import_module(module)
             if self._card:
-                with contextlib.suppress(Exception):
-                    from mlgate.card.render import team_template, warm_templates
+                from mlgate.card.render import warm_templates
 
-                    warm_templates(team_template(self._session.project))
+                warm_templates(self._session.project)
 
     def look(self) -> None:
         pass

@@ -35,6 +35,7 @@ stage runs in the run's own process.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import signal
@@ -139,7 +140,7 @@ class StageProcess:
         parent, child = context.Pipe()
         for stream in (sys.stdout, sys.stderr):  # else the child writes their buffers again
             stream.flush()
-        _freeze()
+        gc.freeze()  # Python's advice for a fork: the child then leaves these objects alone
         preparing = _preparing_path(session) if stage == "register" else None
         process = context.Process(
             target=_serve,
@@ -345,10 +346,9 @@ def _ready_to_log(session: Session) -> None:
         from mlflow.utils import requirements_utils
 
         requirements_utils._init_modules_to_packages_map()  # MLflow's own, cached in it
-    with contextlib.suppress(Exception):
-        from mlgate.card.render import team_template, warm_templates
+    from mlgate.card.render import warm_templates
 
-        warm_templates(team_template(session.project))
+    warm_templates(session.project)
 
 
 def _preparing_path(session: Session) -> Path | None:
@@ -396,20 +396,12 @@ def importing() -> Iterator[None]:
     process forked later does not copy the pages a collection would touch. Each full
     collection walked every object the libraries made (0.1 to 0.2 s each, 1.5 s of CPU
     in a run on the example)."""
-    import gc
-
     gc.disable()
     try:
         yield
     finally:
         gc.freeze()
         gc.enable()
-
-
-def _freeze() -> None:
-    import gc
-
-    gc.freeze()  # Python's advice for a fork: the child then leaves these objects alone
 
 
 def _uses_spark(config: Any) -> bool:

@@ -128,10 +128,14 @@ def render_card(
     }
 
 
-def warm_templates(team_template: Path | None) -> None:
-    """Compile the card's templates now, so that rendering later in this process does not."""
-    for kind, name, team_dir in _templates(team_template):
-        _environment(kind, team_dir).get_template(name)
+def warm_templates(project: Any) -> None:
+    """Compile the project's card templates now, so that rendering later in this process
+    does not. Only a head start: a template that fails here is reported by the rendering."""
+    try:
+        for kind, name, team_dir in _templates(team_template(project)):
+            _environment(kind, team_dir).get_template(name)
+    except Exception:  # the card stage meets it again, and says so
+        pass
 
 
 def _templates(team_template: Path | None) -> list[tuple[str, str, Path | None]]:
